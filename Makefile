@@ -1,0 +1,42 @@
+# qworker developer tasks. `make test` works on a fresh machine: it creates .venv and installs
+# everything the tests need (the core, both backend packages, test tools).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test lint format demo bench clean
+
+$(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qworker needs Python 3.11 or newer"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-e '.[dev]' -e backends/redis -e backends/sqs
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## lint, then the whole test suite (what CI runs)
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## the quick start on the embedded SQLite default
+demo: install
+	bash examples/demo.sh
+
+## qworker beside arq, saq, dramatiq, rq, celery, taskiq, huey (`python -m benchmarks setup` once first)
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

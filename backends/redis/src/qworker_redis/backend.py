@@ -1,0 +1,818 @@
+"""RedisBackend: SQS semantics on Redis, every state change one atomic Lua script.
+
+The Python side validates input (:mod:`qworker.limits`), packs envelopes, calls scripts by SHA
+and decodes what they return; it never reads and then writes. Deadlines, SentTimestamp and
+receive times come from Redis's clock (``TIME`` inside the scripts), so workers with skewed
+clocks cannot redeliver early. See :mod:`qworker_redis.keys` for the key layout and
+``lua/*.lua`` for each operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    NoPermissionError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from qworker import arn, digest, limits
+from qworker.backend import (
+    BaseBackend,
+    BatchEntryError,
+    Capabilities,
+    FailureNote,
+    PeekedMessage,
+    QueueCounts,
+    QueueInfo,
+    QueueSpec,
+    ReceivedMessage,
+    RedriveResult,
+    SendBatchResult,
+    SendEntry,
+    SendResult,
+    VisibilityChange,
+    still_held,
+    system_attributes,
+    take_safely,
+)
+from qworker.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidParameterValue,
+    QueueDoesNotExist,
+    QueueNameExists,
+)
+from qworker_redis import codec
+from qworker_redis.connection import make_client, parse_url
+from qworker_redis.fastlane import FastLane, WaitLanes, pack_command
+from qworker_redis.keys import incarnation_key, registry_key
+from qworker_redis.queues import QueueRef, meta_fields
+from qworker_redis.scripts import ENTRY_CODES, SCRIPTS, Script, ScriptError, pack_args, pack_head
+
+log = structlog.get_logger("qworker.redis")
+
+_RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_FATAL = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
+#: entries per script call; bigger batches are split (FIFO order is kept across the calls)
+_SEND_CHUNK = 1000
+_SEND_CHUNK_BYTES = 4 * 1024 * 1024
+#: how long redrive leases the dead letters it is moving (they come back if it dies)
+_REDRIVE_LEASE_MS = 60_000
+_MAX_ERROR_TEXT = 4096
+_ENTRY_MESSAGES = {
+    1: "The receipt handle is not valid.",
+    2: "The message was received again since this receipt handle was issued.",
+    3: "The message is not in flight.",
+    5: "Value for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the "
+    "message is beyond the limit [43200 seconds]",
+}
+_PEEK_STATES = {b"i": "in_flight", b"d": "delayed", b"v": "visible"}
+
+
+class RedisBackend(BaseBackend):
+    """The ``redis://``, ``rediss://`` and ``redis+cluster://`` backend.
+
+    ``clock_offset`` is a test hook (never read from a URL): seconds added to Redis's clock in
+    every script, so a test can jump past the 5-minute deduplication window or the retention
+    period. Production leaves it ``None`` (offset 0).
+    """
+
+    capabilities = Capabilities(
+        max_receive_batch=10_000,
+        peek=True,
+        fenced_receipts=True,
+        records_failures=True,
+        timeout_resolution=0.001,
+    )
+
+    def __init__(
+        self, url: str = "redis://localhost:6379/0", *, clock_offset: Callable[[], float] | None = None
+    ):
+        self._settings = parse_url(url)
+        self._clock_offset = clock_offset
+        self._client: Redis | RedisCluster | None = None
+        self._refs: dict[str, QueueRef] = {}
+        self._ids = codec.MessageIds()
+        self._registry = registry_key(self._settings.prefix)
+        self._outage_logged = False
+        self._cluster = self._settings.cluster
+        #: single node: script calls go through one pipelined connection (see fastlane.py)
+        self._lane: FastLane | None = None
+        self._wait_lanes: WaitLanes | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisBackend:
+        return cls(url)
+
+    @property
+    def display_url(self) -> str:
+        return self._settings.display_url
+
+    # -- connection -----------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._client is not None:
+            return
+        client = make_client(self._settings)
+        try:
+            async with asyncio.timeout(self._settings.socket_connect_timeout + self._settings.socket_timeout):
+                if isinstance(client, RedisCluster):
+                    await client.initialize()
+                await client.execute_command("PING")
+        except (RedisError, *_RETRYABLE) as exc:
+            await client.aclose()
+            raise BackendUnavailable(
+                f"Cannot connect to Redis at {self.display_url}: {self._safe(exc)}"
+            ) from None
+        self._client = client
+        if not self._cluster:
+            self._lane = FastLane(self._settings)
+            self._wait_lanes = WaitLanes(self._settings)
+        await self._check_server()
+
+    async def _check_server(self) -> None:
+        """Warn when the server may evict keys: eviction silently deletes queued messages."""
+        client = self._require()
+        try:
+            if isinstance(client, RedisCluster):
+                replies = [
+                    await client.execute_command("CONFIG", "GET", "maxmemory-policy", target_nodes=node)
+                    for node in client.get_primaries()
+                ]
+            else:
+                replies = [await client.execute_command("CONFIG", "GET", "maxmemory-policy")]
+        except RedisError as exc:  # CONFIG may be renamed or refused by an ACL: say so, carry on
+            log.info("redis.config_unreadable", url=self.display_url, error=self._safe(exc))
+            return
+        for reply in replies:
+            policy = _config_value(reply)
+            if policy and policy != "noeviction":
+                log.warning(
+                    "redis.maxmemory_policy_not_noeviction",
+                    url=self.display_url,
+                    policy=policy,
+                    advice="set maxmemory-policy noeviction: with eviction Redis may delete queued messages",
+                )
+
+    async def close(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            await lane.close()
+        wait_lanes, self._wait_lanes = self._wait_lanes, None
+        if wait_lanes is not None:
+            await wait_lanes.close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _require(self) -> Redis | RedisCluster:
+        if self._client is None:
+            raise BackendError("RedisBackend is not connected: use `async with backend:` or await connect()")
+        return self._client
+
+    def _safe(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        password = self._settings.password
+        return text.replace(password, "***") if password else text
+
+    def _offset_ms(self) -> int:
+        return 0 if self._clock_offset is None else round(self._clock_offset() * 1000)
+
+    async def _call(self, *args: Any, **kwargs: Any) -> Any:
+        """One command through redis-py, with the backend's reconnect policy (:meth:`_retrying`)."""
+        client = self._require()
+        return await self._retrying(lambda: client.execute_command(*args, **kwargs))
+
+    async def _retrying(self, operation: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``operation``, reconnecting with capped, jittered exponential back-off for up to
+        ``retry_timeout`` seconds; then BackendUnavailable. A script that may have run before the
+        connection dropped is run again: sends are at-least-once (FIFO sends dedupe)."""
+        deadline = 0.0
+        attempt = 0
+        while True:
+            try:
+                result = await operation()
+            except _FATAL as exc:
+                raise BackendUnavailable(
+                    f"Redis at {self.display_url} refused us: {self._safe(exc)}"
+                ) from None
+            except _RETRYABLE as exc:
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self._settings.retry_timeout
+                if now >= deadline:
+                    raise BackendUnavailable(
+                        f"Redis at {self.display_url} is unavailable: {self._safe(exc)}"
+                    ) from None
+                if not self._outage_logged:
+                    self._outage_logged = True
+                    log.warning("redis.reconnecting", url=self.display_url, error=self._safe(exc))
+                delay = min(2.0, 0.05 * 2**attempt)
+                attempt += 1
+                await asyncio.sleep(min(deadline - now, delay / 2 + random.random() * delay / 2))
+                continue
+            if self._outage_logged:
+                self._outage_logged = False
+                log.info("redis.reconnected", url=self.display_url)
+            return result
+
+    async def _eval(
+        self, script: Script, keys: Sequence[bytes], args: Sequence[Any], head: bytes | None = None
+    ) -> Any:
+        """EVALSHA ``script``; on NOSCRIPT (a new or restarted server) load it and run again.
+
+        On a single node the call goes through the pipelined :class:`FastLane`; on a cluster
+        through redis-py, which routes by key slot and follows MOVED/ASK. ``head`` is the
+        packed ``EVALSHA sha numkeys KEYS...`` prefix, cached per queue."""
+        try:
+            if self._cluster:
+                try:
+                    return await self._call("EVALSHA", script.sha, script.numkeys, *keys, *args)
+                except NoScriptError:  # EVAL caches it on that node too
+                    return await self._call("EVAL", script.source, script.numkeys, *keys, *args)
+            lane = self._lane
+            if lane is None:
+                raise BackendError(
+                    "RedisBackend is not connected: use `async with backend:` or await connect()"
+                )
+            if head is None:
+                head = pack_head(script, keys)
+            payload = pack_args(head, 3 + len(keys), args)
+            try:
+                return await self._retrying(lambda: lane.execute(payload))
+            except NoScriptError:
+                await self._call("SCRIPT", "LOAD", script.source)
+                return await self._retrying(lambda: lane.execute(payload))
+        except ResponseError as exc:
+            raise BackendError(f"Redis script {script.name} failed: {self._safe(exc)}") from None
+
+    # -- queue registry -------------------------------------------------------------------------
+
+    async def _ref(self, queue: str, refresh: bool = False) -> QueueRef:
+        ref = None if refresh else self._refs.get(queue)
+        if ref is None:
+            raw = await self._call("HGET", self._registry, queue)
+            if raw is None:
+                self._refs.pop(queue, None)
+                raise QueueDoesNotExist(queue)
+            ref = self._refs[queue] = QueueRef.from_registration(raw, self._settings.prefix)
+        return ref
+
+    async def _run(
+        self, name: str, queue: str, args: Callable[[QueueRef], Sequence[Any]], *, with_dlq: bool = False
+    ) -> tuple[QueueRef, list[Any]]:
+        """Run a per-queue script; on "no such queue" reload the registration once (the cache may
+        predate a delete + create) and retry."""
+        script = SCRIPTS[name]
+        ref = await self._ref(queue)
+        for _ in range(2):
+            keys = ref.receive_keys if with_dlq else ref.keys.all
+            head = ref.heads.get(name)
+            if head is None:
+                head = ref.heads[name] = pack_head(script, keys)
+            reply = await self._eval(script, keys, args(ref), head)
+            if reply[0] != ScriptError.QUEUE_DOES_NOT_EXIST:
+                return ref, reply
+            stale = ref.inc
+            ref = await self._ref(queue, refresh=True)
+            if ref.inc == stale:
+                break
+        self._refs.pop(queue, None)
+        raise QueueDoesNotExist(queue)
+
+    async def create_queue(self, spec: QueueSpec) -> None:
+        limits.validate_queue_spec(spec)
+        raw = await self._call("HGET", self._registry, spec.name)
+        if raw is None:
+            tag = spec.name
+            policy = spec.redrive_policy
+            if policy is not None:
+                dlq_raw = await self._call("HGET", self._registry, policy.dead_letter_queue)
+                if dlq_raw is None:
+                    raise InvalidParameterValue(
+                        "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
+                        f"exist: {policy.dead_letter_queue!r}."
+                    )
+                # share the DLQ's hash slot, so dead-lettering and redrive are one atomic script
+                tag = QueueRef.from_registration(dlq_raw, self._settings.prefix).tag
+            inc = str(await self._call("INCR", incarnation_key(self._settings.prefix)))
+            ref = QueueRef.build(spec, tag, inc, self._settings.prefix)
+            if await self._call("HSETNX", self._registry, spec.name, ref.registration()):
+                await self._eval(
+                    SCRIPTS["create"], ref.keys.all, [inc, self._offset_ms(), *meta_fields(spec)]
+                )
+                self._refs[spec.name] = ref
+                return
+            raw = await self._call("HGET", self._registry, spec.name)  # lost a race with another creator
+            if raw is None:
+                raise BackendError(f"Queue {spec.name!r} was deleted while being created; try again")
+        ref = QueueRef.from_registration(raw, self._settings.prefix)
+        if ref.spec != spec:
+            raise QueueNameExists(f"A queue named {spec.name!r} already exists with different attributes.")
+        # idempotent; also repairs a queue whose delete was interrupted half-way
+        await self._eval(SCRIPTS["create"], ref.keys.all, [ref.inc, self._offset_ms(), *meta_fields(spec)])
+        self._refs[spec.name] = ref
+
+    async def get_queue(self, queue: str) -> QueueInfo:
+        ref, reply = await self._run("counts", queue, lambda r: (r.inc, self._offset_ms()))
+        counts = QueueCounts(visible=reply[1], in_flight=reply[2], delayed=reply[3])
+        return QueueInfo(ref.spec, counts, self.queue_arn(queue), reply[4], reply[5])
+
+    async def list_queues(self, prefix: str = "") -> list[str]:
+        names = [name.decode() for name in await self._call("HKEYS", self._registry)]
+        return sorted(name for name in names if name.startswith(prefix))
+
+    async def purge_queue(self, queue: str) -> None:
+        await self._run("purge", queue, lambda r: (r.inc,))
+
+    async def delete_queue(self, queue: str) -> None:
+        ref = await self._ref(queue, refresh=True)
+        self._refs.pop(queue, None)
+        if not await self._call("HDEL", self._registry, queue):
+            raise QueueDoesNotExist(queue)
+        await self._eval(SCRIPTS["drop"], ref.keys.all, [""])
+
+    # -- send -----------------------------------------------------------------------------------
+
+    async def send(self, queue: str, entries: Sequence[SendEntry]) -> SendBatchResult:
+        ref = await self._ref(queue)
+        entries = list(entries)
+        ids = limits.entry_ids(entries)
+        spec = ref.spec
+        fifo = spec.fifo
+        failed: list[BatchEntryError] = []
+        chunks: list[tuple[list[Any], list[tuple[str, str, str | None]]]] = []
+        args: list[Any] = []
+        meta: list[tuple[str, str, str | None]] = []
+        size = 0
+        for entry_id, entry in zip(ids, entries, strict=True):
+            error = limits.check_send_entry(entry, entry_id, spec)
+            if error is not None:
+                failed.append(error)
+                continue
+            md5_body = digest.md5_of_body(entry.body)
+            attributes = entry.message_attributes
+            md5_attributes = digest.md5_of_message_attributes(attributes) if attributes else None
+            dedup = None
+            if fifo:
+                dedup = entry.message_deduplication_id or digest.content_deduplication_id(entry.body)
+            prefix = codec.encode_prefix(
+                entry.body,
+                attributes,
+                md5_body,
+                md5_attributes,
+                entry.message_group_id,
+                dedup,
+                entry.trace_header,
+            )
+            delay = "" if entry.delay_seconds is None else entry.delay_seconds * 1000
+            args += (self._ids.next(), prefix, delay, entry.message_group_id or "", dedup or "")
+            meta.append((entry_id, md5_body, md5_attributes))
+            size += len(prefix)
+            if len(meta) >= _SEND_CHUNK or size >= _SEND_CHUNK_BYTES:
+                chunks.append((args, meta))
+                args, meta, size = [], [], 0
+        if meta:
+            chunks.append((args, meta))
+        successful: list[SendResult] = []
+        for chunk_args, chunk_meta in chunks:
+            _, reply = await self._run(
+                "send", queue, lambda r, a=chunk_args, n=len(chunk_meta): (r.inc, self._offset_ms(), n, *a)
+            )
+            for k, (entry_id, md5_body, md5_attributes) in enumerate(chunk_meta):
+                sequence = reply[2 + 2 * k]
+                successful.append(
+                    SendResult(
+                        entry_id,
+                        reply[1 + 2 * k].decode(),
+                        md5_body,
+                        md5_attributes,
+                        sequence.decode() if sequence else None,
+                    )
+                )
+        return SendBatchResult(successful, failed)
+
+    # -- receive --------------------------------------------------------------------------------
+
+    async def receive(
+        self,
+        queue: str,
+        max_messages: int = 1,
+        wait_seconds: float | None = None,
+        visibility_timeout: float | None = None,
+    ) -> list[ReceivedMessage]:
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+            raise InvalidParameterValue(
+                f"max_messages must be an integer of at least 1, not {max_messages!r}"
+            )
+        vt: str | int = ""
+        if visibility_timeout is not None:
+            error = limits.check_visibility_timeout(visibility_timeout)
+            if error is not None:
+                raise InvalidParameterValue(error)
+            vt = round(visibility_timeout * 1000)
+        ref = await self._ref(queue)
+        wait = ref.spec.receive_wait_time_seconds if wait_seconds is None else wait_seconds
+        if wait < 0:
+            raise InvalidParameterValue(f"wait_seconds must not be negative, not {wait_seconds!r}")
+        token = os.urandom(8).hex()
+        deadline = time.monotonic() + wait
+
+        def args(r: QueueRef) -> tuple[Any, ...]:
+            return (r.inc, self._offset_ms(), max_messages, vt, token, "r")
+
+        def taken(reply: list[Any]) -> list[str]:  # receipt handles of what a reply took
+            inc = self._refs[queue].inc if queue in self._refs else ""
+            return [f"{inc}:{reply[i].decode()}:{token}" for i in range(2, len(reply), 5)]
+
+        async def release(handles: Sequence[str]) -> None:
+            await self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles])
+
+        async def receive_now() -> tuple[QueueRef, list[Any]]:
+            return await take_safely(
+                self._run("receive", queue, args, with_dlq=True), lambda rr: taken(rr[1]), release
+            )
+
+        visibility = (vt / 1000) if vt != "" else None
+
+        async def renew(changes: Sequence[VisibilityChange]) -> list[BatchEntryError]:
+            return await self.change_visibility(queue, changes)
+
+        sent = time.monotonic()
+        ref, reply = await receive_now()
+        while True:
+            if len(reply) > 2:
+                messages = await self._messages(ref, reply, token)
+                messages = await still_held(
+                    messages,
+                    time.monotonic() - sent,
+                    ref.spec.visibility_timeout if visibility is None else visibility,
+                    renew,
+                )
+                if messages:
+                    return messages
+                sent = time.monotonic()
+                ref, reply = await receive_now()
+                continue  # everything taken was corrupt or is no longer ours: look again at once
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            wake = reply[1]
+            timeout = remaining if wake < 0 else min(remaining, wake / 1000 + 0.001)
+            sent = time.monotonic()
+            woken = await take_safely(
+                self._wait_then_receive(ref, timeout, args(ref)),
+                lambda r: taken(r) if r is not None and r[0] == 1 else [],
+                release,
+            )
+            if woken is not None and woken[0] != ScriptError.QUEUE_DOES_NOT_EXIST:
+                reply = woken
+            else:  # an error, an unknown script or a re-created queue: the normal path sorts it out
+                sent = time.monotonic()
+                ref, reply = await receive_now()
+
+    async def _wait_then_receive(
+        self, ref: QueueRef, timeout: float, args: Sequence[Any]
+    ) -> list[Any] | None:
+        """Long-poll, then receive, in one round trip: ``BLPOP`` on the queue's notify list and
+        the receive script, pipelined on one connection. Redis runs the script as soon as the
+        BLPOP returns (a send woke it, or the wait ended), so a waiting receiver gets a new
+        message one round trip after the send, not two. Returns the script's reply, or ``None``
+        when the caller should receive the normal way (cluster, NOSCRIPT, an error)."""
+        lanes = self._wait_lanes
+        if self._cluster or lanes is None:
+            await self._wait(ref, timeout)
+            return None
+        read_timeout = self._settings.socket_timeout
+        timeout = max(0.001, min(timeout, max(min(1.0, read_timeout / 2), read_timeout - 2)))
+        script = SCRIPTS["receive"]
+        head = ref.heads.get("receive")
+        if head is None:
+            head = ref.heads["receive"] = pack_head(script, ref.receive_keys)
+        payload = pack_command([b"BLPOP", ref.keys.notify, b"%.3f" % timeout]) + pack_args(
+            head, 3 + len(ref.receive_keys), args
+        )
+        lane = lanes.borrow()
+        try:
+            _, reply = await lane.execute_many(payload, 2)
+        except _RETRYABLE:
+            await asyncio.sleep(min(timeout, 0.1))
+            return None
+        finally:
+            await lanes.give_back(lane)
+        if isinstance(reply, Exception):
+            return None
+        return reply
+
+    async def _wait(self, ref: QueueRef, timeout: float) -> None:
+        """Block on the queue's notify list (BLPOP) until a script signals or ``timeout`` passes.
+
+        Idle receivers cost one BLPOP per wait (at most ``socket_timeout`` - 2 s each), never a
+        polling loop. Errors end the wait early; the next script call reports a lasting outage.
+        """
+        client = self._require()
+        read_timeout = self._settings.socket_timeout
+        # stay well below the socket's read timeout, or redis-py drops the connection each wait
+        timeout = max(0.001, min(timeout, max(min(1.0, read_timeout / 2), read_timeout - 2)))
+        try:
+            await client.execute_command("BLPOP", ref.keys.notify, f"{timeout:.3f}")
+        except _RETRYABLE:
+            await asyncio.sleep(min(timeout, 0.1))
+
+    async def _messages(self, ref: QueueRef, reply: list[Any], token: str) -> list[ReceivedMessage]:
+        out: list[ReceivedMessage] = []
+        corrupt: list[tuple[str, str]] = []
+        inc = ref.inc
+        fifo = ref.fifo
+        sender = arn.account_id()
+        decode = codec.decode
+        for i in range(2, len(reply), 5):
+            message_id = reply[i].decode()
+            envelope = decode(reply[i + 1])
+            if type(envelope) is str:
+                corrupt.append((message_id, envelope))
+                continue
+            src = reply[i + 4]
+            trace = envelope.trace_header
+            # Lambda's order (qworker.backend.system_attributes), built inline: this is the hot path
+            if src or trace is not None:
+                attrs = {}
+                if src:
+                    attrs["DeadLetterQueueSourceArn"] = arn.queue_arn(src.decode())
+                attrs["ApproximateReceiveCount"] = str(reply[i + 2])
+                if trace is not None:
+                    attrs["AWSTraceHeader"] = trace
+                attrs["SentTimestamp"] = envelope.sent_ms
+            else:
+                attrs = {"ApproximateReceiveCount": str(reply[i + 2]), "SentTimestamp": envelope.sent_ms}
+            if fifo:
+                attrs["SequenceNumber"] = envelope.sequence_number
+                attrs["MessageGroupId"] = envelope.group_id
+            attrs["SenderId"] = sender
+            if fifo:
+                # a FIFO dead-letter queue's messages take their message id as dedup id
+                attrs["MessageDeduplicationId"] = message_id if src else envelope.dedup_id
+            attrs["ApproximateFirstReceiveTimestamp"] = reply[i + 3].decode()
+            out.append(
+                ReceivedMessage(
+                    message_id,
+                    f"{inc}:{message_id}:{token}",
+                    envelope.body,
+                    envelope.md5_of_body,
+                    attrs,
+                    envelope.attributes,
+                    envelope.md5_of_attributes,
+                )
+            )
+        if corrupt:
+            await self._quarantine(ref, corrupt, token)
+        return out
+
+    async def _quarantine(self, ref: QueueRef, corrupt: list[tuple[str, str]], token: str) -> None:
+        """Set undecodable messages aside (T16) so they never block the queue or crash a worker."""
+        args: list[Any] = [ref.inc, self._offset_ms()]
+        for message_id, reason in corrupt:
+            args += (message_id, token, reason)
+            log.warning(
+                "redis.message_quarantined",
+                queue=ref.name,
+                message_id=message_id,
+                reason=reason,
+                key=ref.keys.key("quarantine").decode(),
+            )
+        await self._eval(SCRIPTS["quarantine"], ref.keys.all, args)
+
+    # -- delete / change visibility -------------------------------------------------------------
+
+    async def delete(self, queue: str, receipt_handles: Sequence[str]) -> list[BatchEntryError]:
+        handles = list(receipt_handles)
+        if not handles:
+            return []
+        _, reply = await self._run("delete", queue, lambda r: (r.inc, 0, *handles))
+        return [
+            BatchEntryError(handles[reply[i] - 1], ENTRY_CODES[reply[i + 1]], _ENTRY_MESSAGES[reply[i + 1]])
+            for i in range(1, len(reply), 2)
+        ]
+
+    async def change_visibility(
+        self, queue: str, changes: Sequence[VisibilityChange]
+    ) -> list[BatchEntryError]:
+        changes = list(changes)
+        if not changes:
+            return []
+        args: list[Any] = []
+        errors: list[str | None] = []
+        for change in changes:
+            error = limits.check_visibility_timeout(change.visibility_timeout)
+            errors.append(error)
+            args += (change.receipt_handle, -1 if error else round(change.visibility_timeout * 1000))
+        _, reply = await self._run("change_visibility", queue, lambda r: (r.inc, self._offset_ms(), *args))
+        failed = []
+        for i in range(1, len(reply), 2):
+            index, code = reply[i] - 1, reply[i + 1]
+            message = errors[index] if code == 4 else _ENTRY_MESSAGES[code]
+            failed.append(BatchEntryError(changes[index].receipt_handle, ENTRY_CODES[code], message or ""))
+        return failed
+
+    # -- redrive --------------------------------------------------------------------------------
+
+    async def redrive(
+        self, dead_letter_queue: str, destination: str | None = None, max_per_second: int | None = None
+    ) -> RedriveResult:
+        """Move dead letters back (ESM-DLQ-6).
+
+        Each batch is leased from the DLQ like a receive that counts nothing, then enqueued as new
+        messages. When the destination shares the DLQ's hash slot (always for the queue a message
+        came from, which adopted its DLQ's tag) enqueue and removal are one script; otherwise the
+        copy is made first and the DLQ copy deleted after: at-least-once, never lost.
+        """
+        dlq = await self._ref(dead_letter_queue)
+        if destination is not None:
+            target = await self._ref(destination)
+            if target.fifo != dlq.fifo:
+                raise InvalidParameterValue(
+                    "The destination queue must be of the same type as the dead-letter queue."
+                )
+            if destination == dead_letter_queue:
+                raise InvalidParameterValue("The destination cannot be the dead-letter queue itself.")
+        if max_per_second is not None and max_per_second < 1:
+            raise InvalidParameterValue(f"max_per_second must be at least 1, not {max_per_second}")
+        budget = (await self.get_queue(dead_letter_queue)).counts.visible
+        moved = failed = 0
+        unmovable: list[str] = []
+        started = time.monotonic()
+        token = os.urandom(8).hex()
+        while moved + failed + len(unmovable) < budget:
+            batch = min(budget - moved - failed - len(unmovable), 100)
+            if max_per_second:
+                batch = min(batch, max(1, max_per_second // 10))
+                index = moved + failed + len(unmovable) + batch - 1
+                await asyncio.sleep(max(0.0, started + index / max_per_second - time.monotonic()))
+            dlq, reply = await self._run(
+                "receive",
+                dead_letter_queue,
+                lambda r, n=batch: (r.inc, self._offset_ms(), n, _REDRIVE_LEASE_MS, token, "t"),
+                with_dlq=True,
+            )
+            if len(reply) <= 2:
+                break
+            by_target: dict[str, list[tuple[str, codec.Envelope, str]]] = {}
+            corrupt = []
+            for i in range(2, len(reply), 5):
+                message_id = reply[i].decode()
+                envelope = codec.decode(reply[i + 1])
+                if type(envelope) is str:
+                    corrupt.append((message_id, envelope))
+                    continue
+                src = reply[i + 4].decode()
+                name = destination or src
+                if not name:
+                    unmovable.append(f"{dlq.inc}:{message_id}:{token}")
+                    continue
+                by_target.setdefault(name, []).append((message_id, envelope, src))
+            if corrupt:
+                await self._quarantine(dlq, corrupt, token)
+                failed += len(corrupt)
+            for name, items in by_target.items():
+                try:
+                    target = await self._ref(name)
+                except QueueDoesNotExist:
+                    unmovable += [f"{dlq.inc}:{mid}:{token}" for mid, _, _ in items]
+                    continue
+                done = await self._redrive_into(dlq, target, items, token)
+                moved += done
+                failed += len(items) - done
+        if unmovable:  # make them visible again in the DLQ now rather than after the lease
+            await self.change_visibility(dead_letter_queue, [VisibilityChange(h, 0) for h in unmovable])
+            failed += len(unmovable)
+        return RedriveResult(moved, failed)
+
+    async def _redrive_into(
+        self, dlq: QueueRef, target: QueueRef, items: list[tuple[str, codec.Envelope, str]], token: str
+    ) -> int:
+        same_slot = target.tag == dlq.tag
+        args: list[Any] = []
+        for message_id, envelope, src in items:
+            dedup = envelope.dedup_id
+            if dlq.fifo and src:
+                dedup = message_id
+            prefix = codec.encode_prefix(
+                envelope.body,
+                envelope.attributes,
+                envelope.md5_of_body,
+                envelope.md5_of_attributes,
+                envelope.group_id,
+                dedup,
+                envelope.trace_header,
+            )
+            args += (self._ids.next(), prefix, envelope.group_id or "", message_id, token)
+        keys = target.keys.all + (dlq.keys.all if same_slot else target.keys.all)
+        reply = await self._eval(
+            SCRIPTS["redrive"],
+            keys,
+            [target.inc, dlq.inc, self._offset_ms(), "1" if same_slot else "0", len(items), *args],
+        )
+        if reply[0] < 0:
+            raise QueueDoesNotExist(target.name if reply[0] == ScriptError.QUEUE_DOES_NOT_EXIST else dlq.name)
+        done = sum(1 for new_id in reply[1:] if new_id)
+        if not same_slot:
+            await self.delete(dlq.name, [f"{dlq.inc}:{mid}:{token}" for mid, _, _ in items])
+        return done
+
+    # -- peek, failure notes --------------------------------------------------------------------
+
+    async def peek(self, queue: str, max_messages: int = 10) -> list[PeekedMessage]:
+        ref, reply = await self._run("peek", queue, lambda r: (r.inc, self._offset_ms(), max_messages))
+        out = []
+        sender = arn.account_id()
+        for i in range(1, len(reply), 6):
+            message_id = reply[i].decode()
+            envelope = codec.decode(reply[i + 1] or None)
+            _, count, first, _, _, src, _ = (reply[i + 2].decode().split("|", 6) + [""] * 7)[:7]
+            last_error = reply[i + 3].decode() or None
+            if type(envelope) is str:
+                body, attributes, message_attributes = "", {}, {}
+                last_error = f"corrupt envelope ({envelope}); it will be quarantined when received"
+                visible_at = reply[i + 5]
+            else:
+                body, message_attributes = envelope.body, envelope.attributes
+                attributes = system_attributes(
+                    receive_count=int(count or 0),
+                    sent_ms=int(envelope.sent_ms),
+                    first_receive_ms=int(first or 0),
+                    sender_id=sender,
+                    sequence_number=envelope.sequence_number,
+                    group_id=envelope.group_id if ref.fifo else None,
+                    dedup_id=(message_id if src else envelope.dedup_id) if ref.fifo else None,
+                    trace_header=envelope.trace_header,
+                    dead_letter_source_arn=arn.queue_arn(src) if src else None,
+                )
+                visible_at = reply[i + 5] or int(envelope.sent_ms)
+            out.append(
+                PeekedMessage(
+                    message_id=message_id,
+                    body=body,
+                    attributes=attributes,
+                    message_attributes=message_attributes,
+                    state=_PEEK_STATES[reply[i + 4]],  # type: ignore[arg-type]
+                    visible_at=visible_at,
+                    last_error=last_error,
+                )
+            )
+        return out
+
+    async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
+        args: list[Any] = []
+        for note in notes:
+            args += (note.receipt_handle, note.error[:_MAX_ERROR_TEXT])
+        if args:
+            await self._run("record_failures", queue, lambda r: (r.inc, *args))
+
+    # -- inspection helpers (CLI, tests) --------------------------------------------------------
+
+    async def quarantined(self, queue: str) -> dict[str, str]:
+        """Message id -> reason of every quarantined message of ``queue``."""
+        ref = await self._ref(queue)
+        raw = await self._call("HGETALL", ref.keys.key("quarantine"))
+        return {
+            field.decode(): value.decode("utf-8", "replace").split("|", 1)[0]
+            for field, value in (raw.items() if isinstance(raw, dict) else _pairs(raw))
+            if b"\0" not in field
+        }
+
+    def ready_list_key(self, queue: str) -> str:
+        """The key a KEDA ``redis`` scaler should count with LLEN (standard queues; queue must be
+        known to this process, e.g. after ``get_queue``)."""
+        return self._refs[queue].keys.ready.decode()
+
+
+def _pairs(flat: list[Any]) -> list[tuple[Any, Any]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _config_value(reply: Any) -> str | None:
+    if isinstance(reply, dict):
+        value = next(iter(reply.values()), None)
+    elif isinstance(reply, list | tuple) and len(reply) >= 2:
+        value = reply[1]
+    else:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+__all__ = ["RedisBackend"]

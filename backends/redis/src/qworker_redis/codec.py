@@ -1,0 +1,178 @@
+"""Message envelopes: msgpack, strictly bounded, never pickle (RELIABILITY section 3.3).
+
+An envelope is a msgpack array of 10 items::
+
+    [1, body, attributes, md5_of_body, md5_of_attributes, group_id, dedup_id, trace_header,
+     sent_ms, sequence_number]
+
+``attributes`` is ``None`` or a list of ``[name, data_type, value]`` (``value`` is ``str`` for
+String/Number, ``bytes`` for Binary). The client packs the first 8 items behind a 10-item array
+header; the send script appends ``sent_ms`` (Redis's clock, as a decimal string) and the
+SequenceNumber (FIFO) or nil, so both come from the server without the script decoding msgpack.
+Decoding uses hard limits and rejects ext types; anything that does not decode to exactly this
+shape is reported as corrupt and set aside by the backend, never raised to the receiver.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from qworker.backend import MessageAttributeValue
+
+VERSION = 1
+#: the largest envelope accepted: the 1 MiB message limit plus room for the fixed fields
+MAX_ENVELOPE = 1_114_112
+_HEADER = b"\x9a"  # msgpack fixarray of 10
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        strict_map_key=True,
+        max_str_len=MAX_ENVELOPE,
+        max_bin_len=MAX_ENVELOPE,
+        max_array_len=64,
+        max_map_len=0,
+        max_ext_len=0,
+    )
+
+
+def encode_prefix(
+    body: str,
+    attributes: Mapping[str, MessageAttributeValue] | None,
+    md5_of_body: str,
+    md5_of_attributes: str | None,
+    group_id: str | None,
+    dedup_id: str | None,
+    trace_header: str | None,
+) -> bytes:
+    """The envelope without its last two items (the scripts append them)."""
+    attrs = None
+    if attributes:
+        attrs = [
+            [
+                name,
+                value.data_type,
+                value.binary_value if value.binary_value is not None else value.string_value,
+            ]
+            for name, value in attributes.items()
+        ]
+    packed = _packb([VERSION, body, attrs, md5_of_body, md5_of_attributes, group_id, dedup_id, trace_header])
+    return _HEADER + packed[1:]  # packed starts with fixarray(8) = one byte
+
+
+class Envelope:
+    """A decoded envelope (plain attributes, no validation beyond the types)."""
+
+    __slots__ = (
+        "attributes",
+        "body",
+        "dedup_id",
+        "group_id",
+        "md5_of_attributes",
+        "md5_of_body",
+        "sent_ms",
+        "sequence_number",
+        "trace_header",
+    )
+
+    def __init__(self, items: list[Any]) -> None:
+        (
+            _,
+            self.body,
+            attrs,
+            self.md5_of_body,
+            self.md5_of_attributes,
+            self.group_id,
+            self.dedup_id,
+            self.trace_header,
+            self.sent_ms,
+            self.sequence_number,
+        ) = items
+        self.attributes: dict[str, MessageAttributeValue] = {}
+        if attrs is not None:
+            for name, data_type, value in attrs:
+                if isinstance(value, bytes):
+                    self.attributes[name] = MessageAttributeValue(data_type, binary_value=value)
+                else:
+                    self.attributes[name] = MessageAttributeValue(data_type, string_value=value)
+
+
+def decode(data: bytes | None) -> Envelope | str:
+    """The envelope, or the reason it is corrupt (a short code for logs and quarantine)."""
+    if data is None:
+        return "missing-envelope"
+    if len(data) > MAX_ENVELOPE:
+        return "oversize"
+    try:
+        items = _unpack(data)
+    except Exception as exc:  # msgpack raises several types (ExtraData, FormatError, StackError, ...)
+        return f"undecodable:{type(exc).__name__}"
+    if type(items) is not list or len(items) != 10 or items[0] != VERSION:
+        return "unknown-format"
+    if (
+        type(items[1]) is not str
+        or type(items[3]) is not str
+        or type(items[8]) is not str
+        or not items[8].isdigit()
+        or (items[4] is not None and type(items[4]) is not str)
+        or (items[5] is not None and type(items[5]) is not str)
+        or (items[6] is not None and type(items[6]) is not str)
+        or (items[7] is not None and type(items[7]) is not str)
+        or (items[9] is not None and type(items[9]) is not str)
+    ):
+        return "bad-field-type"
+    attrs = items[2]
+    if attrs is not None:
+        if type(attrs) is not list:
+            return "bad-attributes"
+        for attr in attrs:
+            if (
+                type(attr) is not list
+                or len(attr) != 3
+                or type(attr[0]) is not str
+                or type(attr[1]) is not str
+                or not isinstance(attr[2], str | bytes)
+            ):
+                return "bad-attributes"
+    return Envelope(items)
+
+
+class MessageIds:
+    """UUIDv7-style message ids: time-ordered, monotonic within a process.
+
+    SQS message ids are UUIDs; time order makes ties in the expiry ZSET (messages sent in the
+    same millisecond) sort in send order, which is the order ``peek`` shows.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._counter = 0
+
+    def next(self) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                self._counter += 1
+                if self._counter > 0xFFF:
+                    ms += 1
+                    self._counter = 0
+            else:
+                self._counter = 0
+            self._last_ms = ms
+            counter = self._counter
+        rand = int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
+        value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -1,0 +1,191 @@
+"""Backend URLs and the redis-py clients made from them.
+
+URL forms (the password is never logged: :func:`qworker.registry.redact_url`)::
+
+    redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS]
+    rediss://...                                   TLS, certificate verified by default
+    redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...][?OPTIONS]
+    rediss+cluster://...                           Redis Cluster over TLS
+
+Options (query parameters): ``ssl_ca_certs=PATH``, ``ssl_certfile=PATH``, ``ssl_keyfile=PATH``,
+``ssl_cert_reqs=required|optional|none`` (default ``required``), ``ssl_check_hostname=true|false``
+(default ``true``), ``socket_timeout`` (s, default 15), ``socket_connect_timeout`` (s, default 5),
+``max_connections`` (default unlimited; one is held by each long-polling receiver),
+``retry_timeout`` (s, default 10: how long a call keeps reconnecting, with capped jittered
+back-off, before it fails with BackendUnavailable) and ``prefix`` (key prefix, default
+``qworker``; see :mod:`qworker_redis.keys`). Unknown options are an error, not ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from qworker.errors import ConfigError
+from qworker.registry import redact_url
+
+SCHEMES = {
+    "redis": (False, False),
+    "rediss": (True, False),
+    "redis+cluster": (False, True),
+    "rediss+cluster": (True, True),
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a URL says, parsed and checked."""
+
+    url: str
+    tls: bool
+    cluster: bool
+    hosts: list[tuple[str, int]]
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    prefix: str = "qworker"
+    socket_timeout: float = 15.0
+    socket_connect_timeout: float = 5.0
+    max_connections: int | None = None
+    retry_timeout: float = 10.0
+    ssl: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+
+def parse_url(url: str) -> Settings:
+    """Parse a backend URL; raises ``ConfigError`` naming what is wrong (never the password)."""
+    shown = redact_url(url)
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in SCHEMES:
+        raise ConfigError(f"Not a Redis URL: {shown!r} (expected redis://, rediss://, redis+cluster://)")
+    tls, cluster = SCHEMES[scheme.lower()]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+        if not colon:  # redis://PASSWORD@host is the common legacy form
+            username, password = None, unquote(user) or None
+    hosts = [_host_port(item, shown) for item in (hostlist or "localhost").split(",")]
+    if len(hosts) > 1 and not cluster:
+        raise ConfigError(f"Several hosts need the redis+cluster:// scheme: {shown!r}")
+    db = 0
+    if path.strip("/"):
+        try:
+            db = int(path.strip("/"))
+        except ValueError:
+            raise ConfigError(f"The database in {shown!r} must be a number, not {path!r}") from None
+        if cluster and db != 0:
+            raise ConfigError(f"Redis Cluster has only database 0: {shown!r}")
+    options: dict[str, Any] = {}
+    ssl: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+            ssl[key] = value
+        elif key == "ssl_cert_reqs":
+            if value not in ("required", "optional", "none"):
+                raise ConfigError(f"ssl_cert_reqs must be required, optional or none, not {value!r}")
+            ssl[key] = value
+        elif key == "ssl_check_hostname":
+            ssl[key] = _bool(key, value)
+        elif key in ("socket_timeout", "socket_connect_timeout", "retry_timeout"):
+            options[key] = _number(key, value, float)
+        elif key == "max_connections":
+            options[key] = _number(key, value, int)
+        elif key == "prefix":
+            if not value or any(c in value for c in "{}: "):
+                raise ConfigError(f"prefix must be non-empty without braces, colons or spaces: {value!r}")
+            options[key] = value
+        else:
+            raise ConfigError(f"Unknown option {key!r} in Redis URL {shown!r}")
+    if ssl["ssl_cert_reqs"] == "none":
+        ssl["ssl_check_hostname"] = False
+    return Settings(
+        url=url,
+        tls=tls,
+        cluster=cluster,
+        hosts=hosts,
+        db=db,
+        username=username,
+        password=password,
+        ssl=ssl if tls else {},
+        **options,
+    )
+
+
+def _host_port(item: str, shown: str) -> tuple[str, int]:
+    if item.startswith("["):  # [::1]:6379
+        host, _, port = item[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = item.partition(":")
+    try:
+        return host or "localhost", int(port) if port else 6379
+    except ValueError:
+        raise ConfigError(f"Bad port {port!r} in Redis URL {shown!r}") from None
+
+
+def _bool(key: str, value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+
+def _number(key: str, value: str, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{key} must be positive, not {value!r}")
+    return number
+
+
+def make_client(settings: Settings) -> Redis | RedisCluster:
+    """A redis-py asyncio client (hiredis parser when installed), not yet connected.
+
+    redis-py's own retries are off: the backend retries with its own capped, jittered back-off,
+    so a call that may have run is retried knowingly (see ``RedisBackend._call``).
+    """
+    common: dict[str, Any] = {
+        "username": settings.username,
+        "password": settings.password,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.socket_connect_timeout,
+        "decode_responses": False,
+        "retry": Retry(NoBackoff(), 0),
+        "protocol": 2,
+    }
+    if settings.tls:
+        common["ssl"] = True
+        common.update(settings.ssl)
+    if settings.cluster:
+        # the cluster client retries a failed node twice, refreshing the slot map in between
+        common["retry"] = Retry(NoBackoff(), 2)
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in settings.hosts],
+            max_connections=settings.max_connections or 2**31,
+            **common,
+        )
+    host, port = settings.hosts[0]
+    # redis-py's pool allows 100 connections unless told otherwise; each long-polling receiver
+    # holds one, so a worker with more than 100 idle pollers would fail its waits and spin
+    return Redis(
+        host=host, port=port, db=settings.db, max_connections=settings.max_connections or 2**31, **common
+    )

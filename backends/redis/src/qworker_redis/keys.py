@@ -1,0 +1,118 @@
+"""Every Redis key name the backend uses, in one place (STYLE R6.1).
+
+Key layout
+==========
+
+All keys start with a prefix (``qworker`` unless the URL says ``?prefix=...``). There is one
+global key, and every other key belongs to one queue and carries that queue's *hash tag*
+``{TAG}``, so each Lua script touches a single hash slot and runs unchanged on Redis Cluster.
+
+``PREFIX:queues`` (HASH, global)
+    queue name -> msgpack ``{"tag", "incarnation", "spec", "created"}``; the registry behind
+    ``list_queues`` and the client-side cache of tags. ``PREFIX:incarnations`` (STRING) is the
+    counter that numbers queue incarnations (a queue deleted and created again gets a new one,
+    so cached specs and receipt handles of the old queue are detected).
+
+Per queue ``Q`` with tag ``T`` (``T`` is the queue's own name, or, for a queue created with a
+``RedrivePolicy``, the tag of its dead-letter queue: a source and its DLQ share a slot so the
+receive script can move poison messages atomically, and redrive can move them back):
+
+=================================  ====  ========================================================
+``PREFIX:{T}:Q:meta``              HASH  incarnation, attributes in ms, DLQ name, counters
+                                         (``seq`` arrival/SequenceNumber, ``ghosts``), spec blob
+``PREFIX:{T}:Q:ready``             LIST  standard queues: ids of visible messages, oldest first.
+                                         **KEDA**: ``LLEN`` of this key is the visible backlog
+``PREFIX:{T}:Q:inflight``          ZSET  id -> visibility deadline (ms, Redis clock)
+``PREFIX:{T}:Q:delayed``           ZSET  id (FIFO: ``ARRIVAL:id``) -> visible-at (ms)
+``PREFIX:{T}:Q:expiry``            ZSET  id -> retention deadline (ms); also the peek order
+``PREFIX:{T}:Q:msgs``              HASH  id -> msgpack envelope (body, attributes, digests, ...);
+                                         ``~id`` -> state ``token|count|first|received|arrival|
+                                         src|group`` (absent until a standard message's first
+                                         receive; see lua/includes/base.lua)
+``PREFIX:{T}:Q:errors``            HASH  id -> last recorded failure text
+``PREFIX:{T}:Q:notify``            LIST  wake-up tokens for long-polling receivers (``BLPOP``)
+``PREFIX:{T}:Q:gmsgs``             ZSET  FIFO: every non-delayed message as
+                                         ``GROUP\\0ARRIVAL\\0id`` (score 0, ordered by member)
+``PREFIX:{T}:Q:groups``            ZSET  FIFO: groups ready to serve -> arrival of their head
+``PREFIX:{T}:Q:gin``               HASH  FIFO: group -> number of its messages in flight
+``PREFIX:{T}:Q:dedup``             HASH  FIFO: ``SCOPE\\0DEDUPID`` -> ``message-id|sequence``
+``PREFIX:{T}:Q:dedupx``            ZSET  FIFO: dedup field -> end of its 5-minute window (ms)
+``PREFIX:{T}:Q:quarantine``        HASH  id -> ``reason|ms|raw state``; ``id\\0raw`` -> raw envelope
+=================================  ====  ========================================================
+
+A message lives in exactly one of ``ready``/``gmsgs`` (visible or in flight on FIFO),
+``inflight`` and ``delayed``; its envelope and state stay in ``msgs`` until it is
+deleted, expires, is moved to the DLQ or is quarantined. (State shares the envelopes' hash:
+one large hash table, instead of a second hash that, holding only the messages in flight, is
+often small enough for Redis to keep as a listpack with linear-time field updates.)
+
+A delete of a message that had already been moved back to ``ready`` leaves its id there as a
+"ghost" (counted in ``meta.ghosts``) that the next receive drops, so no command ever scans a
+list. Consequently ``LLEN ready`` may briefly over-count by the ghosts; ``get_queue`` does not.
+FIFO queues have no ready list (their visible messages sit in ``gmsgs`` by group): autoscale
+them on ``qworker queue stats`` / the Prometheus gauge instead of KEDA's ``redis`` scaler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "qworker"
+
+#: per-queue key suffixes, in the order scripts receive them as KEYS (see lua/includes/keys.lua)
+QUEUE_KEY_SUFFIXES: tuple[str, ...] = (
+    "meta",
+    "ready",
+    "inflight",
+    "delayed",
+    "expiry",
+    "msgs",
+    "errors",
+    "notify",
+    "gmsgs",
+    "groups",
+    "gin",
+    "dedup",
+    "dedupx",
+    "quarantine",
+)
+KEYS_PER_QUEUE = len(QUEUE_KEY_SUFFIXES)
+
+
+def registry_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The global HASH of queue name -> registration."""
+    return f"{prefix}:queues"
+
+
+def incarnation_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The global counter that numbers queue incarnations."""
+    return f"{prefix}:incarnations"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue, computed once per queue and reused for every call."""
+
+    queue: str
+    tag: str
+    prefix: str
+    all: tuple[bytes, ...]  #: every key, in QUEUE_KEY_SUFFIXES order (the scripts' KEYS)
+
+    @classmethod
+    def build(cls, queue: str, tag: str, prefix: str = DEFAULT_PREFIX) -> QueueKeys:
+        base = f"{prefix}:{{{tag}}}:{queue}:"
+        return cls(queue, tag, prefix, tuple((base + suffix).encode() for suffix in QUEUE_KEY_SUFFIXES))
+
+    def key(self, suffix: str) -> bytes:
+        """One key by suffix (``"ready"``, ``"notify"``, ...)."""
+        return self.all[QUEUE_KEY_SUFFIXES.index(suffix)]
+
+    @property
+    def ready(self) -> bytes:
+        """The standard queue's ready LIST (what a KEDA ``redis`` scaler counts with LLEN)."""
+        return self.all[1]
+
+    @property
+    def notify(self) -> bytes:
+        """The LIST long-polling receivers block on."""
+        return self.all[7]

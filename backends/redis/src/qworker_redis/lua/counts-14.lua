@@ -1,0 +1,31 @@
+--[[
+  Approximate counts (SQS ApproximateNumberOfMessages, ...NotVisible, ...Delayed).
+
+  KEYS[1..14]  the queue's keys
+  ARGV[1] incarnation   ARGV[2] clock offset ms
+  Expires messages past retention first (bounded). Due delayed and expired in-flight messages
+  count as visible even before a receive moves them.
+  Returns {1, visible, in_flight, delayed, created_s, modified_s, quarantined}, or {-1}.
+]]
+--- @include base
+
+local Q = qkeys(0)
+local M = load_meta(Q, ARGV[1])
+if not M then return {E_NO_QUEUE} end
+local now = now_ms(tonumber(ARGV[2]))
+expire(Q, M, now)
+local after = '(' .. fmt_int(now)
+local inflight_live = redis.call('ZCOUNT', Q.inflight, after, '+inf')
+local inflight_due = redis.call('ZCARD', Q.inflight) - inflight_live
+local delayed_live = redis.call('ZCOUNT', Q.delayed, after, '+inf')
+local delayed_due = redis.call('ZCARD', Q.delayed) - delayed_live
+local visible
+if M.fifo then
+  visible = redis.call('ZCARD', Q.gmsgs) - inflight_live + delayed_due
+else
+  local ghosts = tonumber(redis.call('HGET', Q.meta, 'ghosts') or '0')
+  visible = math.max(0, redis.call('LLEN', Q.ready) - ghosts) + inflight_due + delayed_due
+end
+local m = redis.call('HMGET', Q.meta, 'created', 'modified')
+return {1, visible, inflight_live, delayed_live, tonumber(m[1]), tonumber(m[2]),
+  redis.call('HLEN', Q.quarantine)}

@@ -1,0 +1,91 @@
+--[[
+  Delete received messages (SQS DeleteMessageBatch), fenced by receipt token, atomically.
+
+  KEYS[1..14]  the queue's keys
+  ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3..] receipt handles
+  A receipt handle is INCARNATION:MESSAGE-ID:TOKEN. A handle deletes its message while its
+  token is the message's current one (ESM-F-6, SQS-RH-1), even after the visibility timeout;
+  a handle whose message is gone succeeds.
+  Returns {1, index, code, index, code, ...} for the failed entries (1-based index into the
+  handles; code 1 = ReceiptHandleIsInvalid, 2 = ReceiptHandleIsStale), or {-1}.
+]]
+--- @include base
+
+local Q = qkeys(0)
+local M = load_meta(Q, ARGV[1])
+if not M then return {E_NO_QUEUE} end
+local out = {1}
+local ids, toks, idx = {}, {}, {}
+local seen, repeated = {}, false
+local pfx = M.inc .. ':'
+for i = 3, #ARGV do
+  local id, tok = split_handle(ARGV[i], pfx)
+  if not id then
+    out[#out + 1] = i - 2
+    out[#out + 1] = 1
+  else
+    if seen[id] then repeated = true end
+    seen[id] = true
+    ids[#ids + 1] = id
+    toks[#toks + 1] = tok
+    idx[#idx + 1] = i - 2
+  end
+end
+if #ids == 0 then return out end
+
+if M.fifo or repeated then
+  -- one at a time: FIFO groups to unlock, or the same message named twice
+  local touched = {}
+  for k, id in ipairs(ids) do
+    local raw = redis.call('HGET', Q.msgs, sk(id))
+    if raw then
+      local st = parse_state(raw)
+      if st and st.token ~= toks[k] then
+        out[#out + 1] = idx[k]
+        out[#out + 1] = 2
+      else
+        local g = remove_message(Q, M, id, st, false)
+        if g then touched[g] = true end
+      end
+    end
+  end
+  local wake = false
+  for g in pairs(touched) do
+    if refresh_group(Q, g) then wake = true end
+  end
+  if wake then signal(Q) end
+  return out
+end
+
+-- standard queues, the hot path: a handle's message was received, so it has a state whose
+-- first 16 characters are its current token
+local sts = multi_get('HMGET', Q.msgs, skeys(ids))
+local del = {}
+for k, id in ipairs(ids) do
+  local raw = sts[k]
+  if raw then
+    if string.sub(raw, 1, 16) == toks[k] then
+      del[#del + 1] = id
+    else
+      out[#out + 1] = idx[k]
+      out[#out + 1] = 2
+    end
+  end
+end
+if #del > 0 then
+  local removed = 0
+  local i = 1
+  while i <= #del do
+    local j = math.min(i + CHUNK - 1, #del)
+    removed = removed + redis.call('ZREM', Q.inflight, unpack(del, i, j))
+    i = j + 1
+  end
+  bulk('HDEL', Q.msgs, del)
+  bulk('HDEL', Q.msgs, skeys(del))
+  if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
+  bulk('ZREM', Q.expiry, del)
+  -- a message no longer in flight had been moved back to the ready list: its id stays there as
+  -- a ghost the next receive drops (counted, so counts stay right; no list scan)
+  if removed < #del then redis.call('HINCRBY', Q.meta, 'ghosts', #del - removed) end
+end
+return out

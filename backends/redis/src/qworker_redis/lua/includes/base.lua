@@ -1,0 +1,177 @@
+--[[
+  Shared helpers, pasted by scripts.py at each "--- @include base" line.
+
+  Every queue script receives one or two queues' keys as KEYS, 14 per queue, in the order of
+  qworker_redis.keys.QUEUE_KEY_SUFFIXES (qkeys(0) = first queue, qkeys(14) = second queue).
+  Message state (HASH msgs, field '~' .. message id, next to the envelope under the bare id: one
+  big hash table instead of a second, often small and listpack-encoded, hash) is one string:
+    token|count|first|received|arrival|src|group
+  token = fencing token of the current receipt handle (16 hex digits, first so a delete checks
+  it with one string.sub); count = receives so far; first = first receive (ms); received = last
+  receive (ms); arrival = 20-digit per-queue sequence (FIFO only); src = queue the message was
+  dead-lettered from; group = FIFO MessageGroupId (last: a group id may contain '|').
+  A standard-queue message that was never received has no state entry at all (cheaper sends).
+  Receipt handles are INCARNATION:ID:TOKEN, ids are 36-character UUIDs.
+  Time is Redis's own clock (TIME) plus ARGV offset (always 0 outside tests).
+]]
+local E_NO_QUEUE = -1
+local LIMIT = 1000              -- promotions / expiries per call: O(batch + log N), never a scan
+local CHUNK = 1000              -- arguments per redis.call when unpacking a Lua table (even)
+local MAX_VIS_MS = 43200000     -- 12 hours (SQS-V-2)
+local MAX_ENVELOPE = 1114112    -- 1 MiB message + 64 KiB of envelope; larger is quarantined
+local DEDUP_MS = 300000         -- 5 minutes (SQS-F-3)
+
+local function qkeys(base)
+  return {
+    meta = KEYS[base + 1], ready = KEYS[base + 2], inflight = KEYS[base + 3],
+    delayed = KEYS[base + 4], expiry = KEYS[base + 5], msgs = KEYS[base + 6],
+    errors = KEYS[base + 7], notify = KEYS[base + 8], gmsgs = KEYS[base + 9],
+    groups = KEYS[base + 10], gin = KEYS[base + 11], dedup = KEYS[base + 12],
+    dedupx = KEYS[base + 13], quarantine = KEYS[base + 14],
+  }
+end
+
+-- the field of a message's state in the msgs hash
+local function sk(id) return '~' .. id end
+
+-- the state fields of a list of ids
+local function skeys(ids)
+  local out = {}
+  for i = 1, #ids do out[i] = '~' .. ids[i] end
+  return out
+end
+
+local function now_ms(offset)
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + offset
+end
+
+-- The queue's attributes, or nil when it does not exist or is another incarnation.
+local function load_meta(Q, inc)
+  local m = redis.call('HMGET', Q.meta, 'inc', 'vt', 'ret', 'delay', 'maxrc', 'dlq', 'fifo', 'scope', 'name')
+  if not m[1] or (inc ~= nil and m[1] ~= inc) then return nil end
+  return {
+    inc = m[1], vt = tonumber(m[2]), ret = tonumber(m[3]), delay = tonumber(m[4]),
+    maxrc = tonumber(m[5]), dlq = m[6], fifo = m[7] == '1', scope = m[8], name = m[9],
+  }
+end
+
+-- redis.call(cmd, key, list...) in chunks: Lua's C stack limits unpack() to a few thousand.
+local function bulk(cmd, key, list)
+  local n = #list
+  local i = 1
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    redis.call(cmd, key, unpack(list, i, j))
+    i = j + 1
+  end
+end
+
+-- HMGET-like calls (HMGET, ZMSCORE) over any number of fields, results in order.
+local function multi_get(cmd, key, list)
+  local out = {}
+  local n = #list
+  local i = 1
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    local part = redis.call(cmd, key, unpack(list, i, j))
+    for k = 1, #part do out[i + k - 1] = part[k] end
+    i = j + 1
+  end
+  return out
+end
+
+local function parse_state(s)
+  if not s then return nil end
+  local t, c, f, r, a, src, g = string.match(s, '^(%x*)|(%d+)|(%d*)|(%d*)|(%d*)|([^|]*)|(.*)$')
+  if not t then return nil end
+  return {token = t, count = tonumber(c), first = f, recv = r, arrival = a, src = src, group = g}
+end
+
+local function format_state(st)
+  return st.token .. '|' .. st.count .. '|' .. st.first .. '|' .. st.recv .. '|' .. st.arrival
+    .. '|' .. st.src .. '|' .. st.group
+end
+
+-- Split a receipt handle of this queue incarnation; nil, nil when it is not one.
+local function split_handle(h, pfx)
+  local n = #pfx
+  if #h ~= n + 53 or string.sub(h, 1, n) ~= pfx or string.sub(h, n + 37, n + 37) ~= ':' then
+    return nil, nil
+  end
+  return string.sub(h, n + 1, n + 36), string.sub(h, n + 38)
+end
+
+local function fmt_int(n) return string.format('%d', n) end
+
+-- Wake one long-polling receiver (BLPOP on the notify list); receivers pass it on.
+local function signal(Q)
+  if redis.call('LLEN', Q.notify) == 0 then
+    redis.call('RPUSH', Q.notify, '1')
+    redis.call('PEXPIRE', Q.notify, 60000)
+  end
+end
+
+local function gmember(g, arrival, id) return g .. '\0' .. arrival .. '\0' .. id end
+
+-- FIFO: put group g in the ready set iff it has messages and none of them is in flight.
+-- Returns true when the group is ready.
+local function refresh_group(Q, g)
+  local n = tonumber(redis.call('HGET', Q.gin, g) or '0')
+  if n > 0 then
+    redis.call('ZREM', Q.groups, g)
+    return false
+  end
+  local head = redis.call('ZRANGEBYLEX', Q.gmsgs, '[' .. g .. '\0', '(' .. g .. '\1', 'LIMIT', 0, 1)
+  if #head == 0 then
+    redis.call('ZREM', Q.groups, g)
+    return false
+  end
+  redis.call('ZADD', Q.groups, tonumber(string.match(head[1], '%z(%d+)%z')), g)
+  return true
+end
+
+-- Remove every trace of message id (parsed state st, nil when unreadable). `popped`: a
+-- standard message already taken off the ready list (else one found nowhere is a ghost there).
+-- Returns the FIFO group to refresh, if any.
+local function remove_message(Q, M, id, st, popped)
+  local inflight = redis.call('ZREM', Q.inflight, id) == 1
+  local g = nil
+  if M.fifo then
+    if st then
+      g = st.group
+      if st.arrival ~= '' then
+        redis.call('ZREM', Q.gmsgs, gmember(g, st.arrival, id))
+        redis.call('ZREM', Q.delayed, st.arrival .. ':' .. id)
+      end
+      if inflight and redis.call('HINCRBY', Q.gin, g, -1) <= 0 then redis.call('HDEL', Q.gin, g) end
+    end
+  elseif not inflight and redis.call('ZREM', Q.delayed, id) == 0 and not popped then
+    redis.call('HINCRBY', Q.meta, 'ghosts', 1)
+  end
+  redis.call('HDEL', Q.msgs, id, sk(id))
+  redis.call('HDEL', Q.errors, id)
+  redis.call('ZREM', Q.expiry, id)
+  return g
+end
+
+-- Set a message aside with a reason (T16): never delivered, never blocks the queue.
+local function quarantine(Q, M, id, st, raw_state, reason, now, popped)
+  local env = redis.call('HGET', Q.msgs, id)
+  redis.call('HSET', Q.quarantine, id, reason .. '|' .. fmt_int(now) .. '|' .. (raw_state or ''))
+  if env then redis.call('HSET', Q.quarantine, id .. '\0raw', env) end
+  return remove_message(Q, M, id, st, popped)
+end
+
+-- SQS-L-3: delete messages past the retention period, at most LIMIT per call.
+local function expire(Q, M, now)
+  local old = redis.call('ZRANGEBYSCORE', Q.expiry, '-inf', now, 'LIMIT', 0, LIMIT)
+  if #old == 0 then return end
+  local sts = multi_get('HMGET', Q.msgs, skeys(old))
+  local touched = {}
+  for i, id in ipairs(old) do
+    local g = remove_message(Q, M, id, parse_state(sts[i]), false)
+    if g then touched[g] = true end
+  end
+  for g in pairs(touched) do refresh_group(Q, g) end
+end

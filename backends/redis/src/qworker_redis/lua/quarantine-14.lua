@@ -1,0 +1,30 @@
+--[[
+  Set aside messages the client could not decode (T16), if still held by the given token.
+
+  KEYS[1..14]  the queue's keys
+  ARGV[1] incarnation   ARGV[2] clock offset ms   ARGV[3..] triples: id, token, reason
+  The raw envelope and state are kept in the quarantine HASH (fields ID and ID\0raw).
+  Returns {1, moved}, or {-1}.
+]]
+--- @include base
+
+local Q = qkeys(0)
+local M = load_meta(Q, ARGV[1])
+if not M then return {E_NO_QUEUE} end
+local now = now_ms(tonumber(ARGV[2]))
+local moved = 0
+local touched = {}
+for i = 3, #ARGV, 3 do
+  local id = ARGV[i]
+  local raw = redis.call('HGET', Q.msgs, sk(id))
+  local st = parse_state(raw)
+  if st and st.token == ARGV[i + 1] then
+    local g = quarantine(Q, M, id, st, raw, ARGV[i + 2], now, false)
+    if g then touched[g] = true end
+    moved = moved + 1
+  end
+end
+for g in pairs(touched) do
+  if refresh_group(Q, g) then signal(Q) end
+end
+return {1, moved}

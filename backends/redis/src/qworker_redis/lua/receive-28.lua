@@ -1,0 +1,226 @@
+--[[
+  Receive up to N visible messages and put them in flight (SQS ReceiveMessage), atomically.
+
+  KEYS[1..14]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
+  KEYS[15..28]  its dead-letter queue's keys (same hash tag), or the queue's own keys again
+  ARGV[1] queue incarnation      ARGV[2] clock offset ms (0 outside tests)
+  ARGV[3] max messages           ARGV[4] visibility timeout ms, '' = the queue's
+  ARGV[5] receipt token (hex)    ARGV[6] mode: 'r' receive, 't' take for redrive (no count,
+                                 no dead-letter move)
+  Steps: expire (retention), promote due delayed and expired in-flight ids, then pop. A message
+  already received maxReceiveCount times goes to the DLQ instead (ESM-DLQ-2); a message whose
+  state or envelope is unreadable or too large goes to quarantine (T16).
+  Returns {1, next_wake_ms, id, envelope, count, first_ms, src, ...}; next_wake_ms (only when
+  nothing was received) is how long until a delayed or in-flight message may become visible,
+  -1 if never. {-1} when the queue does not exist.
+]]
+--- @include base
+
+local Q, D = qkeys(0), qkeys(14)
+local M = load_meta(Q, ARGV[1])
+if not M then return {E_NO_QUEUE} end
+local now = now_ms(tonumber(ARGV[2]))
+local max = tonumber(ARGV[3])
+local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
+local deadline = now + vt
+local token = ARGV[5]
+local counting = ARGV[6] == 'r'
+local DM = nil
+if counting and M.maxrc > 0 and M.dlq ~= '' then
+  DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
+end
+
+-- ESM-DLQ-2/4/5: move to the dead-letter queue, keeping id, envelope, count, first receive.
+local function dead_letter(id, st)
+  local env = redis.call('HGET', Q.msgs, id)
+  local err = redis.call('HGET', Q.errors, id)
+  local exp = tonumber(redis.call('ZSCORE', Q.expiry, id) or (now + M.ret))
+  remove_message(Q, M, id, st, true)
+  local arrival = ''
+  if DM.fifo then arrival = string.format('%020d', redis.call('HINCRBY', D.meta, 'seq', 1)) end
+  local nst = {token = '', count = st.count, first = st.first, recv = '', arrival = arrival,
+               src = M.name, group = st.group}
+  redis.call('HSET', D.msgs, sk(id), format_state(nst))
+  if env then redis.call('HSET', D.msgs, id, env) end
+  if err then redis.call('HSET', D.errors, id, err) end
+  -- standard DLQs keep the original enqueue time, FIFO DLQs reset it (ESM-DLQ-4)
+  local dexp = DM.fifo and (now + DM.ret) or (exp - M.ret + DM.ret)
+  redis.call('ZADD', D.expiry, dexp, id)
+  if DM.fifo then
+    redis.call('ZADD', D.gmsgs, 0, gmember(st.group, arrival, id))
+    refresh_group(D, st.group)
+  else
+    redis.call('RPUSH', D.ready, id)
+  end
+  signal(D)
+end
+
+expire(Q, M, now)
+
+local out = {1, -1}
+local sargs, zargs = {}, {}
+local got, no, ns = 0, 2, 0  -- messages taken; lengths of out and sargs (zargs has ns too)
+
+local nows = fmt_int(now)
+-- a standard message's first receive: one precomputed state string, no parsing
+local fresh_count = counting and 1 or 0
+local fresh_first = counting and nows or ''
+local fresh_state = token .. '|' .. fresh_count .. '|' .. fresh_first .. '|' .. nows .. '|||'
+
+-- decide one candidate; returns true when it is delivered
+local function take(id, raw, env)
+  local st = nil
+  if raw then
+    st = parse_state(raw)
+    if not st then
+      quarantine(Q, M, id, nil, raw, 'bad-state', now, true)
+      return false
+    end
+    if DM and st.count >= M.maxrc then
+      dead_letter(id, st)
+      return false
+    end
+  elseif M.fifo then
+    quarantine(Q, M, id, nil, nil, 'missing-state', now, true)
+    return false
+  end
+  if not env or #env > MAX_ENVELOPE then
+    quarantine(Q, M, id, st, raw, env and 'oversize' or 'missing-envelope', now, true)
+    return false
+  end
+  out[no + 1] = id
+  out[no + 2] = env
+  sargs[ns + 1] = '~' .. id
+  zargs[ns + 1] = deadline
+  zargs[ns + 2] = id
+  if st then
+    if counting then
+      st.count = st.count + 1
+      if st.first == '' then st.first = nows end
+    end
+    st.recv = nows
+    st.token = token
+    sargs[ns + 2] = format_state(st)
+    out[no + 3] = st.count
+    out[no + 4] = st.first
+    out[no + 5] = st.src
+  else
+    sargs[ns + 2] = fresh_state
+    out[no + 3] = fresh_count
+    out[no + 4] = fresh_first
+    out[no + 5] = ''
+  end
+  no = no + 5
+  ns = ns + 2
+  got = got + 1
+  return true
+end
+
+if not M.fifo then
+  -- promote: due delayed messages and expired in-flight ones become visible
+  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
+  if #due > 0 then
+    bulk('ZREM', Q.delayed, due)
+    bulk('RPUSH', Q.ready, due)
+  end
+  local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
+  if #back > 0 then
+    bulk('ZREM', Q.inflight, back)
+    bulk('RPUSH', Q.ready, back)
+  end
+  while got < max do
+    local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
+    if not ids then break end
+    -- one HMGET: the envelopes (fields = ids) then the states (fields = ~id)
+    local n = #ids
+    local fields = {}
+    for i = 1, n do
+      fields[i] = ids[i]
+      fields[n + i] = '~' .. ids[i]
+    end
+    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
+    local ghosts = 0
+    for i = 1, n do
+      local env, raw = vals[i], vals[n + i]
+      if raw or env then take(ids[i], raw, env) else ghosts = ghosts + 1 end
+    end
+    if ghosts > 0 then redis.call('HINCRBY', Q.meta, 'ghosts', -ghosts) end
+  end
+else
+  local touched = {}
+  local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
+  if #back > 0 then
+    bulk('ZREM', Q.inflight, back)
+    local sts = multi_get('HMGET', Q.msgs, skeys(back))
+    for i = 1, #back do
+      local st = parse_state(sts[i])
+      if st then
+        if redis.call('HINCRBY', Q.gin, st.group, -1) <= 0 then redis.call('HDEL', Q.gin, st.group) end
+        touched[st.group] = true
+      end
+    end
+  end
+  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
+  if #due > 0 then
+    bulk('ZREM', Q.delayed, due)
+    for _, member in ipairs(due) do
+      local arrival, id = string.match(member, '^(%d+):(.*)$')
+      local st = arrival and parse_state(redis.call('HGET', Q.msgs, sk(id)))
+      if st then
+        redis.call('ZADD', Q.gmsgs, 0, gmember(st.group, arrival, id))
+        touched[st.group] = true
+      end
+    end
+  end
+  for g in pairs(touched) do refresh_group(Q, g) end
+  -- serve groups in the order of their head message; as many of each group as possible
+  while got < max do
+    local gs = redis.call('ZRANGE', Q.groups, 0, 0)
+    if #gs == 0 then break end
+    local g = gs[1]
+    local delivered = 0
+    while got < max do
+      local members = redis.call('ZRANGEBYLEX', Q.gmsgs, '[' .. g .. '\0', '(' .. g .. '\1',
+        'LIMIT', delivered, math.min(max - got, CHUNK))
+      if #members == 0 then break end
+      local ids = {}
+      for i, member in ipairs(members) do ids[i] = string.match(member, '%z%d+%z(.*)$') or member end
+      local sts = redis.call('HMGET', Q.msgs, unpack(skeys(ids)))
+      local envs = redis.call('HMGET', Q.msgs, unpack(ids))
+      for i, id in ipairs(ids) do
+        if not sts[i] then
+          redis.call('ZREM', Q.gmsgs, members[i])  -- a member without a message: drop it
+        elseif take(id, sts[i], envs[i]) then
+          delivered = delivered + 1
+        else
+          redis.call('ZREM', Q.gmsgs, members[i])  -- dead-lettered or quarantined
+        end
+      end
+    end
+    if delivered > 0 then
+      redis.call('HINCRBY', Q.gin, g, delivered)
+      redis.call('ZREM', Q.groups, g)
+    else
+      refresh_group(Q, g)
+    end
+  end
+end
+
+if got > 0 then
+  bulk('HSET', Q.msgs, sargs)
+  bulk('ZADD', Q.inflight, zargs)
+  -- more left for other waiting receivers: pass the wake-up on
+  if got == max then
+    if (M.fifo and redis.call('ZCARD', Q.groups) > 0) or (not M.fifo and redis.call('LLEN', Q.ready) > 0) then
+      signal(Q)
+    end
+  end
+else
+  local best = -1
+  local d = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
+  if d[2] then best = tonumber(d[2]) end
+  local f = redis.call('ZRANGE', Q.inflight, 0, 0, 'WITHSCORES')
+  if f[2] and (best < 0 or tonumber(f[2]) < best) then best = tonumber(f[2]) end
+  if best >= 0 then out[2] = math.max(0, best - now) end
+end
+return out

@@ -1,0 +1,31 @@
+"""The backend conformance suite on a real Redis 7 node and on a real 3-node Redis Cluster."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from qworker.testing.conformance import BackendConformance, OffsetClock
+from qworker_redis import RedisBackend
+from qworker_redis.testing import RedisServer
+
+
+class TestRedisConformance(BackendConformance):
+    timing_unit = 0.3
+    controls_clock = True
+
+    @pytest.fixture
+    async def backend(self, clock: OffsetClock, redis_server: RedisServer) -> AsyncIterator[RedisBackend]:
+        async with RedisBackend(redis_server.url, clock_offset=lambda: clock.offset) as backend:
+            yield backend
+
+
+class TestRedisClusterConformance(BackendConformance):
+    timing_unit = 0.3
+    controls_clock = True
+
+    @pytest.fixture
+    async def backend(self, clock: OffsetClock, cluster_url: str) -> AsyncIterator[RedisBackend]:
+        async with RedisBackend(cluster_url, clock_offset=lambda: clock.offset) as backend:
+            yield backend

@@ -1,0 +1,132 @@
+"""URLs, TLS, ACL users and connection errors (RELIABILITY section 3.1, T24)."""
+
+from __future__ import annotations
+
+import pytest
+import structlog
+
+from qworker.backend import QueueSpec, SendEntry
+from qworker.errors import BackendUnavailable, ConfigError
+from qworker.registry import open_backend
+from qworker_redis import RedisBackend
+from qworker_redis.connection import parse_url
+from qworker_redis.testing import RedisServer, free_port
+
+ACL_USER, ACL_PASSWORD = "qw-tenant", "s3cret-Pa55"  # the user the acl_server fixture makes
+
+
+def test_url_forms() -> None:
+    s = parse_url("redis://user:p%40ss@example.com:6380/3?socket_timeout=2.5&prefix=tenant-a")
+    assert (s.username, s.password, s.hosts, s.db, s.tls, s.cluster) == (
+        "user", "p@ss", [("example.com", 6380)], 3, False, False,
+    )  # fmt: skip
+    assert (s.socket_timeout, s.prefix) == (2.5, "tenant-a")
+    assert s.display_url == "redis://user:***@example.com:6380/3?socket_timeout=2.5&prefix=tenant-a"
+    legacy = parse_url("redis://:onlypass@h")
+    assert (legacy.username, legacy.password, legacy.hosts) == (None, "onlypass", [("h", 6379)])
+    tls = parse_url("rediss://h:1?ssl_ca_certs=/ca.pem")
+    assert tls.tls and tls.ssl == {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": "/ca.pem",
+    }
+    assert parse_url("rediss://h?ssl_cert_reqs=none").ssl["ssl_check_hostname"] is False
+    cluster = parse_url("redis+cluster://a:7000,b:7001,[::1]:7002")
+    assert cluster.cluster and cluster.hosts == [("a", 7000), ("b", 7001), ("::1", 7002)]
+    assert parse_url("rediss+cluster://a:1").tls
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://h?unknown=1",
+        "redis://h/notanumber",
+        "redis://a:1,b:2",
+        "redis+cluster://a:1/2",
+        "redis://h:port",
+        "redis://h?ssl_cert_reqs=maybe",
+        "redis://h?socket_timeout=-1",
+        "redis://h?prefix={x}",
+        "memcached://h",
+    ],
+)
+def test_bad_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_url(url)
+
+
+def test_registry_opens_every_scheme() -> None:
+    for url in ("redis://h", "rediss://h", "redis+cluster://h:1", "rediss+cluster://h:1"):
+        assert isinstance(open_backend(url), RedisBackend)
+
+
+async def test_unreachable_server_is_backend_unavailable() -> None:
+    backend = RedisBackend(f"redis://:hunter2@127.0.0.1:{free_port()}/0?socket_connect_timeout=1")
+    with pytest.raises(BackendUnavailable) as info:
+        await backend.connect()
+    assert "hunter2" not in str(info.value) and "***" in str(info.value)
+
+
+async def test_tls_with_the_test_ca_works(tls_server: RedisServer, tls_files: dict[str, str]) -> None:
+    """T24: rediss:// verifies the server certificate against the CA given in the URL."""
+    url = f"rediss://127.0.0.1:{tls_server.port}/0?ssl_ca_certs={tls_files['ca.pem']}"
+    async with RedisBackend(url) as backend:
+        await backend.create_queue(QueueSpec("tls-q"))
+        await backend.send("tls-q", [SendEntry("over tls")])
+        (message,) = await backend.receive("tls-q", wait_seconds=1)
+        assert message.body == "over tls"
+
+
+async def test_tls_verifies_certificates_by_default(tls_server: RedisServer) -> None:
+    """T24: without the CA a self-signed server is refused (verification is on by default)."""
+    with pytest.raises(BackendUnavailable):
+        await RedisBackend(f"rediss://127.0.0.1:{tls_server.port}/0?socket_connect_timeout=2").connect()
+
+
+async def test_tls_hostname_is_checked(tls_server: RedisServer, tls_files: dict[str, str]) -> None:
+    """The certificate names localhost and 127.0.0.1; another name for the same server fails."""
+    url = (
+        f"rediss://127.0.0.2:{tls_server.port}/0?ssl_ca_certs={tls_files['ca.pem']}&socket_connect_timeout=2"
+    )
+    with pytest.raises(BackendUnavailable):
+        await RedisBackend(url).connect()
+
+
+async def test_acl_user_connects_and_works(acl_server: RedisServer) -> None:
+    """RELIABILITY 3.2: an ACL user limited to qworker:* keys and no @dangerous commands is enough."""
+    url = f"redis://{ACL_USER}:{ACL_PASSWORD}@127.0.0.1:{acl_server.port}/0"
+    with structlog.testing.capture_logs() as logs:
+        async with RedisBackend(url) as backend:
+            await backend.create_queue(QueueSpec("acl-q"))
+            await backend.send("acl-q", [SendEntry("hello")])
+            (message,) = await backend.receive("acl-q", wait_seconds=1)
+            assert await backend.delete("acl-q", [message.receipt_handle]) == []
+    assert any(entry["event"] == "redis.config_unreadable" for entry in logs)
+    assert all(ACL_PASSWORD not in str(entry) for entry in logs)
+
+
+async def test_wrong_password_is_unavailable_and_redacted(acl_server: RedisServer) -> None:
+    backend = RedisBackend(f"redis://{ACL_USER}:wrong-secret@127.0.0.1:{acl_server.port}/0")
+    with pytest.raises(BackendUnavailable) as info:
+        await backend.connect()
+    assert "wrong-secret" not in str(info.value)
+    assert backend.display_url == f"redis://{ACL_USER}:***@127.0.0.1:{acl_server.port}/0"
+
+
+async def test_warns_when_maxmemory_policy_may_evict() -> None:
+    server = RedisServer("--maxmemory-policy", "allkeys-lru").start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with RedisBackend(server.url):
+                pass
+        warnings = [e for e in logs if e["event"] == "redis.maxmemory_policy_not_noeviction"]
+        assert warnings and warnings[0]["policy"] == "allkeys-lru"
+    finally:
+        server.cleanup()
+
+
+async def test_no_warning_with_noeviction(redis_server: RedisServer) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with RedisBackend(redis_server.url):
+            pass
+    assert not [e for e in logs if e["event"] == "redis.maxmemory_policy_not_noeviction"]

@@ -1,0 +1,1 @@
+"""qworker's benchmarks; see benchmarks/README.md."""

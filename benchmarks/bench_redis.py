@@ -1,0 +1,365 @@
+"""Redis backend benchmark: throughput and latency of the Lua-script design on one process.
+
+Run: ``python -m benchmarks.bench_redis`` (``--quick`` for a smoke run). It starts its own
+redis-server on a free port (never the shared one), measures with redis-py + hiredis, and writes
+the ``redis-backend`` section of ``benchmarks/RESULTS.md``:
+
+* send batch, receive+delete batch at batch sizes 1, 10, 100 (one task, and 8 concurrent tasks);
+* the physical limit of this design, driven the same way: a minimal script that only moves N ids
+  from a ready LIST to an in-flight ZSET, and one that only removes them from the ZSET;
+* one receive-to-delete round trip, and send -> waiting receiver wake-up latency;
+* receive cost with 1,000 versus 1,000,000 messages waiting;
+* redis-benchmark figures for the same server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from benchmarks.results import write_section
+from qworker.backend import QueueSpec, SendEntry
+from qworker_redis import RedisBackend
+from qworker_redis.scripts import Script, pack_head
+from qworker_redis.testing import RedisServer
+
+MINIMAL_RECEIVE = b"""-- move up to ARGV[1] ids from the ready LIST to the in-flight ZSET (score ARGV[2])
+local ids = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
+if not ids then return {} end
+local z = {}
+for i, id in ipairs(ids) do z[2 * i - 1] = ARGV[2]; z[2 * i] = id end
+redis.call('ZADD', KEYS[2], unpack(z))
+return ids
+"""
+MINIMAL_DELETE = b"""-- remove the given ids from the in-flight ZSET
+return redis.call('ZREM', KEYS[1], unpack(ARGV))
+"""
+BATCHES = (1, 10, 100)
+CONCURRENCY = 8
+REPEATS = 3
+
+
+def _script(name: str, source: bytes, numkeys: int) -> Script:
+    import hashlib
+
+    return Script(name, source, hashlib.sha1(source, usedforsecurity=False).hexdigest(), numkeys)
+
+
+class Bench:
+    def __init__(self, backend: RedisBackend, quick: bool) -> None:
+        self.b = backend
+        self.quick = quick
+
+    def n_for(self, batch: int) -> int:
+        base = {1: 5_000, 10: 40_000, 100: 200_000}[batch]
+        return base // 10 if self.quick else base
+
+    async def new_queue(self) -> str:
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+        await self.b.create_queue(QueueSpec(name, visibility_timeout=600))
+        return name
+
+    async def fill(self, queue: str, n: int) -> None:
+        for i in range(0, n, 1000):
+            result = await self.b.send(
+                queue, [SendEntry(f"message body {j}") for j in range(min(1000, n - i))]
+            )
+            assert not result.failed
+
+    async def run_tasks(self, tasks: int, work: Callable[[], Awaitable[int]]) -> float:
+        """msgs/s of ``tasks`` concurrent loops of ``work`` (each returns messages handled, 0 = done)."""
+
+        async def loop() -> int:
+            done = 0
+            while n := await work():
+                done += n
+            return done
+
+        start = time.perf_counter()
+        total = sum(await asyncio.gather(*(loop() for _ in range(tasks))))
+        return total / (time.perf_counter() - start)
+
+    async def send_rate(self, batch: int, tasks: int) -> float:
+        queue = await self.new_queue()
+        remaining = [self.n_for(batch)]
+        entries = [SendEntry(f"message body {j}") for j in range(batch)]
+
+        async def work() -> int:
+            if remaining[0] <= 0:
+                return 0
+            remaining[0] -= batch
+            await self.b.send(queue, entries)
+            return batch
+
+        rate = await self.run_tasks(tasks, work)
+        await self.b.delete_queue(queue)
+        return rate
+
+    async def receive_delete_rate(self, batch: int, tasks: int) -> float:
+        queue = await self.new_queue()
+        await self.fill(queue, self.n_for(batch))
+
+        async def work() -> int:
+            got = await self.b.receive(queue, max_messages=batch, wait_seconds=0)
+            if got:
+                await self.b.delete(queue, [m.receipt_handle for m in got])
+            return len(got)
+
+        rate = await self.run_tasks(tasks, work)
+        await self.b.delete_queue(queue)
+        return rate
+
+    async def minimal_rate(self, batch: int, tasks: int) -> float:
+        """The physical limit: LPOP N + ZADD, then ZREM, through the backend's own fast path."""
+        tag = uuid.uuid4().hex[:8]
+        ready, inflight = f"min:{{{tag}}}:ready".encode(), f"min:{{{tag}}}:inflight".encode()
+        n = self.n_for(batch)
+        for i in range(0, n, 10_000):
+            await self.b._call("RPUSH", ready, *[f"{uuid.uuid4()}" for _ in range(min(10_000, n - i))])
+        receive = _script("minimal_receive", MINIMAL_RECEIVE, 2)
+        delete = _script("minimal_delete", MINIMAL_DELETE, 1)
+        rhead, dhead = pack_head(receive, [ready, inflight]), pack_head(delete, [inflight])
+        deadline = int(time.time() * 1000) + 600_000
+
+        async def work() -> int:
+            ids = await self.b._eval(receive, [ready, inflight], [batch, deadline], rhead)
+            if ids:
+                await self.b._eval(delete, [inflight], ids, dhead)
+            return len(ids)
+
+        rate = await self.run_tasks(tasks, work)
+        await self.b._call("DEL", ready, inflight)
+        return rate
+
+    async def round_trip(self, samples: int) -> list[float]:
+        """One message waiting: receive(1) then delete(1), in microseconds."""
+        queue = await self.new_queue()
+        out = []
+        for _ in range(samples):
+            await self.b.send(queue, [SendEntry("x")])
+            start = time.perf_counter()
+            (message,) = await self.b.receive(queue, wait_seconds=0)
+            await self.b.delete(queue, [message.receipt_handle])
+            out.append((time.perf_counter() - start) * 1e6)
+        await self.b.delete_queue(queue)
+        return out
+
+    async def wake_up(self, receiver: RedisBackend, samples: int) -> list[float]:
+        """Send on an empty queue while another client long-polls it: send start -> receive return."""
+        queue = await self.new_queue()
+        out = []
+        for _ in range(samples):
+            waiting = asyncio.create_task(receiver.receive(queue, wait_seconds=5))
+            await asyncio.sleep(0.005)  # let the receiver block in BLPOP
+            start = time.perf_counter()
+            await self.b.send(queue, [SendEntry("wake")])
+            (message,) = await waiting
+            out.append((time.perf_counter() - start) * 1e6)
+            await receiver.delete(queue, [message.receipt_handle])
+        await self.b.delete_queue(queue)
+        return out
+
+    async def backlog_cost(self, backlog: int, samples: int) -> tuple[list[float], float]:
+        """receive(10) + delete latency in us with ``backlog`` messages waiting; bytes/message."""
+        queue = await self.new_queue()
+        before = (await self.b._call("INFO", "memory"))["used_memory"]
+        await self.fill(queue, backlog + samples * 10)
+        after = (await self.b._call("INFO", "memory"))["used_memory"]
+        out = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            got = await self.b.receive(queue, max_messages=10, wait_seconds=0)
+            out.append((time.perf_counter() - start) * 1e6)
+            await self.b.delete(queue, [m.receipt_handle for m in got])
+        await self.b.delete_queue(queue)
+        return out, (after - before) / (backlog + samples * 10)
+
+    async def script_cost(self, batch: int) -> dict[str, float]:
+        """Server-side microseconds per call of receive and delete (INFO commandstats)."""
+        queue = await self.new_queue()
+        n = batch * 200
+        await self.fill(queue, n)
+        got = []
+        await self.b._call("CONFIG", "RESETSTAT")
+        while len(got) < n:
+            got += await self.b.receive(queue, max_messages=batch, wait_seconds=0)
+        receive = (await self.b._call("INFO", "commandstats"))["cmdstat_evalsha"]["usec_per_call"]
+        await self.b._call("CONFIG", "RESETSTAT")
+        for i in range(0, n, batch):
+            await self.b.delete(queue, [m.receipt_handle for m in got[i : i + batch]])
+        delete = (await self.b._call("INFO", "commandstats"))["cmdstat_evalsha"]["usec_per_call"]
+        await self.b.delete_queue(queue)
+        return {"receive": receive, "delete": delete}
+
+
+def redis_benchmark(port: int, quick: bool) -> list[tuple[str, str, str]]:
+    rows = []
+    n = "20000" if quick else "200000"
+    for pipeline in ("1", "16"):
+        out = subprocess.run(
+            [
+                "redis-benchmark",
+                "-p",
+                str(port),
+                "-q",
+                "-n",
+                n,
+                "-P",
+                pipeline,
+                "-t",
+                "ping,set,get,lpush,lpop",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ).stdout
+        for line in out.replace("\r", "\n").splitlines():
+            m = re.match(r"^(\S+): ([\d.]+) requests per second", line.strip())
+            if m:
+                rows.append((m.group(1), pipeline, m.group(2)))
+    return rows
+
+
+def targets(rows: list[dict[str, Any]], wake: list[float], small: list[float], big: list[float]) -> list[str]:
+    by = {r["batch"]: r for r in rows}
+    c = CONCURRENCY
+    lines = []
+    for batch, goal in ((10, 60_000), (100, 150_000)):
+        best = max(by[batch]["full1"], by[batch][f"full{c}"])
+        lines.append(
+            f"| receive+delete {goal:,}/s at batch {batch} | {by[batch]['full1']:,.0f} (1 task), "
+            f"{by[batch][f'full{c}']:,.0f} ({c} tasks) | {'yes' if best >= goal else 'no'} |"
+        )
+    for batch in (10, 100):
+        r = by[batch]
+        ratios = (r["full1"] / r["min1"], r[f"full{c}"] / r[f"min{c}"])
+        lines.append(
+            f"| ≥ 70% of the minimal pair at batch {batch} | {ratios[0]:.0%} (1 task), {ratios[1]:.0%} "
+            f"({c} tasks) | {'yes' if max(ratios) >= 0.7 else 'no'} |"
+        )
+    lines.append(
+        f"| wake-up < 1 ms median | {statistics.median(wake):,.0f} µs | "
+        f"{'yes' if statistics.median(wake) < 1000 else 'no'} |"
+    )
+    growth = statistics.median(big) / statistics.median(small)
+    lines.append(
+        f"| receive cost at 1M within 20% of 1k | {growth:.2f}x | {'yes' if growth <= 1.2 else 'no'} |"
+    )
+    return lines
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 2 else values[0]
+
+
+async def main(quick: bool) -> str:
+    server = RedisServer("--appendonly", "no", "--maxmemory-policy", "noeviction").start()
+    try:
+        async with RedisBackend(server.url) as backend, RedisBackend(server.url) as receiver:
+            bench = Bench(backend, quick)
+            rows: list[dict[str, Any]] = []
+            for batch in BATCHES:
+                row: dict[str, Any] = {"batch": batch}
+                for tasks in (1, CONCURRENCY):
+                    # best of REPEATS, interleaved, so a noisy neighbour hurts both sides alike
+                    for _ in range(REPEATS):
+                        for key, measure in (
+                            ("send", bench.send_rate),
+                            ("full", bench.receive_delete_rate),
+                            ("min", bench.minimal_rate),
+                        ):
+                            rate = await measure(batch, tasks)
+                            row[f"{key}{tasks}"] = max(rate, row.get(f"{key}{tasks}", 0.0))
+                row["cost"] = await bench.script_cost(batch)
+                rows.append(row)
+                print(row, file=sys.stderr)
+            trip = await bench.round_trip(200 if quick else 2000)
+            wake = await bench.wake_up(receiver, 50 if quick else 300)
+            small, _ = await bench.backlog_cost(1_000, 200 if quick else 1000)
+            big_n = 100_000 if quick else 1_000_000
+            big, per_message = await bench.backlog_cost(big_n, 200 if quick else 1000)
+        bench_rows = redis_benchmark(server.port, quick)
+    finally:
+        server.cleanup()
+
+    lines = [
+        "### Redis backend (`qworker_redis`), one Python process, redis-py + hiredis, local redis-server",
+        "",
+        f"Messages/s, best of {REPEATS} interleaved runs. *1 task*: one coroutine, each call "
+        "awaited before the next. *8 tasks*: eight "
+        "coroutines on one event loop (calls overlap; Redis or the Python process saturates). "
+        "*minimal*: the physical limit of this design, measured in the same run through the same "
+        "client path: a script that only moves N ids from a ready LIST to an in-flight ZSET and "
+        "one that only removes them. *ratio* = full / minimal. Server-side script time per call "
+        "from `INFO commandstats`.",
+        "",
+        "| batch | send, 1 task | send, 8 tasks | receive+delete, 1 task | minimal, 1 task | ratio "
+        "| receive+delete, 8 tasks | minimal, 8 tasks | ratio | receive script µs/call "
+        "| delete script µs/call |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['batch']} | {r['send1']:,.0f} | {r[f'send{CONCURRENCY}']:,.0f} | {r['full1']:,.0f} "
+            f"| {r['min1']:,.0f} | {r['full1'] / r['min1']:.0%} | {r[f'full{CONCURRENCY}']:,.0f} "
+            f"| {r[f'min{CONCURRENCY}']:,.0f} | {r[f'full{CONCURRENCY}'] / r[f'min{CONCURRENCY}']:.0%} "
+            f"| {r['cost']['receive']:.0f} | {r['cost']['delete']:.0f} |"
+        )
+    lines += [
+        "",
+        "| latency (µs) | median | p99 |",
+        "|---|---:|---:|",
+        f"| receive(1) + delete(1) round trip | {statistics.median(trip):,.0f} | {pct(trip, 99):,.0f} |",
+        f"| send on an empty queue -> waiting receiver returns | {statistics.median(wake):,.0f} "
+        f"| {pct(wake, 99):,.0f} |",
+        f"| receive(10), 1,000 messages waiting | {statistics.median(small):,.0f} | {pct(small, 99):,.0f} |",
+        f"| receive(10), {big_n:,} messages waiting | {statistics.median(big):,.0f} | {pct(big, 99):,.0f} |",
+        "",
+        f"Receive cost at {big_n:,} versus 1,000 waiting: "
+        f"{statistics.median(big) / statistics.median(small):.2f}x (median). "
+        f"Memory: {per_message:,.0f} bytes per waiting message (body ~16 bytes).",
+        "",
+        "Against the issue's targets:",
+        "",
+        "| target | measured | met |",
+        "|---|---|:-:|",
+        *targets(rows, wake, small, big),
+        "",
+        "What bounds the ratio: server-side work per message. The minimal pair only moves an id; "
+        "the real path also reads the envelope, writes the receive count and fencing token, and "
+        "keeps the retention index (a ZSET insert at send, a removal at delete), which SQS "
+        "semantics need. With calls overlapped (8 tasks) Redis saturates first, so the ratio "
+        "approaches the ratio of server time per message; with one task the Python client's "
+        "per-call cost is shared by both paths and the ratio is higher.",
+        "",
+        "redis-benchmark against the same server (requests/s):",
+        "",
+        "| test | pipeline | requests/s |",
+        "|---|---:|---:|",
+        *[f"| {test} | {pipeline} | {float(rps):,.0f} |" for test, pipeline, rps in bench_rows],
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    options = parser.parse_args()
+    try:  # the qworker runtime runs on uvloop when it is installed; measure the same loop
+        import uvloop
+
+        markdown = uvloop.run(main(options.quick))
+    except ImportError:
+        markdown = asyncio.run(main(options.quick))
+    print(markdown)
+    command = "python -m benchmarks.bench_redis" + (" --quick" if options.quick else "")
+    if not options.quick:
+        write_section("redis-backend", markdown, command)

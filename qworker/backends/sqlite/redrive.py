@@ -1,0 +1,133 @@
+"""Moving dead letters back (SQS StartMessageMoveTask, SPEC ESM-DLQ-6), in chunks.
+
+:func:`plan` lists the dead-letter queue's messages visible at the start; :func:`move_chunk`
+moves some of them in one transaction. The async layer calls it chunk by chunk, sleeping between
+chunks to honour ``max_per_second`` and releasing the write lock so workers keep running.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qworker import arn
+from qworker.backends.sqlite.store import QueueRow, Store
+from qworker.errors import InvalidParameterValue
+
+_COPY = (
+    "INSERT INTO messages (seq, queue_id, visible_at, expires_at, sent_ms, sequence_number, group_id, "
+    "dedup_id, message_id, md5_body, md5_attrs, trace_header, attrs, body) "
+    "SELECT ?8, ?1, ?2, ?3, ?4, ?5, group_id, dedup_id, ?6, md5_body, md5_attrs, trace_header, attrs, body "
+    "FROM messages WHERE seq = ?7"
+)
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What one chunk did."""
+
+    moved: int = 0
+    failed: int = 0
+    fed: set[str] = field(default_factory=set)  #: destination queues (to wake their waiters)
+
+
+def plan(store: Store, dead_letter_queue: str, destination: str | None) -> list[int]:
+    """Check the request and list the ``seq`` of every message visible in the queue now."""
+    dlq = store.queue(dead_letter_queue)
+    if destination is not None:
+        target = store.queue(destination)
+        _check_destination(dlq, target)
+    now = store.now_ms()
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT seq FROM messages WHERE queue_id = ? AND visible_at <= ? AND expires_at > ? ORDER BY seq",
+            (dlq.id, now, now),
+        )
+    ]
+
+
+def _check_destination(dlq: QueueRow, target: QueueRow) -> None:
+    if target.id == dlq.id:
+        raise InvalidParameterValue("The destination of a message move task cannot be its source queue.")
+    if target.fifo != dlq.fifo:
+        raise InvalidParameterValue(
+            f"Cannot move messages from {'a FIFO' if dlq.fifo else 'a standard'} queue to "
+            f"{target.spec.name!r}: source and destination must both be FIFO or both standard."
+        )
+
+
+def move_chunk(
+    store: Store, dead_letter_queue: str, destination: str | None, seqs: Sequence[int]
+) -> ChunkResult:
+    """Move these messages (those still visible) as new messages; the rest count as failed.
+
+    A message goes to ``destination`` or else to the queue named by its
+    ``DeadLetterQueueSourceArn``; one without a source, or whose source queue no longer exists,
+    stays and counts as failed. Deleted or expired messages count as neither.
+    """
+    result = ChunkResult()
+    with store.write() as conn:
+        dlq = store.queue(dead_letter_queue)
+        now = store.now_ms()
+        rows = conn.execute(
+            "SELECT seq, visible_at, expires_at, dlq_source, group_id FROM messages "
+            "WHERE seq IN (SELECT value FROM json_each(?)) AND +queue_id = ? ORDER BY seq",
+            (json.dumps(list(seqs)), dlq.id),
+        ).fetchall()
+        by_target: dict[str, list[tuple[int, str | None]]] = {}
+        for seq, visible_at, expires_at, source, group in rows:
+            if expires_at <= now:
+                continue
+            target = destination
+            if target is None and source is not None:
+                try:
+                    target = arn.queue_name_from_arn(source)
+                except ValueError:
+                    target = None
+            if visible_at > now or target is None:  # received meanwhile, or nowhere to go
+                result.failed += 1
+                continue
+            by_target.setdefault(target, []).append((seq, group))
+        moved: list[int] = []
+        dlq_groups: set[str] = set()
+        for name, messages in by_target.items():
+            target_queue = store.find_queue(name)
+            if target_queue is None or target_queue.fifo != dlq.fifo or target_queue.id == dlq.id:
+                result.failed += len(messages)
+                continue
+            _copy(store, target_queue, messages, now)
+            moved.extend(seq for seq, _ in messages)
+            dlq_groups.update(group for _, group in messages if group is not None)
+            result.fed.add(name)
+        if moved:
+            conn.execute(
+                "DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(moved),)
+            )
+            if dlq.fifo:
+                store.refresh_groups(dlq.id, dlq_groups)
+        result.moved = len(moved)
+    return result
+
+
+def _copy(store: Store, target: QueueRow, messages: list[tuple[int, str | None]], now: int) -> None:
+    """New messages in ``target``: new id, sent now, never received; body, attributes, group and
+    trace header kept; FIFO messages get the target's next sequence numbers."""
+    spec = target.spec
+    visible_at = now + spec.delay_seconds * 1000
+    expires_at = now + spec.message_retention_period * 1000
+    sequence = store.next_sequence_numbers(target.id, len(messages)) if target.fifo else None
+    first = store.first_free_seq()
+    params = []
+    heads: dict[str, int] = {}
+    for index, (seq, group) in enumerate(messages):
+        number = sequence + index if sequence is not None else None
+        params.append((target.id, visible_at, expires_at, now, number, str(uuid.uuid4()), seq, first + index))
+        if target.fifo and group is not None:
+            heads.setdefault(group, visible_at)
+    store.conn.executemany(_COPY, params)
+    store.copy_bodies([(first + index, seq) for index, (seq, _) in enumerate(messages)])
+    if heads:
+        store.add_groups(target.id, heads)

@@ -1,0 +1,247 @@
+"""The synchronous core of the SQLite backend: one connection, used only by one worker thread.
+
+Every protocol call is one :class:`Store` method call on the worker thread, and every call that
+writes is one ``BEGIN IMMEDIATE`` transaction, so a crash at any point leaves the database as it
+was before or after the whole call. Times are integer epoch milliseconds from the injected clock.
+
+This module holds the transaction helper, the queue catalogue (create, get, list, purge, delete)
+and the upkeep shared by the message operations in the sibling modules: dropping expired messages
+(SQS-L-3) and keeping ``fifo_groups.available_at`` exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from qworker import arn
+from qworker.backend import QueueCounts, QueueInfo, QueueSpec
+from qworker.backends.sqlite.codec import spec_from_json, spec_to_json
+from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists
+from qworker.limits import validate_queue_spec
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A queue as stored: its id (part of every receipt handle) and its spec."""
+
+    id: int
+    spec: QueueSpec
+    created_ms: int
+    modified_ms: int
+
+    @property
+    def fifo(self) -> bool:
+        return self.spec.fifo
+
+
+_REFRESH_GROUP = """
+UPDATE fifo_groups SET head_seq = (SELECT seq FROM messages
+      WHERE queue_id = ?1 AND group_id = ?2 AND sequence_number IS NOT NULL ORDER BY seq LIMIT 1),
+    available_at = max(
+    (SELECT visible_at FROM messages
+      WHERE queue_id = ?1 AND group_id = ?2 AND sequence_number IS NOT NULL ORDER BY seq LIMIT 1),
+    coalesce((SELECT max(visible_at) FROM messages
+      WHERE queue_id = ?1 AND group_id = ?2 AND sequence_number IS NOT NULL AND token IS NOT NULL), 0))
+WHERE queue_id = ?1 AND group_id = ?2
+"""
+
+
+class Store:
+    """One SQLite connection and the operations on it; not thread-safe (one thread uses it)."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float]) -> None:
+        self.conn = conn
+        self._clock = clock
+        self._stamps = itertools.count(1)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        self.conn.close()
+
+    def now_ms(self) -> int:
+        """The clock in epoch milliseconds."""
+        return int(self._clock() * 1000)
+
+    def data_version(self) -> tuple[int, int]:
+        """``(version, stamp)``: ``version`` changes when another connection (any process)
+        commits (``PRAGMA data_version``); ``stamp`` numbers the readings of this store in order,
+        so two readings can be told apart in time (see :mod:`qworker.backends.sqlite.wakeups`)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], next(self._stamps)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to the
+        busy timeout), so the transaction never fails half-way on a lock upgrade."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several SELECTs, no lock on writers."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    # -- queues ---------------------------------------------------------------------------------
+
+    def find_queue(self, name: str) -> QueueRow | None:
+        row = self.conn.execute(
+            "SELECT id, spec, created_ms, modified_ms FROM queues WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        return QueueRow(row[0], spec_from_json(name, row[1]), row[2], row[3])
+
+    def queue(self, name: str) -> QueueRow:
+        """The queue, or :class:`~qworker.errors.QueueDoesNotExist`."""
+        found = self.find_queue(name)
+        if found is None:
+            raise QueueDoesNotExist(name)
+        return found
+
+    def create_queue(self, spec: QueueSpec) -> None:
+        validate_queue_spec(spec)
+        with self.write() as conn:
+            existing = self.find_queue(spec.name)
+            if existing is not None:
+                if existing.spec == spec:
+                    return
+                old, new = existing.spec.attributes(), spec.attributes()
+                differ = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+                raise QueueNameExists(
+                    f"A queue named {spec.name!r} already exists with a different value for "
+                    f"attribute(s) {', '.join(differ)}."
+                )
+            policy = spec.redrive_policy
+            if policy is not None:
+                target = self.find_queue(policy.dead_letter_queue)
+                if target is None:
+                    raise InvalidParameterValue(
+                        f"Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does "
+                        f"not exist: {policy.dead_letter_queue!r} (create the dead-letter queue first)."
+                    )
+                if target.fifo != spec.fifo:  # pragma: no cover - the names already say the type
+                    raise InvalidParameterValue(
+                        "Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target owner "
+                        "and source queue must be the same type."
+                    )
+            now = self.now_ms()
+            conn.execute(
+                "INSERT INTO queues (name, spec, created_ms, modified_ms) VALUES (?, ?, ?, ?)",
+                (spec.name, spec_to_json(spec), now, now),
+            )
+
+    def get_queue(self, name: str) -> QueueInfo:
+        queue = self.queue(name)
+        now = self.now_ms()
+        if self.conn.execute(
+            "SELECT 1 FROM messages WHERE queue_id = ? AND expires_at <= ? LIMIT 1", (queue.id, now)
+        ).fetchone():
+            with self.write():
+                queue = self.queue(name)
+                now = self.now_ms()
+                self.expire(queue, now)
+        with self.read() as conn:
+            queue = self.queue(name)
+            visible = conn.execute(
+                "SELECT count(*) FROM messages WHERE queue_id = ? AND visible_at <= ?", (queue.id, now)
+            ).fetchone()[0]
+            hidden, in_flight = conn.execute(
+                "SELECT count(*), count(token) FROM messages WHERE queue_id = ? AND visible_at > ?",
+                (queue.id, now),
+            ).fetchone()
+        return QueueInfo(
+            spec=queue.spec,
+            counts=QueueCounts(visible=visible, in_flight=in_flight, delayed=hidden - in_flight),
+            arn=arn.queue_arn(name),
+            created_timestamp=queue.created_ms // 1000,
+            last_modified_timestamp=queue.modified_ms // 1000,
+        )
+
+    def list_queues(self, prefix: str) -> list[str]:
+        names = [row[0] for row in self.conn.execute("SELECT name FROM queues ORDER BY name")]
+        return [name for name in names if name.startswith(prefix)]
+
+    def purge_queue(self, name: str) -> None:
+        with self.write() as conn:
+            queue = self.queue(name)
+            conn.execute("DELETE FROM messages WHERE queue_id = ?", (queue.id,))
+            conn.execute("DELETE FROM fifo_groups WHERE queue_id = ?", (queue.id,))
+
+    def delete_queue(self, name: str) -> None:
+        with self.write() as conn:
+            queue = self.queue(name)
+            conn.execute("DELETE FROM messages WHERE queue_id = ?", (queue.id,))
+            conn.execute("DELETE FROM fifo_groups WHERE queue_id = ?", (queue.id,))
+            conn.execute("DELETE FROM fifo_dedup WHERE queue_id = ?", (queue.id,))
+            conn.execute("DELETE FROM queues WHERE id = ?", (queue.id,))
+
+    # -- upkeep shared by the message operations (call inside a write transaction) -------------
+
+    def expire(self, queue: QueueRow, now: int) -> None:
+        """Delete the queue's messages whose retention period has ended, in flight or not (SQS-L-3)."""
+        if queue.fifo:
+            groups = {
+                row[0]
+                for row in self.conn.execute(
+                    "DELETE FROM messages WHERE queue_id = ? AND expires_at <= ? RETURNING group_id",
+                    (queue.id, now),
+                ).fetchall()
+            }
+            if groups:
+                self.refresh_groups(queue.id, groups)
+        else:
+            self.conn.execute("DELETE FROM messages WHERE queue_id = ? AND expires_at <= ?", (queue.id, now))
+
+    def refresh_groups(self, queue_id: int, groups: Iterable[str]) -> None:
+        """Recompute ``available_at`` of FIFO groups whose messages changed; drop empty groups."""
+        conn = self.conn
+        conn.executemany(_REFRESH_GROUP, [(queue_id, group) for group in groups])
+        conn.execute("DELETE FROM fifo_groups WHERE queue_id = ? AND available_at IS NULL", (queue_id,))
+
+    def add_groups(self, queue_id: int, heads: dict[str, int]) -> None:
+        """Register FIFO groups that just got messages: a group that had none gets the new head's
+        ``visible_at``; a group that had some is unchanged (the new messages are behind its head)."""
+        self.conn.executemany(
+            "INSERT INTO fifo_groups (queue_id, group_id, available_at, head_seq) SELECT ?1, ?2, ?3, "
+            "(SELECT seq FROM messages WHERE queue_id = ?1 AND group_id = ?2 AND sequence_number IS NOT NULL "
+            "ORDER BY seq LIMIT 1) WHERE true ON CONFLICT DO NOTHING",
+            [(queue_id, group, visible_at) for group, visible_at in heads.items()],
+        )
+
+    def first_free_seq(self) -> int:
+        """The first message ``seq`` never used; insert with explicit seqs counting up from it
+        (AUTOINCREMENT then records them) so the bodies can be written with the same keys."""
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
+        return (row[0] if row is not None else 0) + 1
+
+    def copy_bodies(self, pairs: list[tuple[int, int]]) -> None:
+        """Copy large bodies to new messages: ``(new_seq, old_seq)`` pairs, before the old ones are
+        deleted (a no-op for messages whose body is inline)."""
+        self.conn.executemany(
+            "INSERT INTO bodies (seq, attrs, body) SELECT ?, attrs, body FROM bodies WHERE seq = ?", pairs
+        )
+
+    def next_sequence_numbers(self, queue_id: int, count: int) -> int:
+        """Reserve ``count`` FIFO sequence numbers for the queue; returns the first."""
+        last = self.conn.execute(
+            "UPDATE queues SET next_sequence = next_sequence + ? WHERE id = ? RETURNING next_sequence",
+            (count, queue_id),
+        ).fetchone()[0]
+        return last - count + 1

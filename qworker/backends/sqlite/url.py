@@ -1,0 +1,102 @@
+"""Parse ``sqlite://`` backend URLs into connection options.
+
+Forms (DESIGN.md, "Backends and URLs"): ``sqlite:///relative/path.db`` (relative to the current
+directory, resolved when the URL is parsed so a later ``chdir`` does not move the queue),
+``sqlite:////abs/path.db``, and ``sqlite://`` or ``sqlite:///:memory:`` for an in-memory database
+(one process only, gone on close). Query options: ``synchronous=normal|full`` and
+``busy_timeout_ms=N``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from qworker.errors import ConfigError
+
+DEFAULT_BUSY_TIMEOUT_MS = 5_000
+_SYNCHRONOUS = ("normal", "full")
+_OPTIONS = ("synchronous", "busy_timeout_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteOptions:
+    """Where the database lives and how it commits."""
+
+    #: absolute path of the database file; ``None`` for an in-memory database
+    path: str | None
+    #: ``normal``: a commit survives the process being killed (even ``kill -9``) but the last
+    #: commits can be lost on power failure or an OS crash; ``full``: every commit is fsynced
+    synchronous: Literal["normal", "full"] = "normal"
+    #: how long a writer waits for another process's transaction before giving up
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+
+    @property
+    def in_memory(self) -> bool:
+        """True for ``sqlite://`` / ``sqlite:///:memory:``."""
+        return self.path is None
+
+
+def parse_url(url: str) -> SQLiteOptions:
+    """The options a ``sqlite://`` URL names; ``ConfigError`` says exactly what is wrong."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid SQLite URL {url!r}: {exc}") from exc
+    if parts.scheme.lower() != "sqlite" or not url.lower().startswith("sqlite://"):
+        raise ConfigError(f"Invalid SQLite URL {url!r}: it must start with sqlite://")
+    if parts.netloc:
+        raise ConfigError(
+            f"Invalid SQLite URL {url!r}: SQLite URLs have no host. Use sqlite:///relative/path.db "
+            "(three slashes), sqlite:////absolute/path.db (four), or sqlite:// (in memory)."
+        )
+    if parts.fragment:
+        raise ConfigError(f"Invalid SQLite URL {url!r}: a fragment (#...) means nothing here.")
+    options = _query_options(url, parts.query)
+    raw_path = unquote(parts.path)
+    if raw_path in ("", "/:memory:"):
+        path = None
+    elif raw_path == "/":
+        raise ConfigError(
+            f"Invalid SQLite URL {url!r}: no database file named. Use sqlite:///qworker.db for a file "
+            "or sqlite:// for an in-memory database."
+        )
+    else:
+        relative = raw_path[1:]  # the slash after the empty host
+        if "\x00" in relative:
+            raise ConfigError(f"Invalid SQLite URL {url!r}: the path contains a NUL character.")
+        path = os.path.abspath(relative)
+    return SQLiteOptions(path=path, **options)
+
+
+def _query_options(url: str, query: str) -> dict[str, object]:
+    options: dict[str, object] = {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise ConfigError(f"Invalid SQLite URL {url!r}: malformed query string {query!r}.") from exc
+    for name, value in pairs:
+        if name in options:
+            raise ConfigError(f"Invalid SQLite URL {url!r}: option {name!r} is given twice.")
+        if name == "synchronous":
+            if value.lower() not in _SYNCHRONOUS:
+                raise ConfigError(
+                    f"Invalid SQLite URL {url!r}: synchronous={value!r}; valid values: normal "
+                    "(the default: survives a killed process) or full (fsync every commit: survives "
+                    "power loss)."
+                )
+            options[name] = value.lower()
+        elif name == "busy_timeout_ms":
+            if not (value.isascii() and value.isdigit()):
+                raise ConfigError(
+                    f"Invalid SQLite URL {url!r}: busy_timeout_ms={value!r} must be a whole number of "
+                    "milliseconds (0 or more)."
+                )
+            options[name] = int(value)
+        else:
+            raise ConfigError(
+                f"Invalid SQLite URL {url!r}: unknown option {name!r}; known options: {', '.join(_OPTIONS)}."
+            )
+    return options

@@ -1,0 +1,851 @@
+"""Configuration files, and how every source of settings combines into the worker's mappings.
+
+A project declares its functions once, in ``qworker.toml`` or in ``[tool.qworker]`` of
+``pyproject.toml`` (same keys), so that one ``qworker run --config qworker.toml`` process serves
+them all::
+
+    backend = "redis://localhost:6379/0"     # any worker-wide `qworker run` option
+    metrics_port = 9090
+    template = "template.yaml"               # optional: functions from an AWS SAM template
+
+    [defaults]                               # mapping settings shared by every function
+    timeout = 30
+
+    [functions.orders]                       # one function + its event source mapping
+    handler = "orders:handler"
+    queue = "orders"
+    batch_size = 50
+    batch_window = 2
+    report_batch_item_failures = true
+    filters = ['{"body": {"type": ["order"]}}']
+    environment = { TABLE = "orders" }
+
+    [queues.orders]                          # queues `qworker check --create-queues` creates
+    visibility_timeout = 180
+    dlq = "orders-dlq"
+    max_receive_count = 5
+
+Keys are the ``qworker run`` option names with ``_`` for ``-`` (``--batch-size`` is
+``batch_size``), so one vocabulary serves the command line, the environment and the file.
+
+Precedence, highest first (STYLE.md 2.2): the command line, then ``QWORKER_*`` environment
+variables, then the config file, then the SAM template, then the defaults. Which layer a value came
+from is kept, so ``qworker check`` can print every effective setting with its source. Two rules
+make the command line meaningful when it meets several functions:
+
+* tuning options (``--batch-size``, ``--timeout``, ``--filter``, ...) given on the command line or
+  in the environment apply to **every** selected function;
+* identity options (``HANDLER``, ``--queue``, ``--function-name``) name one function, so they
+  apply only when exactly one function is selected (``--function NAME``) and are an error
+  otherwise.
+
+A function's ``environment`` (file or template) never overrides a variable the process already
+has: the process environment is the higher layer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qworker import limits
+from qworker.backend import QueueSpec, RedrivePolicy
+from qworker.errors import ConfigError, QWorkerError
+from qworker.filters import FilterCriteria
+from qworker.runtime.config import MappingConfig, RetryBackoff
+from qworker.runtime.worker import WorkerOptions
+
+if TYPE_CHECKING:
+    from qworker.sam import Template
+
+CONFIG_FILE_NAME = "qworker.toml"
+PYPROJECT = "pyproject.toml"
+
+#: origins of a value, lowest precedence first (``file`` and ``template`` carry the file's name)
+DEFAULT, TEMPLATE, FILE, ENV, CLI = "default", "template", "file", "env", "cli"
+
+#: where the single mapping of a plain ``qworker run MODULE:HANDLER --queue NAME`` comes from
+COMMAND_LINE = "the command line"
+
+Converter = Callable[[Any, str], Any]
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file is unreadable or holds an invalid key or value (exit 2)."""
+
+
+# -- value checks: TOML is typed, so a wrong type is an error, never a silent conversion ---------
+
+
+def _whole(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigFileError(f"{where}: expected a whole number, got {value!r}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigFileError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigFileError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigFileError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(*choices: str) -> Converter:
+    def check(value: Any, where: str) -> str:
+        if value not in choices:
+            raise ConfigFileError(f"{where}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _patterns(value: Any, where: str) -> tuple[str, ...]:
+    """Filter patterns: JSON strings (as in ``Filters[].Pattern``) or tables, one per filter."""
+    if isinstance(value, str | dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigFileError(f"{where}: expected a list of filter patterns, got {value!r}")
+    out = []
+    for i, pattern in enumerate(value):
+        if isinstance(pattern, dict):
+            out.append(json.dumps(pattern))
+        elif isinstance(pattern, str):
+            out.append(pattern)
+        else:
+            raise ConfigFileError(
+                f"{where}[{i}]: a filter pattern is a JSON string or a table, got {pattern!r}"
+            )
+    return tuple(out)
+
+
+def _variables(value: Any, where: str) -> dict[str, str]:
+    """Environment variables: a table of names to strings (numbers and booleans are written out)."""
+    if not isinstance(value, dict):
+        raise ConfigFileError(f'{where}: expected a table of NAME = "value", got {value!r}')
+    out = {}
+    for name, item in value.items():
+        if isinstance(item, bool):
+            out[name] = "true" if item else "false"
+        elif isinstance(item, str | int | float):
+            out[name] = str(item)
+        else:
+            raise ConfigFileError(f"{where}.{name}: an environment variable is a string, got {item!r}")
+    return out
+
+
+def _backoff(value: Any, where: str) -> str:
+    text = _text(value, where)
+    parse_backoff(text, where)
+    return text
+
+
+#: mapping settings: what one function and its event source mapping can set
+MAPPING_SETTINGS: dict[str, Converter] = {
+    "handler": _text,
+    "queue": _text,
+    "function_name": _text,
+    "enabled": _flag,
+    "batch_size": _whole,
+    "batch_window": _whole,
+    "max_concurrency": _whole,
+    "report_batch_item_failures": _flag,
+    "filters": _patterns,
+    "timeout": _number,
+    "memory": _whole,
+    "environment": _variables,
+    "isolation": _choice("thread", "process"),
+    "visibility_heartbeat": _number,
+    "retry_backoff": _backoff,
+    "fifo_strict": _flag,
+    "scaling": _choice("fast", "aws"),
+    "filter_action": _choice("delete", "skip"),
+    "max_filters": _whole,
+    "filter_extensions": _flag,
+}
+#: settings that name one function: from the command line they apply to a single selected function
+IDENTITY_SETTINGS = ("handler", "queue", "function_name")
+
+#: worker-wide settings (one per process)
+WORKER_SETTINGS: dict[str, Converter] = {
+    "backend": _text,
+    "app_dir": _text,
+    "graceful_timeout": _number,
+    "pollers": _whole,
+    "log_format": _choice("auto", "json", "console"),
+    "log_level": _choice("debug", "info", "warning", "error"),
+    "metrics_port": _whole,
+    "metrics_host": _text,
+    "template": _text,
+    "template_parameters": _variables,
+}
+
+#: queue attributes, named as the options of ``qworker queue create``
+QUEUE_SETTINGS: dict[str, Converter] = {
+    "fifo": _flag,
+    "visibility_timeout": _number,
+    "retention": _whole,
+    "delay": _whole,
+    "max_message_size": _whole,
+    "receive_wait": _number,
+    "dlq": _text,
+    "max_receive_count": _whole,
+    "content_based_dedup": _flag,
+    "dedup_scope": _choice("queue", "messageGroup"),
+}
+
+_MAPPING_FIELDS = {"visibility_heartbeat": "heartbeat"}  # vocabulary key -> MappingConfig field
+
+
+def parse_backoff(value: str, where: str = "--retry-backoff") -> RetryBackoff:
+    """``BASE`` or ``BASE:MAX`` seconds -> :class:`RetryBackoff` (ConfigError when malformed)."""
+    base_text, _, max_text = value.partition(":")
+    try:
+        base = float(base_text)
+        maximum = float(max_text) if max_text else 900.0
+    except ValueError:
+        raise ConfigError(
+            f"{where} takes BASE or BASE:MAX seconds (for example 1:300), not {value!r}"
+        ) from None
+    if not 0 < base <= maximum <= 43_200:
+        raise ConfigError(f"{where} needs 0 < BASE <= MAX <= 43200, not {value!r}")
+    return RetryBackoff(base, maximum)
+
+
+def _unknown(key: str, known: Iterable[str], where: str) -> ConfigFileError:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(sorted(known))}"
+    return ConfigFileError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _check_table(table: Any, vocabulary: Mapping[str, Converter], where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigFileError(f"{where}: expected a table, got {table!r}")
+    out = {}
+    for key, value in table.items():
+        if key not in vocabulary:
+            raise _unknown(key, vocabulary, where)
+        out[key] = vocabulary[key](value, f"{where} {key}")
+    return out
+
+
+# -- what a source says about one function ------------------------------------------------------
+
+
+@dataclass
+class FunctionSpec:
+    """One function and one of its event source mappings, as a config file or template declares it.
+
+    ``values`` uses the ``MAPPING_SETTINGS`` vocabulary; ``origins`` says where each came from.
+    A template value that cannot be resolved outside CloudFormation is kept in ``unresolved``
+    (key -> error text): it is an error only if no higher layer sets that key.
+    """
+
+    name: str  #: what ``--function`` selects (a ``[functions.NAME]`` section, a SAM logical id)
+    where: str  #: the place in the file, for error messages
+    group: str = ""  #: the function several mappings belong to (SAM: one per SQS event)
+    origin: str = DEFAULT  #: the source that declared the function (its name's origin)
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    env_origins: dict[str, str] = field(default_factory=dict)
+    #: key (or ``environment.NAME``) -> why its template value cannot be resolved
+    unresolved: dict[str, str] = field(default_factory=dict)
+    app_dir: str | None = None  #: directory the handler is imported from (SAM ``CodeUri``)
+    app_dir_origin: str = DEFAULT
+    app_dir_error: str | None = None  #: why the template's code location cannot be used
+    skip_reason: str | None = None  #: why this function cannot run here (an error only if selected)
+
+    def set(self, key: str, value: Any, origin: str) -> None:
+        if key == "environment":
+            for name, text in value.items():
+                self.set_variable(name, text, origin)
+            return
+        self.values[key] = value
+        self.origins[key] = origin
+        self.unresolved.pop(key, None)
+
+    def set_variable(self, name: str, value: str, origin: str) -> None:
+        self.environment[name] = value
+        self.env_origins[name] = origin
+        self.unresolved.pop(f"environment.{name}", None)
+
+    def matches(self, selector: str) -> bool:
+        return selector in (self.name, self.group) or selector == self.values.get("function_name")
+
+
+@dataclass
+class ConfigFile:
+    """A loaded ``qworker.toml`` / ``[tool.qworker]``: worker settings, defaults, functions, queues."""
+
+    path: Path
+    worker: dict[str, Any]
+    defaults: dict[str, Any]
+    functions: list[FunctionSpec]
+    queues: dict[str, dict[str, Any]]
+
+
+def discover(directory: Path) -> Path | None:
+    """``qworker.toml`` in ``directory``, else its ``pyproject.toml`` if it has ``[tool.qworker]``."""
+    candidate = directory / CONFIG_FILE_NAME
+    if candidate.is_file():
+        return candidate
+    pyproject = directory / PYPROJECT
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None
+        if isinstance(data.get("tool"), dict) and "qworker" in data["tool"]:
+            return pyproject
+    return None
+
+
+def load_config_file(path: str | Path) -> ConfigFile:
+    """Read and check a config file. ``pyproject.toml`` is read from its ``[tool.qworker]`` table.
+
+    Paths in the file (``app_dir``, ``template``) are relative to the file's directory.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"cannot read config file {str(path)!r}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{path}: invalid TOML: {exc}") from None
+    label = str(path)
+    if path.name == PYPROJECT:
+        tool = data.get("tool")
+        if not isinstance(tool, dict) or "qworker" not in tool:
+            raise ConfigFileError(f"{path}: no [tool.qworker] table")
+        data, label = tool["qworker"], f"{path} [tool.qworker]"
+        if not isinstance(data, dict):
+            raise ConfigFileError(f"{path}: [tool.qworker] must be a table")
+    base = path.resolve().parent
+    worker_keys = {k: v for k, v in data.items() if k not in ("defaults", "functions", "queues")}
+    worker = _check_table(worker_keys, WORKER_SETTINGS, label)
+    for key in ("app_dir", "template"):
+        if key in worker:
+            worker[key] = str((base / worker[key]).resolve())
+    defaults = _check_table(data.get("defaults", {}), MAPPING_SETTINGS, f"{label} [defaults]")
+    for key in IDENTITY_SETTINGS:
+        if key in defaults:
+            raise ConfigFileError(f"{label} [defaults]: {key!r} names one function; set it per function")
+    sections = data.get("functions", {})
+    if not isinstance(sections, dict):
+        raise ConfigFileError(f"{label}: 'functions' must be a table of [functions.NAME] sections")
+    functions = []
+    for name, table in sections.items():
+        where = f"{label} [functions.{name}]"
+        spec = FunctionSpec(
+            name=name,
+            where=where,
+            group=name,
+            origin=f"{FILE} {path.name}",
+            app_dir=str(base),
+            app_dir_origin=f"{FILE} {path.name}",
+        )
+        for key, value in _check_table(table, MAPPING_SETTINGS, where).items():
+            spec.set(key, value, f"{FILE} {path.name}")
+        functions.append(spec)
+    queue_tables = data.get("queues", {})
+    if not isinstance(queue_tables, dict):
+        raise ConfigFileError(f"{label}: 'queues' must be a table of [queues.NAME] sections")
+    queues = {
+        name: _check_table(table, QUEUE_SETTINGS, f"{label} [queues.{name}]")
+        for name, table in queue_tables.items()
+    }
+    return ConfigFile(path, worker, defaults, functions, queues)
+
+
+def queue_spec_from_settings(
+    name: str, settings: Mapping[str, Any], where: str, base: QueueSpec | None = None
+) -> QueueSpec:
+    """A :class:`QueueSpec` from ``[queues.NAME]`` settings, over ``base`` (the template's spec)."""
+    spec = base or QueueSpec(name)
+    fifo = name.endswith(".fifo")
+    if settings.get("fifo") and not fifo:
+        raise ConfigFileError(f"{where}: FIFO queue names end in .fifo; name the queue '{name}.fifo'")
+    if not fifo and ("content_based_dedup" in settings or "dedup_scope" in settings):
+        raise ConfigFileError(f"{where}: content_based_dedup and dedup_scope are for FIFO queues only")
+    if ("dlq" in settings) != ("max_receive_count" in settings) and base is None:
+        raise ConfigFileError(f"{where}: dlq and max_receive_count go together")
+    policy = spec.redrive_policy
+    if "dlq" in settings or "max_receive_count" in settings:
+        policy = RedrivePolicy(
+            settings.get("dlq", policy.dead_letter_queue if policy else ""),
+            settings.get("max_receive_count", policy.max_receive_count if policy else 0),
+        )
+        if not policy.dead_letter_queue or not policy.max_receive_count:
+            raise ConfigFileError(f"{where}: dlq and max_receive_count go together")
+    spec = replace(
+        spec,
+        visibility_timeout=settings.get("visibility_timeout", spec.visibility_timeout),
+        message_retention_period=settings.get("retention", spec.message_retention_period),
+        delay_seconds=settings.get("delay", spec.delay_seconds),
+        maximum_message_size=settings.get("max_message_size", spec.maximum_message_size),
+        receive_wait_time_seconds=settings.get("receive_wait", spec.receive_wait_time_seconds),
+        redrive_policy=policy,
+        content_based_deduplication=settings.get("content_based_dedup", spec.content_based_deduplication),
+        deduplication_scope=settings.get("dedup_scope", spec.deduplication_scope),
+    )
+    try:
+        limits.validate_queue_spec(spec)
+    except QWorkerError as exc:
+        raise ConfigFileError(f"{where}: {exc}") from None
+    return spec
+
+
+# -- combining the layers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """A value from the command line (``cli``), the environment (``env ...``) or a default."""
+
+    value: Any
+    origin: str  #: "cli", "env QWORKER_X" or "default"
+
+    @property
+    def explicit(self) -> bool:
+        return self.origin != DEFAULT
+
+
+@dataclass
+class EffectiveFunction:
+    """One mapping as it will run, with the source of each of its settings."""
+
+    spec: FunctionSpec
+    config: MappingConfig
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+
+@dataclass
+class Effective:
+    """Everything ``qworker run`` needs, resolved from every layer, and where each value came from."""
+
+    functions: list[EffectiveFunction]
+    options: WorkerOptions
+    worker_origins: dict[str, str]
+    log_format: str = "auto"
+    log_level: str = "info"
+    queues: list[QueueSpec] = field(default_factory=list)  #: declared queues, dead-letter queues first
+    queue_origins: dict[str, str] = field(default_factory=dict)
+    #: declared queues defined with an error (queue name, or logical id -> the error)
+    queue_errors: dict[str, str] = field(default_factory=dict)
+    extra_paths: list[str] = field(default_factory=list)  #: more import directories (several CodeUris)
+    warnings: list[str] = field(default_factory=list)
+    config_path: Path | None = None
+    template_path: Path | None = None
+
+    @property
+    def mappings(self) -> list[MappingConfig]:
+        """The enabled mappings, in declaration order: what the worker runs."""
+        return [f.config for f in self.functions if f.enabled]
+
+    def queue_spec(self, name: str) -> QueueSpec | None:
+        return next((q for q in self.queues if q.name == name), None)
+
+
+def _value(given: Mapping[str, Given], key: str, default: Any = None) -> Any:
+    item = given.get(key)
+    return default if item is None else item.value
+
+
+def resolve(
+    given: Mapping[str, Given], *, cwd: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Effective:
+    """Combine command line/environment values (``given``), a config file and a SAM template.
+
+    ``given`` holds every ``qworker run`` parameter under its vocabulary key (``backend``,
+    ``batch_size``, ..., plus ``config``, ``template``, ``template_parameter``, ``function``),
+    each with its origin. Raises :class:`ConfigError` (exit 2) naming the file and the setting.
+    """
+    cwd = cwd or Path.cwd()
+    environ = os.environ if environ is None else environ
+    explicit = {key: item for key, item in given.items() if item.explicit}
+
+    config_path = _value(explicit, "config")
+    template_arg = _value(explicit, "template")
+    if config_path is None and template_arg is None and "handler" not in explicit:
+        found = discover(cwd)
+        config_path = str(found) if found else None
+    config = load_config_file(config_path) if config_path else None
+
+    template_path = template_arg or (config.worker.get("template") if config else None)
+    template: Template | None = None
+    if template_path:
+        from qworker.sam import load_template
+
+        parameters = dict(config.worker.get("template_parameters", {})) if config else {}
+        parameters.update(_parse_parameters(_value(explicit, "template_parameter", ())))
+        template = load_template(template_path, parameters)
+    elif _value(explicit, "template_parameter"):
+        raise ConfigError("--template-parameter needs a template: pass --template FILE")
+
+    effective = Effective(
+        functions=[],
+        options=WorkerOptions(),
+        worker_origins={},
+        config_path=config.path if config else None,
+        template_path=template.path if template else None,
+    )
+    if template is not None:
+        effective.warnings.extend(template.warnings)
+    specs = _collect(explicit, config, template)
+    selected = _select(specs, tuple(_value(explicit, "function", ()) or ()), config, template)
+    _apply_explicit(selected, explicit, config, template)
+    _apply_defaults(selected, given)
+    _apply_environment(selected, environ)
+    _worker_settings(effective, given, config)
+    _queues(effective, config, template)
+    _import_paths(effective, selected, explicit)
+    for spec in selected:
+        if spec.unresolved:
+            raise ConfigError(next(iter(spec.unresolved.values())))
+        queue = spec.values.get("queue")
+        if queue in effective.queue_errors:
+            raise ConfigError(
+                f"{spec.where}: its queue is defined with an error: {effective.queue_errors[queue]}"
+            )
+        effective.functions.append(EffectiveFunction(spec, _build(spec, effective)))
+    if not effective.mappings:
+        raise ConfigError(
+            "every selected function is disabled (Enabled: false / enabled = false): nothing to run"
+        )
+    _conflicting_environment(effective)
+    return effective
+
+
+def _parse_parameters(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--template-parameter takes NAME=VALUE, not {item!r}")
+        out[name] = value
+    return out
+
+
+def _collect(
+    explicit: Mapping[str, Given], config: ConfigFile | None, template: Template | None
+) -> list[FunctionSpec]:
+    """Template functions, overlaid by the file's [defaults] and [functions.X]; or one from the CLI."""
+    if config is None and template is None:
+        if "function" in explicit:
+            raise ConfigError("--function selects functions of a --config file or a --template")
+        return [FunctionSpec(name="", where=COMMAND_LINE)]
+    specs = list(template.functions) if template else []
+    label = f"{FILE} {config.path.name}" if config else ""
+    if config is not None:
+        for spec in specs:  # [defaults] is the file's layer: above the template
+            for key, value in config.defaults.items():
+                spec.set(key, value, label)
+        for section in config.functions:
+            targets = [s for s in specs if s.matches(section.name)] if template else []
+            if not targets:
+                if template is not None and "handler" not in section.values:
+                    known = ", ".join(sorted({s.group for s in specs}))
+                    raise ConfigError(
+                        f"{section.where}: matches no function of {template.path} with an SQS event "
+                        f"(known: {known or 'none'}) and has no handler of its own"
+                    )
+                new = FunctionSpec(
+                    name=section.name,
+                    where=section.where,
+                    group=section.name,
+                    origin=section.origin,
+                    app_dir=section.app_dir,
+                    app_dir_origin=section.app_dir_origin,
+                )
+                for key, value in config.defaults.items():
+                    new.set(key, value, label)
+                specs.append(new)
+                targets = [new]
+            for target in targets:
+                for key, value in section.values.items():
+                    target.set(key, value, section.origins[key])
+                for name, value in section.environment.items():
+                    target.set_variable(name, value, section.env_origins[name])
+    if not specs:
+        source = config.path if config else template.path  # type: ignore[union-attr]
+        raise ConfigError(
+            f"{source}: no functions: add [functions.NAME] sections"
+            if template is None
+            else f"{source}: no AWS::Serverless::Function with an SQS event"
+        )
+    return specs
+
+
+def _select(
+    specs: list[FunctionSpec],
+    selectors: tuple[str, ...],
+    config: ConfigFile | None,
+    template: Template | None,
+) -> list[FunctionSpec]:
+    if not selectors:
+        chosen = [s for s in specs if s.skip_reason is None]
+        if not chosen:
+            raise ConfigError(f"no function can run here: {'; '.join(s.skip_reason or '' for s in specs)}")
+        return chosen
+    chosen = []
+    for selector in selectors:
+        found = [s for s in specs if s.matches(selector)]
+        if not found:
+            names = sorted({s.group or s.name for s in specs} | {s.name for s in specs})
+            source = template.path if template else config.path if config else "the configuration"
+            raise ConfigError(
+                f"--function {selector!r}: no such function in {source}; known: {', '.join(names)}"
+            )
+        for spec in found:
+            if spec.skip_reason is not None:
+                raise ConfigError(f"--function {selector!r}: {spec.skip_reason}")
+            if spec not in chosen:
+                chosen.append(spec)
+    return chosen
+
+
+def _apply_explicit(
+    selected: list[FunctionSpec],
+    explicit: Mapping[str, Given],
+    config: ConfigFile | None,
+    template: Template | None,
+) -> None:
+    """Command line and environment values: tuning options for all, identity options for one."""
+    several = config is not None or template is not None
+    for key in MAPPING_SETTINGS:
+        item = explicit.get(key)
+        if item is None:
+            continue
+        value = item.value
+        if key == "filters":
+            value = tuple(value)
+        if key in IDENTITY_SETTINGS and several and len(selected) != 1:
+            flag = "HANDLER" if key == "handler" else "--" + key.replace("_", "-")
+            raise ConfigError(
+                f"{flag} ({_describe(item)}) names one function, but {len(selected)} are selected "
+                f"({', '.join(s.name for s in selected)}); select one with --function NAME"
+            )
+        for spec in selected:
+            spec.set(key, value, item.origin)
+
+
+def _describe(item: Given) -> str:
+    return "from the command line" if item.origin == CLI else f"from {item.origin.removeprefix('env ')}"
+
+
+def _apply_defaults(selected: list[FunctionSpec], given: Mapping[str, Given]) -> None:
+    for key in MAPPING_SETTINGS:
+        item = given.get(key)
+        if item is None or item.explicit:
+            continue
+        for spec in selected:
+            if key not in spec.values and item.value is not None:
+                spec.set(key, tuple(item.value) if key == "filters" else item.value, DEFAULT)
+
+
+def _apply_environment(selected: list[FunctionSpec], environ: Mapping[str, str]) -> None:
+    """A variable the process already has wins over the file's and the template's value."""
+    for spec in selected:
+        for name in list(spec.environment):
+            if name in environ:
+                del spec.environment[name]
+                spec.env_origins[name] = ENV
+        for key in list(spec.unresolved):
+            if key.startswith("environment.") and key.removeprefix("environment.") in environ:
+                del spec.unresolved[key]
+                spec.env_origins[key.removeprefix("environment.")] = ENV
+
+
+def _worker_settings(effective: Effective, given: Mapping[str, Given], config: ConfigFile | None) -> None:
+    values: dict[str, Any] = {}
+    for key in (
+        "backend",
+        "graceful_timeout",
+        "pollers",
+        "metrics_port",
+        "metrics_host",
+        "app_dir",
+        "log_format",
+        "log_level",
+        "until_empty",
+    ):
+        item = given.get(key)
+        if item is not None and item.explicit:
+            values[key], effective.worker_origins[key] = item.value, item.origin
+        elif config is not None and key in config.worker:
+            values[key], effective.worker_origins[key] = config.worker[key], f"{FILE} {config.path.name}"
+        elif item is not None:
+            values[key], effective.worker_origins[key] = item.value, DEFAULT
+    if values.get("pollers", 1) < 1:
+        raise ConfigError(f"pollers must be at least 1, not {values['pollers']}")
+    port = values.get("metrics_port")
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError(f"metrics port must be between 0 and 65535, not {port}")
+    options = effective.options
+    options.backend_url = values.get("backend")
+    options.until_empty = bool(values.get("until_empty", False))
+    options.pollers = values.get("pollers", options.pollers)
+    options.metrics_port = port
+    if values.get("graceful_timeout") is not None:
+        options.graceful_timeout = values["graceful_timeout"]
+    if values.get("metrics_host"):
+        options.metrics_host = values["metrics_host"]
+    if values.get("app_dir") is not None:
+        options.app_dir = values["app_dir"]
+    effective.log_format = values.get("log_format", "auto")
+    effective.log_level = values.get("log_level", "info")
+
+
+def _queues(effective: Effective, config: ConfigFile | None, template: Template | None) -> None:
+    specs: dict[str, QueueSpec] = {}
+    if template is not None:
+        for spec in template.queues:
+            specs[spec.name] = spec
+            effective.queue_origins[spec.name] = f"{TEMPLATE} {template.path.name}"
+        effective.queue_errors.update(template.queue_errors)
+    if config is not None:
+        for name, settings in config.queues.items():
+            specs[name] = queue_spec_from_settings(
+                name, settings, f"{config.path} [queues.{name}]", specs.get(name)
+            )
+            effective.queue_origins[name] = f"{FILE} {config.path.name}"
+            effective.queue_errors.pop(name, None)
+    effective.queues = _dead_letter_queues_first(specs)
+
+
+def _dead_letter_queues_first(specs: Mapping[str, QueueSpec]) -> list[QueueSpec]:
+    """Order queues so each dead-letter queue is created before the queues that use it."""
+    ordered: list[QueueSpec] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        spec = specs.get(name)
+        if spec is None or spec in ordered or name in visiting:
+            return
+        visiting.add(name)
+        if spec.redrive_policy is not None:
+            visit(spec.redrive_policy.dead_letter_queue)
+        ordered.append(spec)
+
+    for name in specs:
+        visit(name)
+    return ordered
+
+
+def _import_paths(effective: Effective, selected: list[FunctionSpec], explicit: Mapping[str, Given]) -> None:
+    """One ``app_dir`` for the worker; other functions' code directories go on ``sys.path`` too.
+
+    Several code directories share one interpreter, so two functions whose handler modules have
+    the same name in different directories (``a/app.py`` and ``b/app.py``) cannot run in one
+    process: that is an error that says to run them as separate processes.
+    """
+    if effective.worker_origins.get("app_dir", DEFAULT) != DEFAULT:
+        return  # --app-dir / QWORKER_APP_DIR / app_dir in the file: one directory for every function
+    directories: list[tuple[str, str]] = []
+    modules: dict[str, tuple[str, str]] = {}
+    for spec in selected:
+        if spec.values.get("enabled") is False:
+            continue
+        if spec.app_dir_error is not None and "app_dir" not in explicit:
+            raise ConfigError(spec.app_dir_error)
+        directory = spec.app_dir
+        if directory is None:
+            continue
+        if directory not in [d for d, _ in directories]:
+            directories.append((directory, spec.app_dir_origin))
+        handler = str(spec.values.get("handler", ""))
+        module = handler.replace(":", ".").split(".")[0]
+        previous = modules.setdefault(module, (directory, spec.name))
+        if previous[0] != directory:
+            raise ConfigError(
+                f"functions {previous[1]} and {spec.name} both import a module named {module!r}, from "
+                f"{previous[0]} and {directory}: one process has one module of that name. Run them as "
+                f"separate processes (qworker run ... --function {previous[1]} / --function {spec.name})"
+            )
+    if directories:
+        effective.options.app_dir, effective.worker_origins["app_dir"] = directories[0]
+        effective.extra_paths = [d for d, _ in directories[1:]]
+
+
+def _build(spec: FunctionSpec, effective: Effective) -> MappingConfig:
+    """The :class:`MappingConfig` for ``spec``, checked as Lambda checks it (ESM-CFG-*)."""
+    values = dict(spec.values)
+    where = spec.where
+    for key in ("handler", "queue"):
+        if not values.get(key):
+            if spec.where == COMMAND_LINE:
+                raise ConfigError(
+                    "no handler given: pass MODULE:HANDLER (or set QWORKER_HANDLER), or a --config "
+                    "qworker.toml / --template template.yaml"
+                    if key == "handler"
+                    else "no queue given: pass --queue NAME or set QWORKER_QUEUE."
+                )
+            raise ConfigError(f"{where}: no {key!r}")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "retry_backoff":
+            value = parse_backoff(value) if value else None
+        elif key == "filters":
+            value = tuple(value)
+        kwargs[_MAPPING_FIELDS.get(key, key)] = value
+    if spec.name and "function_name" not in values:
+        kwargs["function_name"] = spec.group or spec.name
+        spec.origins["function_name"] = spec.origin
+    kwargs["environment"] = dict(spec.environment)
+    config = MappingConfig(**kwargs)
+    queue = effective.queue_spec(config.queue)
+    try:
+        config.validate(
+            fifo=config.queue.endswith(".fifo"),
+            queue_visibility_timeout=queue.visibility_timeout if queue is not None else None,
+        )
+        if config.filters:
+            FilterCriteria.compile(
+                config.filters, max_filters=config.max_filters, extensions=config.filter_extensions
+            )
+    except ConfigError as exc:
+        if spec.where == COMMAND_LINE:
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
+    return config
+
+
+def _conflicting_environment(effective: Effective) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for function in effective.functions:
+        if not function.enabled:
+            continue
+        for name, value in function.config.environment.items():
+            if name in seen and seen[name][0] != value:
+                effective.warnings.append(
+                    f"environment variable {name} differs between {seen[name][1]} and {function.name}: "
+                    f"one process has one environment, so every handler sees {value!r} (the last one). "
+                    "Run the functions as separate processes (--function) if that matters."
+                )
+            seen[name] = (value, function.name)

@@ -1,0 +1,313 @@
+"""SQS's limits and validation rules, shared by every backend that emulates SQS and by the CLI.
+
+Each check returns or raises with SQS's own error code and, where known, its wording, so a user
+who moves from SQS sees the errors they know (SPEC section 4: SQS-L-*, SQS-F-*, SQS-V-*).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+
+from qworker.backend import BatchEntryError, MessageAttributeValue, QueueSpec, SendEntry
+from qworker.errors import InvalidParameterValue
+
+MAX_VISIBILITY_TIMEOUT = 43_200  #: 12 hours (SQS-V-1, SQS-V-2)
+MAX_DELAY_SECONDS = 900  #: 15 minutes (SQS-L-2)
+MIN_RETENTION_PERIOD = 60  #: SQS-L-3
+MAX_RETENTION_PERIOD = 1_209_600  #: 14 days (SQS-L-3)
+MIN_MESSAGE_SIZE_LIMIT = 1_024  #: SQS-L-1
+MAX_MESSAGE_SIZE = 1_048_576  #: 1 MiB (SQS-L-1)
+MAX_WAIT_TIME_SECONDS = 20  #: queue ReceiveMessageWaitTimeSeconds (SQS-R-1)
+MAX_RECEIVE_COUNT = 1_000  #: RedrivePolicy maxReceiveCount (ESM-DLQ-3)
+MAX_MESSAGE_ATTRIBUTES = 10  #: SQS-L-5
+MAX_ATTRIBUTE_NAME_LENGTH = 256  #: SQS-L-5
+MAX_GROUP_ID_LENGTH = 128  #: SQS-L-5
+MAX_DEDUP_ID_LENGTH = 128  #: SQS-F-3
+MAX_BATCH_ENTRY_ID_LENGTH = 80  #: SQS-L-5
+DEDUPLICATION_WINDOW_SECONDS = 300  #: 5 minutes (SQS-F-3)
+
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_FIFO_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
+#: characters SQS refuses in a body (SQS-L-1): everything outside
+#: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
+_FORBIDDEN_BODY_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_GROUP_OR_DEDUP_ID = re.compile(r"[\x21-\x7e]+")  # alphanumerics and punctuation (SQS-F-2/3)
+_BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_ATTRIBUTE_TYPES = ("String", "Number", "Binary")
+
+
+def validate_queue_name(name: str) -> None:
+    """Raise ``InvalidParameterValue`` unless ``name`` is a valid SQS queue name (SQS-F-1)."""
+    if name.endswith(".fifo"):
+        if not _FIFO_QUEUE_NAME.fullmatch(name):
+            raise InvalidParameterValue(
+                f"Invalid queue name {name!r}: the name of a FIFO queue can only include alphanumeric "
+                "characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+    elif not _QUEUE_NAME.fullmatch(name):
+        raise InvalidParameterValue(
+            f"Invalid queue name {name!r}: can only include alphanumeric characters, hyphens, or "
+            "underscores. 1 to 80 in length."
+        )
+
+
+def validate_queue_spec(spec: QueueSpec) -> None:
+    """Raise ``InvalidParameterValue`` for an attribute outside SQS's range.
+
+    Checks the spec alone; that the dead-letter queue exists and has the same type is for the
+    backend to check (ESM-DLQ-3).
+    """
+    validate_queue_name(spec.name)
+    _check_range("VisibilityTimeout", spec.visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
+    _check_range(
+        "MessageRetentionPeriod", spec.message_retention_period, MIN_RETENTION_PERIOD, MAX_RETENTION_PERIOD
+    )
+    _check_range("DelaySeconds", spec.delay_seconds, 0, MAX_DELAY_SECONDS)
+    _check_range("MaximumMessageSize", spec.maximum_message_size, MIN_MESSAGE_SIZE_LIMIT, MAX_MESSAGE_SIZE)
+    _check_range("ReceiveMessageWaitTimeSeconds", spec.receive_wait_time_seconds, 0, MAX_WAIT_TIME_SECONDS)
+    policy = spec.redrive_policy
+    if policy is not None:
+        if not 1 <= policy.max_receive_count <= MAX_RECEIVE_COUNT:
+            raise InvalidParameterValue(
+                f"Value {policy.max_receive_count} for parameter RedrivePolicy is invalid. Reason: "
+                f"Invalid value for maxReceiveCount: {policy.max_receive_count}, valid values are "
+                f"from 1 to {MAX_RECEIVE_COUNT} both inclusive."
+            )
+        validate_queue_name(policy.dead_letter_queue)
+        if policy.dead_letter_queue.endswith(".fifo") != spec.fifo:
+            raise InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target owner and "
+                "source queue must be the same type: the dead-letter queue of a FIFO queue must be a "
+                "FIFO queue, and of a standard queue a standard queue."
+            )
+        if policy.dead_letter_queue == spec.name:
+            raise InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its own "
+                "dead-letter queue."
+            )
+    if not spec.fifo and (spec.content_based_deduplication or spec.deduplication_scope != "queue"):
+        raise InvalidParameterValue(
+            "Unknown Attribute ContentBasedDeduplication: only FIFO queues (names ending in .fifo) "
+            "support ContentBasedDeduplication and DeduplicationScope."
+        )
+    if spec.deduplication_scope not in ("queue", "messageGroup"):
+        raise InvalidParameterValue(
+            f"Invalid value for the parameter DeduplicationScope: {spec.deduplication_scope!r} "
+            "(valid: queue, messageGroup)."
+        )
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise InvalidParameterValue(f"Invalid value for the parameter {name}: {value!r} is not a number.")
+    if not low <= value <= high:
+        raise InvalidParameterValue(
+            f"Invalid value for the parameter {name}: {value} (valid values: {low} to {high})."
+        )
+
+
+def check_visibility_timeout(value: float) -> str | None:
+    """The error text for a visibility timeout outside 0..43200 s, else ``None`` (SQS-V-2)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return f"Value {value!r} for parameter VisibilityTimeout is invalid. Reason: not a number."
+    if not 0 <= value <= MAX_VISIBILITY_TIMEOUT:
+        return (
+            f"Value {value} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and "
+            f"{MAX_VISIBILITY_TIMEOUT}."
+        )
+    return None
+
+
+def body_error(body: object) -> tuple[str, str] | None:
+    """``(code, message)`` when SQS would refuse this body's characters, else ``None`` (SQS-L-1)."""
+    if not isinstance(body, str):
+        return "InvalidParameterValue", f"The message body must be a string, not {type(body).__name__}."
+    if not body:
+        return "MissingParameter", "The request must contain the parameter MessageBody."
+    bad = _FORBIDDEN_BODY_CHAR.search(body)
+    if bad is not None:
+        return (
+            "InvalidMessageContents",
+            f"Invalid binary character '#x{ord(bad.group()):X}' was found in the message body, the set "
+            "of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | "
+            "#x10000 to #x10FFFF",
+        )
+    return None
+
+
+def utf8_length(text: str) -> int:
+    """Length of ``text`` in UTF-8 bytes, without encoding ASCII text."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def message_size(entry: SendEntry) -> int:
+    """The size SQS counts against ``MaximumMessageSize``: the body plus every attribute's name,
+    type and value (SQS-L-1)."""
+    size = utf8_length(entry.body)
+    for name, value in entry.message_attributes.items():
+        size += utf8_length(name) + utf8_length(value.data_type)
+        if value.binary_value is not None:
+            size += len(value.binary_value)
+        elif value.string_value is not None:
+            size += utf8_length(value.string_value)
+    return size
+
+
+def attributes_error(attributes: Mapping[str, MessageAttributeValue]) -> str | None:
+    """The SQS error text for invalid message attributes, else ``None`` (SQS-L-5)."""
+    if len(attributes) > MAX_MESSAGE_ATTRIBUTES:
+        return (
+            f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum "
+            f"[{MAX_MESSAGE_ATTRIBUTES}]."
+        )
+    for name, value in attributes.items():
+        error = attribute_error(name, value)
+        if error is not None:
+            return error
+    return None
+
+
+def attribute_error(name: str, value: MessageAttributeValue) -> str | None:
+    """The SQS error text for one invalid message attribute, else ``None`` (SQS-L-5)."""
+    if (
+        not isinstance(name, str)
+        or not _ATTRIBUTE_NAME.fullmatch(name)
+        or len(name) > MAX_ATTRIBUTE_NAME_LENGTH
+        or name.startswith(".")
+        or name.endswith(".")
+        or ".." in name
+        or name.lower().startswith(("aws.", "amazon."))
+    ):
+        return (
+            f"Message (user) attribute name {name!r} is invalid: names have 1 to 256 characters "
+            "A-Z a-z 0-9 _ - . , cannot start or end with a period or contain two in a row, and "
+            "cannot start with AWS. or Amazon."
+        )
+    if not isinstance(value, MessageAttributeValue):
+        return f"Message (user) attribute {name!r} must be a MessageAttributeValue."
+    base_type = value.data_type.split(".", 1)[0]
+    if base_type not in _ATTRIBUTE_TYPES or value.data_type.endswith("."):
+        return (
+            f"The type of message (user) attribute {name!r} is invalid. You must use only the "
+            "following supported type prefixes: Binary, Number, String."
+        )
+    if base_type == "Binary":
+        if not isinstance(value.binary_value, bytes | bytearray) or not value.binary_value:
+            return f"Message (user) attribute {name!r} must contain a non-empty value of type 'Binary'."
+        if value.string_value is not None:
+            return f"Message (user) attribute {name!r} of type 'Binary' cannot have a string value."
+        return None
+    if not isinstance(value.string_value, str) or not value.string_value:
+        return f"Message (user) attribute {name!r} must contain a non-empty value of type 'String'."
+    if value.binary_value is not None:
+        return f"Message (user) attribute {name!r} of type {value.data_type!r} cannot have a binary value."
+    if _FORBIDDEN_BODY_CHAR.search(value.string_value):
+        return f"Message (user) attribute {name!r} contains characters SQS does not allow."
+    if base_type == "Number":
+        try:
+            number = Decimal(value.string_value)
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            return f"Can't cast the value of message (user) attribute {name!r} to a number."
+    return None
+
+
+def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchEntryError | None:
+    """Validate one entry against the queue it goes to; the failure SQS would report, or ``None``.
+
+    Covers SQS-L-1 (body, size), SQS-L-2 (delay), SQS-L-5 (attributes), SQS-F-2 (group id) and
+    SQS-F-3 (deduplication id).
+    """
+    error = body_error(entry.body)
+    if error is not None:
+        return BatchEntryError(entry_id, error[0], error[1])
+    attr_error = attributes_error(entry.message_attributes)
+    if attr_error is not None:
+        return BatchEntryError(entry_id, "InvalidParameterValue", attr_error)
+    size = message_size(entry)
+    if size > spec.maximum_message_size:
+        return BatchEntryError(
+            entry_id,
+            "InvalidParameterValue",
+            f"One or more parameters are invalid. Reason: Message must be shorter than "
+            f"{spec.maximum_message_size} bytes (this one is {size} bytes, body and attributes).",
+        )
+    if entry.delay_seconds is not None:
+        if spec.fifo:
+            return BatchEntryError(
+                entry_id,
+                "InvalidParameterValue",
+                f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: The request "
+                "include parameter that is not valid for this queue type (FIFO queues take a delay only "
+                "as the queue's DelaySeconds).",
+            )
+        if (
+            isinstance(entry.delay_seconds, bool)
+            or not isinstance(entry.delay_seconds, int)
+            or not 0 <= entry.delay_seconds <= MAX_DELAY_SECONDS
+        ):
+            return BatchEntryError(
+                entry_id,
+                "InvalidParameterValue",
+                f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: DelaySeconds "
+                f"must be >= 0 and <= {MAX_DELAY_SECONDS}.",
+            )
+    group = entry.message_group_id
+    if group is not None and (len(group) > MAX_GROUP_ID_LENGTH or not _GROUP_OR_DEDUP_ID.fullmatch(group)):
+        return BatchEntryError(
+            entry_id,
+            "InvalidParameterValue",
+            f"Value {group!r} for parameter MessageGroupId is invalid. Reason: it must be 1 to 128 "
+            "alphanumeric or punctuation characters.",
+        )
+    dedup = entry.message_deduplication_id
+    if dedup is not None and (len(dedup) > MAX_DEDUP_ID_LENGTH or not _GROUP_OR_DEDUP_ID.fullmatch(dedup)):
+        return BatchEntryError(
+            entry_id,
+            "InvalidParameterValue",
+            f"Value {dedup!r} for parameter MessageDeduplicationId is invalid. Reason: it must be 1 to "
+            "128 alphanumeric or punctuation characters.",
+        )
+    if spec.fifo:
+        if group is None:
+            return BatchEntryError(
+                entry_id, "MissingParameter", "The request must contain the parameter MessageGroupId."
+            )
+        if dedup is None and not spec.content_based_deduplication:
+            return BatchEntryError(
+                entry_id,
+                "InvalidParameterValue",
+                "The queue should either have ContentBasedDeduplication enabled or "
+                "MessageDeduplicationId provided explicitly",
+            )
+    elif dedup is not None:
+        return BatchEntryError(
+            entry_id,
+            "InvalidParameterValue",
+            "The request include parameter that is not valid for this queue type: "
+            "MessageDeduplicationId is for FIFO queues only.",
+        )
+    return None
+
+
+def entry_ids(entries: list[SendEntry] | tuple[SendEntry, ...]) -> list[str]:
+    """Each entry's batch id (its ``id`` or its position), checked for SQS's rules.
+
+    Raises ``InvalidParameterValue`` for a malformed id or two entries with one id
+    (SQS ``InvalidBatchEntryId`` / ``BatchEntryIdsNotDistinct``): those fail the whole call.
+    """
+    ids = [entry.id if entry.id is not None else str(index) for index, entry in enumerate(entries)]
+    for entry_id in ids:
+        if not _BATCH_ENTRY_ID.fullmatch(entry_id):
+            raise InvalidParameterValue(
+                f"A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
+                f"It can be at most 80 letters long: {entry_id!r}"
+            )
+    if len(set(ids)) != len(ids):
+        raise InvalidParameterValue("Two or more batch entries in the request have the same Id.")
+    return ids

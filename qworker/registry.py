@@ -1,0 +1,116 @@
+"""Find the backend for a URL: entry points in the ``qworker.backends`` group, keyed by scheme.
+
+The core's SQLite backend registers the same way a third-party backend would; it is also known
+without installed metadata, so a source checkout works. A scheme whose backend is not installed
+fails with the exact command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from qworker.errors import ConfigError, MissingBackendError
+
+if TYPE_CHECKING:
+    from qworker.backend import Backend
+
+ENTRY_POINT_GROUP = "qworker.backends"
+DEFAULT_BACKEND_URL = "sqlite:///qworker.db"
+
+#: schemes qworker ships a backend for, and the extra that installs it
+_EXTRAS = {
+    "redis": "redis",
+    "rediss": "redis",
+    "redis+cluster": "redis",
+    "rediss+cluster": "redis",
+    "sqs": "sqs",
+}
+_BUILTIN = {"sqlite": "qworker.backends.sqlite:SQLiteBackend"}
+
+
+def scheme_of(url: str) -> str:
+    """The URL's scheme, lower-cased; raises ``ConfigError`` when there is none."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise ConfigError(
+            f"Invalid backend URL {redact_url(url)!r}: expected SCHEME://..., for example "
+            f"{DEFAULT_BACKEND_URL}, redis://localhost:6379/0 or sqs://"
+        )
+    return scheme.lower()
+
+
+def available_schemes() -> dict[str, str]:
+    """Scheme -> ``module:attr`` of every installed backend."""
+    found = dict(_BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name.lower()] = ep.value
+    return found
+
+
+def backend_class(scheme: str) -> type[Backend]:
+    """The backend class registered for ``scheme``.
+
+    Raises :class:`~qworker.errors.MissingBackendError` with the install command when the scheme
+    belongs to a backend that is not installed, and lists the installed schemes otherwise.
+    """
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name.lower() == scheme:
+            return _load(ep.value, scheme, ep.load)
+    if scheme in _BUILTIN:
+        return _load(_BUILTIN[scheme], scheme, None)
+    if scheme in _EXTRAS:
+        extra = _EXTRAS[scheme]
+        raise MissingBackendError(
+            f"The {scheme}:// backend is not installed. Install it with: pip install 'qworker[{extra}]'"
+        )
+    known = ", ".join(f"{name}://" for name in sorted(available_schemes()))
+    raise MissingBackendError(f"No qworker backend handles {scheme}:// URLs. Installed backends: {known}")
+
+
+def _load(target: str, scheme: str, loader: Any) -> type[Backend]:
+    try:
+        if loader is not None:
+            return loader()
+        module_name, _, attr = target.partition(":")
+        module = __import__(module_name, fromlist=[attr])
+        return getattr(module, attr)
+    except ImportError as exc:
+        raise MissingBackendError(
+            f"The {scheme}:// backend ({target}) failed to import: {exc}. "
+            f"Reinstall it with: pip install 'qworker[{_EXTRAS.get(scheme, scheme)}]'"
+        ) from exc
+
+
+def resolve_url(url: str | None = None) -> str:
+    """``url``, else ``$QWORKER_BACKEND``, else ``sqlite:///qworker.db``."""
+    return url or os.environ.get("QWORKER_BACKEND") or DEFAULT_BACKEND_URL
+
+
+def open_backend(url: str | None = None) -> Backend:
+    """Make the backend for ``url`` (default: ``$QWORKER_BACKEND`` or ``sqlite:///qworker.db``).
+
+    The backend is not connected yet: use ``async with open_backend(url) as backend:``.
+    """
+    url = resolve_url(url)
+    return backend_class(scheme_of(url)).from_url(url)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

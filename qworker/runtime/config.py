@@ -1,0 +1,199 @@
+"""The settings of one event source mapping and its function, validated as Lambda validates them.
+
+A :class:`MappingConfig` is what ``CreateEventSourceMapping`` plus the function's configuration
+would say on AWS: the queue, ``BatchSize``, ``MaximumBatchingWindowInSeconds``,
+``FunctionResponseTypes``, ``FilterCriteria``, ``ScalingConfig.MaximumConcurrency``; the function's
+handler, timeout and memory. Options that go beyond Lambda are grouped at the end and named as
+such. Validation errors carry AWS's own texts (SPEC ESM-CFG-*), so an invalid SAM template fails
+here exactly as it would fail on AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from qworker.errors import ConfigError
+
+MAX_BATCH_SIZE = 10_000  #: ESM-CFG-1
+MAX_FIFO_BATCH_SIZE = 10  #: ESM-CFG-1, ESM-FIFO-1
+MAX_BATCH_WINDOW = 300  #: ESM-CFG-3
+MIN_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY = 2, 1_000  #: ESM-CFG-7
+MAX_FUNCTION_TIMEOUT = 900  #: Lambda's 15-minute limit
+MIN_MEMORY, MAX_MEMORY = 128, 10_240  #: Lambda's memory range (MB)
+DEFAULT_MAX_CONCURRENCY = 10
+#: ESM-B-4: the synchronous-invocation payload limit the batch is cut at (6 MB)
+MAX_PAYLOAD_BYTES = 6_291_456
+
+#: AWS's text for ESM-CFG-2
+_BATCH_WINDOW_NEEDED = (
+    "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"
+)
+
+Isolation = Literal["thread", "process"]
+ScalingMode = Literal["fast", "aws"]
+FilterAction = Literal["delete", "skip"]
+
+
+class InvalidMappingConfig(ConfigError):
+    """An event source mapping setting Lambda would refuse (``InvalidParameterValueException``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBackoff:
+    """Beyond Lambda: after a failure, hide the message for ``base * 2**(receives-1)`` seconds
+    (capped at ``maximum``) instead of the rest of its visibility timeout."""
+
+    base: float = 1.0
+    maximum: float = 900.0
+
+    def delay_for(self, receive_count: int) -> float:
+        return min(self.maximum, self.base * (2 ** max(0, receive_count - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class MappingConfig:
+    """One function attached to one queue, with Lambda's settings and qworker's extensions."""
+
+    handler: str  #: ``module:attr`` (Lambda's ``module.attr`` is accepted too)
+    queue: str
+    # -- the event source mapping (Lambda's names) --
+    batch_size: int = 10  #: BatchSize
+    batch_window: int = 0  #: MaximumBatchingWindowInSeconds
+    max_concurrency: int | None = None  #: ScalingConfig.MaximumConcurrency (None = qworker default)
+    report_batch_item_failures: bool = False  #: FunctionResponseTypes: [ReportBatchItemFailures]
+    filters: tuple[str, ...] = ()  #: FilterCriteria.Filters[].Pattern
+    enabled: bool = True
+    # -- the function --
+    timeout: float = 3.0  #: seconds (Lambda's default is 3)
+    memory: int = 128  #: MB; only reported in the context, qworker does not enforce it
+    function_name: str | None = None
+    # -- beyond Lambda (each named and documented as a qworker option) --
+    isolation: Isolation = "thread"  #: run sync handlers in threads or in killable processes
+    heartbeat: float | None = None  #: extend visibility every N seconds while a batch runs
+    retry_backoff: RetryBackoff | None = None  #: exponential redelivery instead of the full timeout
+    fifo_strict: bool = False  #: ESM-FIFO-5 enforced: after a failure, the rest of its group fails
+    scaling: ScalingMode = "fast"  #: "aws" mimics Lambda's ramp (ESM-S-1); "fast" for self-hosting
+    filter_action: FilterAction = "delete"  #: "skip" leaves non-matching records for other consumers
+    max_filters: int = 5  #: Lambda's default quota; AWS raises it to 10 on request
+    filter_extensions: bool = False  #: wildcard, cidr, anything-but prefix/suffix (not on Lambda)
+    environment: dict[str, str] = field(default_factory=dict)  #: extra env vars for the handler
+
+    @property
+    def name(self) -> str:
+        """The function name: given, or derived from the handler's module (``app:handler`` -> ``app``)."""
+        if self.function_name:
+            return self.function_name
+        return self.handler.replace(":", "-").replace(".", "-")
+
+    @property
+    def concurrency_limit(self) -> int:
+        return self.max_concurrency if self.max_concurrency is not None else DEFAULT_MAX_CONCURRENCY
+
+    def validate(self, *, fifo: bool, queue_visibility_timeout: float | None = None) -> None:
+        """Raise :class:`InvalidMappingConfig` where Lambda would refuse the mapping.
+
+        ``fifo`` and ``queue_visibility_timeout`` come from the queue itself (ESM-CFG-1, -4).
+        """
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise InvalidMappingConfig(f"BatchSize must be a whole number, not {self.batch_size!r}.")
+        if self.batch_size < 1:
+            raise InvalidMappingConfig(
+                _constraint("batchSize", self.batch_size, "greater than or equal to 1")
+            )
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise InvalidMappingConfig(
+                _constraint("batchSize", self.batch_size, f"less than or equal to {MAX_BATCH_SIZE}")
+            )
+        if isinstance(self.batch_window, bool) or not isinstance(self.batch_window, int):
+            raise InvalidMappingConfig(
+                "MaximumBatchingWindowInSeconds must be a whole number of seconds, "
+                f"not {self.batch_window!r}."
+            )
+        if not 0 <= self.batch_window <= MAX_BATCH_WINDOW:
+            bound = "greater than or equal to 0" if self.batch_window < 0 else "less than or equal to 300"
+            raise InvalidMappingConfig(
+                _constraint("maximumBatchingWindowInSeconds", self.batch_window, bound)
+            )
+        if fifo:
+            if self.batch_size > MAX_FIFO_BATCH_SIZE:
+                raise InvalidMappingConfig(
+                    f"Batch size must not exceed {MAX_FIFO_BATCH_SIZE} for FIFO queues (BatchSize is "
+                    f"{self.batch_size}; ESM-FIFO-1)."
+                )
+            if self.batch_window > 0:
+                raise InvalidMappingConfig("Batching window is not supported for FIFO queues")
+        elif self.batch_size > 10 and self.batch_window == 0:
+            raise InvalidMappingConfig(_BATCH_WINDOW_NEEDED)
+        if (
+            self.max_concurrency is not None
+            and not MIN_MAX_CONCURRENCY <= self.max_concurrency <= MAX_MAX_CONCURRENCY
+        ):
+            bound = (
+                f"greater than or equal to {MIN_MAX_CONCURRENCY}"
+                if self.max_concurrency < MIN_MAX_CONCURRENCY
+                else f"less than or equal to {MAX_MAX_CONCURRENCY}"
+            )
+            raise InvalidMappingConfig(
+                _constraint("scalingConfig.maximumConcurrency", self.max_concurrency, bound)
+            )
+        if not 0 < self.timeout <= MAX_FUNCTION_TIMEOUT:
+            raise InvalidMappingConfig(
+                f"Function timeout must be more than 0 and at most {MAX_FUNCTION_TIMEOUT} seconds, "
+                f"not {self.timeout}."
+            )
+        if not MIN_MEMORY <= self.memory <= MAX_MEMORY:
+            raise InvalidMappingConfig(
+                _constraint("memorySize", self.memory, f"between {MIN_MEMORY} and {MAX_MEMORY}")
+            )
+        if self.heartbeat is not None and queue_visibility_timeout is not None:
+            if self.heartbeat >= queue_visibility_timeout:
+                raise InvalidMappingConfig(
+                    f"The visibility heartbeat ({_secs(self.heartbeat)} s) must be shorter than the queue's "
+                    f"visibility timeout ({_secs(queue_visibility_timeout)} s), or messages reappear "
+                    "between two heartbeats."
+                )
+        elif queue_visibility_timeout is not None and queue_visibility_timeout < self.timeout:
+            # ESM-CFG-4. With a heartbeat the lease is renewed while the handler runs, so a
+            # visibility timeout shorter than the function timeout is safe (and recovers faster).
+            raise InvalidMappingConfig(
+                f"Queue visibility timeout: {_secs(queue_visibility_timeout)} seconds is less than Function "
+                f"timeout: {_secs(self.timeout)} seconds"
+            )
+        if self.heartbeat is not None and self.heartbeat <= 0:
+            raise InvalidMappingConfig(
+                f"The visibility heartbeat interval must be positive, not {self.heartbeat}."
+            )
+        if self.isolation not in ("thread", "process"):
+            raise InvalidMappingConfig(f"isolation must be 'thread' or 'process', not {self.isolation!r}.")
+        if self.scaling not in ("fast", "aws"):
+            raise InvalidMappingConfig(f"scaling must be 'fast' or 'aws', not {self.scaling!r}.")
+        if self.filter_action not in ("delete", "skip"):
+            raise InvalidMappingConfig(
+                f"filter action must be 'delete' or 'skip', not {self.filter_action!r}."
+            )
+        if self.fifo_strict and not fifo:
+            raise InvalidMappingConfig("--fifo-strict applies to FIFO queues only (names ending in .fifo).")
+
+    def effective_visibility_timeout(self, queue_visibility_timeout: float) -> float | None:
+        """ESM-F-4: the visibility timeout to receive with, when Lambda's rule raises it.
+
+        "If your batch window is greater than 0, and (batch window) + (function timeout) > (queue
+        visibility timeout), then your effective queue visibility timeout is (batch window) +
+        (function timeout) + 30s." ``None`` means the queue's own timeout applies.
+        """
+        if self.batch_window > 0 and self.batch_window + self.timeout > queue_visibility_timeout:
+            return self.batch_window + self.timeout + 30
+        return None
+
+
+def _constraint(member: str, value: object, bound: str) -> str:
+    """AWS's request-validation wording."""
+    return (
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+        f"Member must have value {bound}"
+    )
+
+
+def _secs(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -1,0 +1,240 @@
+"""The worker process: connect, import, run every mapping, and shut down cleanly on a signal.
+
+Life cycle (ESM-ST-4, RELIABILITY.md T3/T4):
+
+1. Import each handler (exit 4 if that fails) after setting Lambda's environment variables, so
+   libraries that read them at import (Powertools) see them.
+2. Connect to the backend (exit 3 if unreachable), check every mapping against its queue with
+   AWS's errors (exit 2).
+3. Poll and invoke until SIGTERM/SIGINT, or with ``--until-empty`` until every queue is empty.
+4. On the first signal: stop receiving, release received-but-unstarted messages (visibility 0),
+   wait up to the grace period for running batches; batches still running then are cancelled
+   and their messages reappear after the visibility timeout (exit 1). A second signal exits at
+   once. A clean drain exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from qworker import arn
+from qworker.backend import Backend
+from qworker.context import FunctionInfo
+from qworker.errors import ExitCode, QWorkerError
+from qworker.importer import import_from_string
+from qworker.registry import open_backend, resolve_url
+from qworker.runtime.config import MappingConfig
+from qworker.runtime.http import HealthServer
+from qworker.runtime.mapping import MappingRunner
+from qworker.runtime.metrics import RuntimeMetrics
+
+log = structlog.get_logger("qworker")
+
+DEFAULT_GRACEFUL_TIMEOUT = 25.0  #: below Kubernetes' default 30 s termination grace period
+
+
+@dataclass(slots=True)
+class WorkerOptions:
+    """Process-wide settings (not per mapping)."""
+
+    backend_url: str | None = None
+    until_empty: bool = False
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT
+    pollers: int = 1
+    app_dir: str | None = "."
+    set_lambda_environment: bool = True
+    #: serve /metrics, /livez and /readyz on this port (None: no HTTP server)
+    metrics_port: int | None = None
+    #: address the metrics server binds; loopback unless told otherwise (RELIABILITY §3.6)
+    metrics_host: str = "127.0.0.1"
+    #: seconds between two readings of queue depths for the metrics
+    monitor_interval: float = 15.0
+
+
+class Worker:
+    """Runs mappings in one process. ``await worker.serve()`` returns the exit code."""
+
+    def __init__(
+        self,
+        mappings: list[MappingConfig],
+        options: WorkerOptions,
+        *,
+        backend: Backend | None = None,
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
+        if not mappings:
+            raise ValueError("a worker needs at least one mapping")
+        self.mappings = mappings
+        self.options = options
+        self.backend = backend
+        self.metrics = metrics or RuntimeMetrics()
+        self.runners: list[MappingRunner] = []
+        #: one per mapping, made once: the context's log stream matches the environment's
+        self.functions = [FunctionInfo(c.name, memory_mb=c.memory, timeout=c.timeout) for c in mappings]
+        self._signals = 0
+        self._stop = asyncio.Event()
+        self._running = False
+        self.health: HealthServer | None = None
+        self.metrics_port: int | None = None  #: the port actually bound (with metrics_port=0)
+
+    def load_handlers(self) -> list[Callable[..., Any]]:
+        """Set Lambda's environment, then import every handler (HandlerImportError: exit 4)."""
+        if self.options.set_lambda_environment and len(self.mappings) == 1:
+            os.environ.update(self.functions[0].environment(self.mappings[0].handler))
+        elif self.options.set_lambda_environment:
+            os.environ.setdefault("AWS_REGION", arn.region())
+            os.environ.setdefault("AWS_DEFAULT_REGION", arn.region())
+        for config in self.mappings:
+            os.environ.update(config.environment)
+        return [import_from_string(config.handler, self.options.app_dir) for config in self.mappings]
+
+    async def serve(self) -> int:
+        handlers = self.load_handlers()
+        owned = self.backend is None  # a backend given to the worker stays its owner's to open and close
+        backend = open_backend(self.options.backend_url) if owned else self.backend
+        assert backend is not None
+        if owned:
+            await backend.connect()
+        try:
+            for config, handler, function in zip(self.mappings, handlers, self.functions, strict=True):
+                runner = MappingRunner(
+                    config,
+                    backend,
+                    handler,
+                    pollers=self.options.pollers,
+                    until_empty=self.options.until_empty,
+                    metrics=self.metrics.for_mapping(config.name, config.queue),
+                    app_dir=self.options.app_dir,
+                    function_environment=dict(os.environ),
+                    function=function,
+                    backend_url=resolve_url(self.options.backend_url) if owned else None,
+                )
+                await runner.prepare()
+                self.runners.append(runner)
+            return await self._run()
+        finally:
+            if owned:
+                await backend.close()
+
+    async def _run(self) -> int:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                pass
+        log.info("worker started", pid=os.getpid(), mappings=len(self.runners), backend=self._backend_name())
+        runs = [asyncio.create_task(runner.run()) for runner in self.runners]
+        watcher = asyncio.create_task(self._stop.wait())
+        monitor = asyncio.create_task(self._monitor()) if self.options.metrics_port is not None else None
+        if self.options.metrics_port is not None:
+            self.health = HealthServer(self.metrics.registry, self._readiness)
+            self.metrics_port = await self.health.start(self.options.metrics_host, self.options.metrics_port)
+            log.info(
+                "serving /metrics, /livez, /readyz", host=self.options.metrics_host, port=self.metrics_port
+            )
+        self._running = True
+        try:
+            await asyncio.wait([watcher, *runs], return_when=asyncio.FIRST_COMPLETED)
+            if not self._stop.is_set():  # every runner stopped on its own (--until-empty)
+                await asyncio.wait(runs)
+            for runner in self.runners:
+                runner.stop()
+            results = await asyncio.gather(*runs, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    raise result
+            cancelled = 0
+            for runner in self.runners:
+                cancelled += await runner.drain(self.options.graceful_timeout)
+        finally:
+            self._running = False
+            watcher.cancel()
+            if monitor is not None:
+                monitor.cancel()
+            if self.health is not None:
+                await self.health.close()
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+        code = ExitCode.RUNTIME_FAILURE if cancelled else ExitCode.OK
+        log.info("worker stopped", exit_code=int(code), cancelled_batches=cancelled)
+        return int(code)
+
+    def _readiness(self) -> tuple[bool, str]:
+        if not self._running or self._stop.is_set():
+            return False, "draining" if self._stop.is_set() else "starting"
+        down = [r.config.queue for r in self.runners if not r.backend_ok]
+        if down:
+            return False, f"backend unavailable for {', '.join(down)}"
+        return True, ""
+
+    async def _monitor(self) -> None:
+        """Queue depth and age gauges (SQS ApproximateNumberOfMessages*, ApproximateAgeOfOldestMessage)."""
+        queues = sorted({q for r in self.runners for q in (r.config.queue, r.dead_letter_queue) if q})
+        backend = self.runners[0].backend
+        gauges = self.metrics
+        while True:
+            try:
+                for queue in queues:
+                    counts = (await backend.get_queue(queue)).counts
+                    gauges.queue_messages.labels(queue, "visible").set(counts.visible)
+                    gauges.queue_messages.labels(queue, "in_flight").set(counts.in_flight)
+                    gauges.queue_messages.labels(queue, "delayed").set(counts.delayed)
+                    if backend.capabilities.peek:
+                        oldest = await backend.peek(queue, 1)
+                        age = (
+                            time.time() - int(oldest[0].attributes["SentTimestamp"]) / 1000 if oldest else 0.0
+                        )
+                        gauges.oldest_age.labels(queue).set(max(0.0, age))
+                gauges.backend_up.set(1)
+            except QWorkerError as exc:
+                gauges.backend_up.set(0)
+                log.warning("could not read queue depths for metrics", error=str(exc))
+            await asyncio.sleep(self.options.monitor_interval)
+
+    def _backend_name(self) -> str:
+        backend = self.runners[0].backend if self.runners else self.backend
+        return backend.display_url if backend is not None else ""
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals > 1:
+            log.warning("second signal: exiting now", signal=name)
+            sys.stderr.flush()
+            os._exit(ExitCode.RUNTIME_FAILURE)
+        log.info(
+            "signal received: draining (send it again to exit at once)",
+            signal=name,
+            grace_seconds=self.options.graceful_timeout,
+        )
+        for runner in self.runners:
+            runner.stop()
+        self._stop.set()
+
+    def request_stop(self) -> None:
+        """Stop as a first signal would (for embedding and tests)."""
+        self._on_signal(signal.SIGTERM)
+
+
+def run_worker(mappings: list[MappingConfig], options: WorkerOptions) -> int:
+    """Run a worker on uvloop (or asyncio where uvloop is missing) and return its exit code."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on CPython/Unix
+        runner = asyncio.Runner()
+    else:
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    with runner:
+        return runner.run(Worker(mappings, options).serve())

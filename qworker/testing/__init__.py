@@ -1,0 +1,1 @@
+"""Public test helpers: the backend conformance suite that every backend subclasses."""

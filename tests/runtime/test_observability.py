@@ -1,0 +1,146 @@
+"""Metrics, health endpoints and logs, seen from outside the worker (issue 8 items 2-4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from qworker import logs
+from qworker.backend import Backend
+from qworker.runtime.worker import Worker, WorkerOptions
+from tests.runtime.conftest import APP_DIR, Ledger, make_queue, mapping, send_json
+
+
+async def _get(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def _started(worker: Worker, task: asyncio.Task) -> int:
+    """The metrics port once the worker serves it; fails at once if the worker died."""
+    while worker.metrics_port is None:
+        if task.done():
+            raise AssertionError(f"the worker stopped early: {task.exception()!r}")
+        await asyncio.sleep(0.01)
+    return worker.metrics_port
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def _value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_and_probes_during_a_run(backend: Backend, backend_url: str, ledger: Ledger) -> None:
+    """ESM-S-8: every metric moves as it should in a run with successes, failures, a dead letter and
+    filtered records, scraped over HTTP; /livez and /readyz answer for Kubernetes."""
+    await make_queue(backend, "q", visibility_timeout=1, dlq="q-dlq", max_receive_count=2)
+    await send_json(backend, "q", [{"kind": "ok", "n": i} for i in range(6)] + [{"kind": "noise"}] * 3)
+    await send_json(backend, "q", [{"kind": "ok", "fail": True}])
+    config = mapping("async_handler", "q", batch_size=1, timeout=1, filters=('{"body": {"kind": ["ok"]}}',))
+    options = WorkerOptions(
+        backend_url=backend_url, app_dir=str(APP_DIR), metrics_port=0, monitor_interval=0.2
+    )
+    worker = Worker([config], options)
+    task = asyncio.create_task(worker.serve())
+    port = await _started(worker, task)
+    assert await _get(port, "/livez") == (200, "ok\n")
+    assert (await _get(port, "/readyz"))[0] == 200
+    await ledger.until(lambda lines: sum(1 for x in lines if x["failed"]) >= 2, timeout=20)
+    await asyncio.sleep(1.5)  # the failed message is dead-lettered on its next receive
+    status, text = await _get(port, "/metrics")
+    assert status == 200
+    samples = _samples(text)
+    labels = {"queue": "q", "function": config.name}
+    assert _value(samples, "qworker_messages_received_total", **labels) >= 8
+    assert _value(samples, "qworker_messages_deleted_total", **labels) == 6 + 3  # 6 handled + 3 filtered
+    assert _value(samples, "qworker_messages_filtered_out_total", **labels) == 3
+    assert _value(samples, "qworker_messages_failed_total", **labels) == 2
+    assert _value(samples, "qworker_messages_dead_lettered_total", **labels) == 1
+    assert _value(samples, "qworker_invocations_total", outcome="success", **labels) == 6
+    assert _value(samples, "qworker_invocations_total", outcome="function_error", **labels) == 2
+    assert _value(samples, "qworker_batch_size_count", **labels) == 8
+    assert _value(samples, "qworker_handler_duration_seconds_count", **labels) == 8
+    assert _value(samples, "qworker_concurrency_target", **labels) >= 5
+    assert _value(samples, "qworker_queue_messages", queue="q-dlq", state="visible") == 1
+    assert _value(samples, "qworker_queue_messages", queue="q", state="visible") == 0
+    assert _value(samples, "qworker_backend_up") == 1
+    assert await _get(port, "/nope") == (404, "not found: try /metrics, /livez or /readyz\n")
+    worker.request_stop()
+    assert await task == 0
+
+
+async def test_readyz_fails_while_draining(backend: Backend, backend_url: str, ledger: Ledger) -> None:
+    """/readyz answers 503 once the worker is draining (so Kubernetes stops counting it)."""
+    await make_queue(backend, "q")
+    await send_json(backend, "q", [{"sleep": 1.5}])
+    options = WorkerOptions(backend_url=backend_url, app_dir=str(APP_DIR), metrics_port=0, graceful_timeout=5)
+    worker = Worker([mapping("async_handler", "q", timeout=3)], options)
+    task = asyncio.create_task(worker.serve())
+    port = await _started(worker, task)
+    while not (await backend.get_queue("q")).counts.in_flight:
+        await asyncio.sleep(0.02)
+    assert (await _get(port, "/readyz"))[0] == 200
+    worker.request_stop()
+    status, body = await _get(port, "/readyz")
+    assert (status, body) == (503, "not ready: draining\n")
+    assert await task == 0
+
+
+async def test_handler_logging_carries_the_request_id_and_secrets_are_redacted(
+    backend: Backend, backend_url: str, ledger: Ledger, capsys: object
+) -> None:
+    """Logs: JSON lines; the handler's own logging records carry the invocation's request id
+    (like Lambda's log lines); URLs with passwords and AWS keys never reach the output."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    logs.configure("json", "info", cache=False)
+    try:
+        await make_queue(backend, "q")
+        await send_json(backend, "q", [{"n": 1}])
+        config = mapping("capture_handler", "q")
+        log_handler = logging.getLogger("handler-test")
+
+        worker = Worker(
+            [config], WorkerOptions(backend_url=backend_url, app_dir=str(APP_DIR), until_empty=True)
+        )
+        original = worker.load_handlers
+
+        def load_with_logging():  # wrap the handler so it logs through the standard library
+            (handler,) = original()
+
+            def logged(event, context):
+                log_handler.warning("working with redis://user:hunter2@cache:6379/0 key AKIAABCDEFGHIJKLMNOP")
+                return handler(event, context)
+
+            return [logged]
+
+        worker.load_handlers = load_with_logging  # type: ignore[method-assign]
+        assert await worker.serve() == 0
+    finally:
+        logs.reset()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    captured = capsys.readouterr()  # type: ignore[attr-defined]
+    lines = [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
+    (request_id,) = [line["context"]["aws_request_id"] for line in ledger.lines()]
+    handler_lines = [e for e in lines if e.get("logger") == "handler-test"]
+    assert handler_lines and handler_lines[0]["request_id"] == request_id
+    assert "hunter2" not in captured.err and "AKIAABCDEFGHIJKLMNOP" not in captured.err
+    assert "redis://user:***@cache:6379/0" in handler_lines[0]["event"]
+    batch_lines = [e for e in lines if e.get("event") == "batch"]
+    assert len(batch_lines) == 1 and batch_lines[0]["request_id"] == request_id
