@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.to
 
 install: $(STAMP)
 
-## lint, then the whole test suite (what CI runs)
+## lint, then the whole test suite (what CI runs); tests mostly wait on timeouts and servers, so
+## they run in one process per core (pytest-xdist); plain `pytest` runs them in one process
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 lint: install
 	$(BIN)/ruff check .
