@@ -255,6 +255,10 @@ class MappingRunner:
                 task = asyncio.create_task(self._run_batch(batch))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+            if all(batch.cut == "available" for batch in batches):
+                # the queue had no more: the next receive will wait, so start the handlers
+                # first (an idle worker's latency); with a backlog, receive again at once
+                await asyncio.sleep(0)
 
     async def _check_empty(self) -> None:
         if self.tasks or any(b.carried for b in self.batchers):
