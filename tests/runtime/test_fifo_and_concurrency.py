@@ -53,7 +53,9 @@ async def test_fifo_one_batch_per_group_in_flight(backend: Backend, backend_url:
     """ESM-FIFO-3, ESM-FIFO-6: never two invocations holding one group at the same time, while
     different groups do run concurrently."""
     await make_queue(backend, "q.fifo", visibility_timeout=30, content_based_deduplication=True)
-    bodies = [{"group": f"g{i % 4}", "seq": i, "sleep": 0.05} for i in range(40)]
+    # 0.2 s handlers: long enough that a receive (a thread hop on SQLite) returns while another
+    # group's batch still runs, even on a loaded CI machine
+    bodies = [{"group": f"g{i % 4}", "seq": i, "sleep": 0.2} for i in range(40)]
     await send_json(backend, "q.fifo", bodies)
     config = mapping("async_handler", "q.fifo", batch_size=2, max_concurrency=8)
     assert await run_worker_until_empty(backend_url, config) == 0
