@@ -153,26 +153,20 @@ class FastLane:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._ready()
-        if protocol.closed or protocol.transport is None or protocol.transport.is_closing():
-            protocol.closed = True
-            raise RedisConnectionError("connection to Redis closed")
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in range(count)]
+        futures = _write(protocol, payload, count)
         for future in futures:  # those after a failed one are never awaited: no "never retrieved"
             future.add_done_callback(_retrieved)
-        protocol.waiters.extend(futures)
-        protocol.transport.write(payload)
+        timeout = self._settings.socket_timeout
         replies: list[Any] = []
         try:
-            async with asyncio.timeout(self._settings.socket_timeout):
+            async with asyncio.timeout(timeout):
                 for future in futures:
                     try:
                         replies.append(await future)
                     except ResponseError as exc:
                         replies.append(exc)
         except TimeoutError:
-            protocol.transport.abort()
-            raise RedisTimeoutError(f"no reply from Redis in {self._settings.socket_timeout}s") from None
+            raise _timed_out(protocol, timeout) from None
         return replies
 
     @property
@@ -182,18 +176,12 @@ class FastLane:
         return protocol is not None and not protocol.closed and not protocol.waiters
 
     async def _send(self, protocol: _Protocol, payload: bytes, timeout: float) -> Any:
-        if protocol.closed or protocol.transport is None or protocol.transport.is_closing():
-            protocol.closed = True
-            raise RedisConnectionError("connection to Redis closed")
-        future = asyncio.get_running_loop().create_future()
-        protocol.waiters.append(future)
-        protocol.transport.write(payload)
+        (future,) = _write(protocol, payload, 1)
         try:
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
-            protocol.transport.abort()
-            raise RedisTimeoutError(f"no reply from Redis in {timeout}s") from None
+            raise _timed_out(protocol, timeout) from None
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
@@ -231,6 +219,27 @@ class WaitLanes:
         self._busy.clear()
         for lane in lanes:
             await lane.close()
+
+
+def _write(protocol: _Protocol, payload: bytes, count: int) -> list[asyncio.Future[Any]]:
+    """Write ``count`` packed commands and queue a future for each reply, in order."""
+    transport = protocol.transport
+    if protocol.closed or transport is None or transport.is_closing():
+        protocol.closed = True
+        raise RedisConnectionError("connection to Redis closed")
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in range(count)]
+    protocol.waiters.extend(futures)
+    transport.write(payload)
+    return futures
+
+
+def _timed_out(protocol: _Protocol, timeout: float) -> RedisTimeoutError:
+    """Drop a connection whose replies are late (the stream can no longer be matched to its
+    requests) and return the error to raise."""
+    if protocol.transport is not None:
+        protocol.transport.abort()
+    return RedisTimeoutError(f"no reply from Redis in {timeout}s")
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
