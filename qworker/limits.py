@@ -110,6 +110,18 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
         )
 
 
+def check_max_messages(value: object) -> None:
+    """Raise ``InvalidParameterValue`` unless ``value`` is a whole number of at least 1.
+
+    One check (and one error text) for every backend's receive and peek: a ``bool`` or a float
+    that slips through would otherwise be read as 1 or truncated differently by each backend."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameterValue(
+            f"Value {value!r} for parameter MaxNumberOfMessages is invalid. Reason: it must be a "
+            "whole number of at least 1."
+        )
+
+
 def check_visibility_timeout(value: float) -> str | None:
     """The error text for a visibility timeout outside 0..43200 s, else ``None`` (SQS-V-2)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):

@@ -466,6 +466,17 @@ class BackendConformance:
         assert again.message_id == first.message_id and again.receive_count == 2
         assert await backend.receive(name, wait_seconds=unit * 2) == [], "queue timeout (600 s) applies again"
 
+    async def test_receive_refuses_a_bad_max_messages_and_takes_nothing(self, backend: Backend) -> None:
+        """SQS-R-1: MaxNumberOfMessages is a whole number of at least 1; anything else is
+        InvalidParameterValue, and the call takes nothing (no message is hidden by it)."""
+        name = await self.make_queue(backend)
+        await self.send_bodies(backend, name, "a")
+        for bad in (0, -1, True, 1.5, "2"):
+            with pytest.raises(InvalidParameterValue, match="MaxNumberOfMessages"):
+                await backend.receive(name, max_messages=bad, wait_seconds=0)  # type: ignore[arg-type]
+        (message,) = await backend.receive(name, wait_seconds=0)
+        assert message.body == "a" and message.receive_count == 1
+
     async def test_long_poll_returns_as_soon_as_a_message_is_sent(self, backend: Backend) -> None:
         """SQS-R-1: a long poll on an empty queue returns when a message arrives, not at the end."""
         name = await self.make_queue(backend)

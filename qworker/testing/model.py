@@ -229,8 +229,7 @@ class ModelBackend(BaseBackend):
         visibility_timeout: float | None = None,
     ) -> list[ReceivedMessage]:
         q = self._queue(queue)
-        if max_messages < 1:
-            raise InvalidParameterValue(f"max_messages must be at least 1, not {max_messages}")
+        limits.check_max_messages(max_messages)
         if visibility_timeout is not None and (error := limits.check_visibility_timeout(visibility_timeout)):
             raise InvalidParameterValue(error)
         wait = q.spec.receive_wait_time_seconds if wait_seconds is None else wait_seconds

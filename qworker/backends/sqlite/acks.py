@@ -15,8 +15,7 @@ from qworker.backend import BatchEntryError, FailureNote, MessageState, PeekedMe
 from qworker.backends.sqlite.codec import decode_handle, unpack_attributes
 from qworker.backends.sqlite.receive import stored_system_attributes, visibility_ms
 from qworker.backends.sqlite.store import QueueRow, Store
-from qworker.errors import InvalidParameterValue
-from qworker.limits import MAX_VISIBILITY_TIMEOUT, check_visibility_timeout
+from qworker.limits import MAX_VISIBILITY_TIMEOUT, check_max_messages, check_visibility_timeout
 
 #: the longest a failure note is kept (the runtime sends short texts; this only bounds the row)
 MAX_FAILURE_NOTE = 32_768
@@ -185,8 +184,7 @@ def record_failures(store: Store, queue_name: str, notes: Sequence[FailureNote])
 
 def peek(store: Store, queue_name: str, max_messages: int) -> list[PeekedMessage]:
     """Up to ``max_messages`` messages in send order with their state; changes nothing."""
-    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-        raise InvalidParameterValue(f"max_messages must be a whole number >= 1, not {max_messages!r}.")
+    check_max_messages(max_messages)
     queue = store.queue(queue_name)
     now = store.now_ms()
     sender = arn.account_id()

@@ -34,7 +34,7 @@ from qworker.backends.sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, 
 from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
 from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
-from qworker.limits import check_visibility_timeout
+from qworker.limits import check_max_messages, check_visibility_timeout
 
 if TYPE_CHECKING:
     from typing import Self
@@ -211,11 +211,7 @@ class SQLiteBackend(BaseBackend):
         wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
     ) -> list[ReceivedMessage]:
-        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-            raise InvalidParameterValue(
-                f"Value {max_messages!r} for parameter MaxNumberOfMessages is invalid. Reason: it must be a "
-                "whole number of at least 1."
-            )
+        check_max_messages(max_messages)
         if wait_seconds is not None and (
             isinstance(wait_seconds, bool)
             or not isinstance(wait_seconds, int | float)

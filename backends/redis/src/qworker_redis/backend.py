@@ -416,10 +416,7 @@ class RedisBackend(BaseBackend):
         wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
     ) -> list[ReceivedMessage]:
-        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-            raise InvalidParameterValue(
-                f"max_messages must be an integer of at least 1, not {max_messages!r}"
-            )
+        limits.check_max_messages(max_messages)
         vt: str | int = ""
         if visibility_timeout is not None:
             error = limits.check_visibility_timeout(visibility_timeout)

@@ -457,10 +457,7 @@ class SQSBackend(BaseBackend):
         may leave messages SQS already handed out hidden until their visibility timeout, as any
         SQS consumer would.
         """
-        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-            raise InvalidParameterValue(
-                f"max_messages must be a whole number of at least 1, not {max_messages!r}"
-            )
+        limits.check_max_messages(max_messages)
         if wait_seconds is not None and (math.isnan(wait_seconds) or wait_seconds < 0):
             raise InvalidParameterValue(f"wait_seconds must be 0 or more, not {wait_seconds!r}")
         visibility = None
