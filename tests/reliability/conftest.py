@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,34 +296,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     started.cleanup()
 
 
-# -- backends --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[Any]:
-    """A private redis-server for the session (the shared one on 6379 is never touched)."""
-    from qworker_redis.testing import RedisServer
-
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The embedded SQLite backend and Redis (a fresh key prefix on the private server)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/queues.db"
-    server = request.getfixturevalue("redis_server")
-    return f"{server.url}?prefix=t{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def backend(backend_url: str) -> AsyncIterator[Backend]:
-    async with open_backend(backend_url) as backend:
-        yield backend
+# the backends (redis_server, backend_url, backend) are in tests/conftest.py
 
 
 # -- the sender ------------------------------------------------------------------------------------

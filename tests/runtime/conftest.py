@@ -15,8 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import pytest
 
 from qworker.backend import Backend, QueueSpec, RedrivePolicy, SendEntry
-from qworker.registry import open_backend
 from qworker.runtime.config import MappingConfig
 from qworker.runtime.metrics import RuntimeMetrics
 from qworker.runtime.worker import Worker, WorkerOptions
@@ -78,33 +76,6 @@ def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     path = tmp_path / "ledger.jsonl"
     monkeypatch.setenv("QW_TEST_LEDGER", str(path))
     return Ledger(path)
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private redis-server for the session (the shared one on 6379 is never touched)."""
-    from qworker_redis.testing import RedisServer
-
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every runtime test runs on the embedded SQLite backend and on Redis (a fresh key prefix)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/queues.db"
-    base = request.getfixturevalue("redis_server")
-    return f"{base}?prefix=t{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def backend(backend_url: str) -> AsyncIterator[Backend]:
-    async with open_backend(backend_url) as backend:
-        yield backend
 
 
 @pytest.fixture(autouse=True)
