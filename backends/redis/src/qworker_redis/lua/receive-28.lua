@@ -16,7 +16,7 @@
 ]]
 --- @include base
 
-local Q, D = qkeys(0), qkeys(14)
+local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))
@@ -25,8 +25,9 @@ local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
 local deadline = now + vt
 local token = ARGV[5]
 local counting = ARGV[6] == 'r'
-local DM = nil
+local D, DM = nil, nil  -- the dead-letter queue's keys, built only when it can be used
 if counting and M.maxrc > 0 and M.dlq ~= '' then
+  D = qkeys(14)
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
 end
 
