@@ -26,10 +26,9 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from qworker.commands.common import ENV_BACKEND, ENV_QUEUE
+from qworker.commands.common import ENV_QUEUE, backend_option
 from qworker.config_file import CLI, DEFAULT, Effective, Given, resolve
 from qworker.errors import ExitCode
-from qworker.registry import DEFAULT_BACKEND_URL
 from qworker.runtime.worker import DEFAULT_GRACEFUL_TIMEOUT, run_worker
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,16 +49,7 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         show_envvar=True,
         help="The queue to consume (with a config file or template: overrides the one selected function's).",
     ),
-    click.option(
-        "--backend",
-        "backend_url",
-        envvar=ENV_BACKEND,
-        default=DEFAULT_BACKEND_URL,
-        show_default=True,
-        show_envvar=True,
-        metavar="URL",
-        help="Queue backend: sqlite:///PATH, sqlite://, redis://HOST:PORT/DB, rediss://..., sqs://.",
-    ),
+    backend_option,
     # -- configuration sources --
     click.option(
         "--config",
