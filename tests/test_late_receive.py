@@ -32,8 +32,7 @@ async def _one(backend: Backend, visibility: float) -> None:
     assert not (await backend.send("q", [SendEntry("m")])).failed
 
 
-async def test_a_prompt_reply_is_kept_without_a_round_trip(sqlite_or_redis: Backend) -> None:
-    backend = sqlite_or_redis
+async def test_a_prompt_reply_is_kept_without_a_round_trip(backend: Backend) -> None:
     await _one(backend, 30)
     got = await backend.receive("q", wait_seconds=0)
     renew = Renewals(backend)
@@ -41,8 +40,7 @@ async def test_a_prompt_reply_is_kept_without_a_round_trip(sqlite_or_redis: Back
     assert renew.calls == 0
 
 
-async def test_a_late_reply_whose_lease_is_over_is_dropped(sqlite_or_redis: Backend) -> None:
-    backend = sqlite_or_redis
+async def test_a_late_reply_whose_lease_is_over_is_dropped(backend: Backend) -> None:
     await _one(backend, 1)
     stale = await backend.receive("q", wait_seconds=0)
     await asyncio.sleep(1.2)  # the lease ends while the "frozen" receiver has not read its reply
@@ -53,8 +51,7 @@ async def test_a_late_reply_whose_lease_is_over_is_dropped(sqlite_or_redis: Back
     assert [m.attributes["ApproximateReceiveCount"] for m in again] == ["2"]
 
 
-async def test_a_late_reply_does_not_take_the_next_holders_copy(sqlite_or_redis: Backend) -> None:
-    backend = sqlite_or_redis
+async def test_a_late_reply_does_not_take_the_next_holders_copy(backend: Backend) -> None:
     await _one(backend, 1)
     stale = await backend.receive("q", wait_seconds=0)
     await asyncio.sleep(1.2)
@@ -66,8 +63,7 @@ async def test_a_late_reply_does_not_take_the_next_holders_copy(sqlite_or_redis:
     assert await backend.delete("q", [newer[0].receipt_handle]) == []
 
 
-async def test_a_late_reply_still_in_its_lease_is_kept_and_renewed(sqlite_or_redis: Backend) -> None:
-    backend = sqlite_or_redis
+async def test_a_late_reply_still_in_its_lease_is_kept_and_renewed(backend: Backend) -> None:
     await _one(backend, 2)
     got = await backend.receive("q", wait_seconds=0)
     await asyncio.sleep(1.2)  # more than half the lease gone, not all of it

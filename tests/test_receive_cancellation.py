@@ -13,8 +13,7 @@ import pytest
 from qworker.backend import Backend, QueueSpec, SendEntry, given_back
 
 
-async def test_cancelled_receive_gives_its_messages_back(sqlite_or_redis: Backend) -> None:
-    backend = sqlite_or_redis
+async def test_cancelled_receive_gives_its_messages_back(backend: Backend) -> None:
     await backend.create_queue(QueueSpec("q", visibility_timeout=600))
     assert not (await backend.send("q", [SendEntry(f"m{i}") for i in range(20)])).failed
     for _ in range(20):
