@@ -80,14 +80,7 @@ if #del > 0 then
     removed = removed + redis.call('ZREM', Q.inflight, unpack(del, i, j))
     i = j + 1
   end
-  -- envelopes (field id) and states (field ~id) in one HDEL
-  local fields = {}
-  local nd = #del
-  for k = 1, nd do
-    fields[k] = del[k]
-    fields[nd + k] = '~' .. del[k]
-  end
-  bulk('HDEL', Q.msgs, fields)
+  bulk('HDEL', Q.msgs, with_skeys(del))
   if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
   bulk('ZREM', Q.expiry, del)
   -- a message no longer in flight had been moved back to the ready list: its id stays there as

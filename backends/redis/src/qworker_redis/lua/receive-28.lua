@@ -132,14 +132,8 @@ if not M.fifo then
   while got < max do
     local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
     if not ids then break end
-    -- one HMGET: the envelopes (fields = ids) then the states (fields = ~id)
     local n = #ids
-    local fields = {}
-    for i = 1, n do
-      fields[i] = ids[i]
-      fields[n + i] = '~' .. ids[i]
-    end
-    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
+    local vals = redis.call('HMGET', Q.msgs, unpack(with_skeys(ids)))
     local ghosts = 0
     for i = 1, n do
       local env, raw = vals[i], vals[n + i]
@@ -186,12 +180,12 @@ else
       if #members == 0 then break end
       local ids = {}
       for i, member in ipairs(members) do ids[i] = string.match(member, '%z%d+%z(.*)$') or member end
-      local sts = redis.call('HMGET', Q.msgs, unpack(skeys(ids)))
-      local envs = redis.call('HMGET', Q.msgs, unpack(ids))
+      local n = #ids
+      local vals = redis.call('HMGET', Q.msgs, unpack(with_skeys(ids)))
       for i, id in ipairs(ids) do
-        if not sts[i] then
+        if not vals[n + i] then
           redis.call('ZREM', Q.gmsgs, members[i])  -- a member without a message: drop it
-        elseif take(id, sts[i], envs[i]) then
+        elseif take(id, vals[n + i], vals[i]) then
           delivered = delivered + 1
         else
           redis.call('ZREM', Q.gmsgs, members[i])  -- dead-lettered or quarantined

@@ -41,6 +41,18 @@ local function skeys(ids)
   return out
 end
 
+-- the envelope fields (the ids) then the state fields of a list of ids: one HMGET or HDEL
+-- reaches both (envelope of ids[i] at i, its state at #ids + i)
+local function with_skeys(ids)
+  local n = #ids
+  local out = {}
+  for i = 1, n do
+    out[i] = ids[i]
+    out[n + i] = '~' .. ids[i]
+  end
+  return out
+end
+
 local function now_ms(offset)
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + offset
