@@ -12,7 +12,7 @@ import msgpack
 import pytest
 import structlog
 
-from qworker.backend import QueueSpec, SendEntry
+from qworker.backend import QueueSpec, SendEntry, VisibilityChange
 from qworker_redis import RedisBackend
 from qworker_redis.testing import RedisServer
 
@@ -74,13 +74,18 @@ async def test_corrupt_envelopes_are_quarantined_while_others_flow(backend: Redi
 
 async def test_oversize_and_missing_records_are_set_aside_by_the_script(backend: RedisBackend) -> None:
     """T16: the receive script checks the size before anything decodes it; a missing envelope
-    or an unreadable state string is set aside too."""
+    or an unreadable state string is set aside too. (A state exists once a message has been
+    received, so the messages are received and released first.)"""
     queue = name()
     await backend.create_queue(QueueSpec(queue))
     sent = await backend.send(
         queue, [SendEntry("big"), SendEntry("gone"), SendEntry("bad-state"), SendEntry("ok")]
     )
     big, gone, bad, _ = (r.message_id for r in sent.successful)
+    first = await backend.receive(queue, max_messages=10, wait_seconds=0)
+    assert len(first) == 4
+    release = [VisibilityChange(m.receipt_handle, 0) for m in first]
+    assert await backend.change_visibility(queue, release) == []
     ref = backend._refs[queue]
     await backend._call("HSET", ref.keys.key("msgs"), big, b"\x00" * 1_200_000)
     await backend._call("HDEL", ref.keys.key("msgs"), gone)

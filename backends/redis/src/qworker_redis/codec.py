@@ -150,8 +150,8 @@ def decode(data: bytes | None) -> Envelope | str:
 class MessageIds:
     """UUIDv7-style message ids: time-ordered, monotonic within a process.
 
-    SQS message ids are UUIDs; time order makes ties in the expiry ZSET (messages sent in the
-    same millisecond) sort in send order, which is the order ``peek`` shows.
+    SQS message ids are UUIDs; time order makes ties in the expiry ZSET (messages with the same
+    retention deadline) sort in send order, which is the order ``peek`` shows.
     """
 
     def __init__(self) -> None:

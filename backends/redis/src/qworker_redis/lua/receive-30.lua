@@ -1,8 +1,8 @@
 --[[
   Receive up to N visible messages and put them in flight (SQS ReceiveMessage), atomically.
 
-  KEYS[1..14]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
-  KEYS[15..28]  its dead-letter queue's keys (same hash tag), or the queue's own keys again
+  KEYS[1..15]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
+  KEYS[16..30]  its dead-letter queue's keys (same hash tag), or the queue's own keys again
   ARGV[1] queue incarnation      ARGV[2] clock offset ms (0 outside tests)
   ARGV[3] max messages           ARGV[4] visibility timeout ms, '' = the queue's
   ARGV[5] receipt token (hex)    ARGV[6] mode: 'r' receive, 't' take for redrive (no count,
@@ -22,12 +22,12 @@ if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))
 local max = tonumber(ARGV[3])
 local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
-local deadline = now + vt
+local deadline = fmt_int(now + vt)  -- a string: Redis parses it faster than a Lua number
 local token = ARGV[5]
 local counting = ARGV[6] == 'r'
 local D, DM = nil, nil  -- the dead-letter queue's keys, built only when it can be used
 if counting and M.maxrc > 0 and M.dlq ~= '' then
-  D = qkeys(14)
+  D = qkeys(15)
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
 end
 
@@ -35,7 +35,8 @@ end
 local function dead_letter(id, st)
   local env = redis.call('HGET', Q.msgs, id)
   local err = redis.call('HGET', Q.errors, id)
-  local exp = tonumber(redis.call('ZSCORE', Q.expiry, id) or (now + M.ret))
+  -- when it was enqueued: its SentTimestamp, else its retention deadline minus the retention
+  local enqueued = sent_of(env) or (tonumber(redis.call('ZSCORE', Q.expiry, id) or now + M.ret) - M.ret)
   remove_message(Q, M, id, st, true)
   local arrival = ''
   if DM.fifo then arrival = string.format('%020d', redis.call('HINCRBY', D.meta, 'seq', 1)) end
@@ -45,13 +46,13 @@ local function dead_letter(id, st)
   if env then redis.call('HSET', D.msgs, id, env) end
   if err then redis.call('HSET', D.errors, id, err) end
   -- standard DLQs keep the original enqueue time, FIFO DLQs reset it (ESM-DLQ-4)
-  local dexp = DM.fifo and (now + DM.ret) or (exp - M.ret + DM.ret)
+  local dexp = DM.fifo and (now + DM.ret) or (enqueued + DM.ret)
   redis.call('ZADD', D.expiry, dexp, id)
   if DM.fifo then
     redis.call('ZADD', D.gmsgs, 0, gmember(st.group, arrival, id))
     refresh_group(D, st.group)
   else
-    redis.call('RPUSH', D.ready, id)
+    redis.call('RPUSH', D.ready, '*' .. id)
   end
   signal(D)
 end
@@ -127,16 +128,30 @@ if not M.fifo then
   local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
   if #back > 0 then
     bulk('ZREM', Q.inflight, back)
-    bulk('RPUSH', Q.ready, back)
+    bulk('RPUSH', Q.ready, stated(back))
   end
   while got < max do
     local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
     if not ids then break end
+    -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
     local n = #ids
-    local vals = redis.call('HMGET', Q.msgs, unpack(with_skeys(ids)))
+    local fields, at = {}, {}
+    local nf = n
+    for i = 1, n do
+      local id = ids[i]
+      if string.byte(id, 1) == STATED then
+        id = string.sub(id, 2)
+        ids[i] = id
+        nf = nf + 1
+        fields[nf] = '~' .. id
+        at[i] = nf
+      end
+      fields[i] = id
+    end
+    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
     local ghosts = 0
     for i = 1, n do
-      local env, raw = vals[i], vals[n + i]
+      local env, raw = vals[i], at[i] and vals[at[i]]
       if raw or env then take(ids[i], raw, env) else ghosts = ghosts + 1 end
     end
     if ghosts > 0 then redis.call('HINCRBY', Q.meta, 'ghosts', -ghosts) end

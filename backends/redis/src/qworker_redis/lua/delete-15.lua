@@ -1,13 +1,14 @@
 --[[
   Delete received messages (SQS DeleteMessageBatch), fenced by receipt token, atomically.
 
-  KEYS[1..14]  the queue's keys
-  ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3..] receipt handles
-  A receipt handle is INCARNATION:MESSAGE-ID:TOKEN. A handle deletes its message while its
-  token is the message's current one (ESM-F-6, SQS-RH-1), even after the visibility timeout;
-  a handle whose message is gone succeeds.
-  Returns {1, index, code, index, code, ...} for the failed entries (1-based index into the
-  handles; code 1 = ReceiptHandleIsInvalid, 2 = ReceiptHandleIsStale), or {-1}.
+  KEYS[1..15]  the queue's keys
+  ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] '1' when an id appears twice
+  ARGV[4..] pairs: message id, receipt token, split by the client from receipt handles
+  INCARNATION:MESSAGE-ID:TOKEN of this incarnation (it answers ReceiptHandleIsInvalid for the
+  others itself). A handle deletes its message while its token is the message's current one
+  (ESM-F-6, SQS-RH-1), even after the visibility timeout; a handle whose message is gone succeeds.
+  Returns {1, index, code, index, code, ...} for the failed pairs (1-based; code 2 =
+  ReceiptHandleIsStale), or {-1}.
 ]]
 --- @include base
 
@@ -15,23 +16,15 @@ local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local out = {1}
-local ids, toks, idx = {}, {}, {}
-local seen, repeated = {}, false
-local pfx = M.inc .. ':'
-for i = 3, #ARGV do
-  local id, tok = split_handle(ARGV[i], pfx)
-  if not id then
-    out[#out + 1] = i - 2
-    out[#out + 1] = 1
-  else
-    if seen[id] then repeated = true end
-    seen[id] = true
-    ids[#ids + 1] = id
-    toks[#toks + 1] = tok
-    idx[#idx + 1] = i - 2
-  end
+local ids, toks = {}, {}
+local n = 0
+for i = 4, #ARGV, 2 do
+  n = n + 1
+  ids[n] = ARGV[i]
+  toks[n] = ARGV[i + 1]
 end
-if #ids == 0 then return out end
+if n == 0 then return out end
+local repeated = ARGV[3] == '1'
 
 if M.fifo or repeated then
   -- one at a time: FIFO groups to unlock, or the same message named twice
@@ -41,7 +34,7 @@ if M.fifo or repeated then
     if raw then
       local st = parse_state(raw)
       if st and st.token ~= toks[k] then
-        out[#out + 1] = idx[k]
+        out[#out + 1] = k
         out[#out + 1] = 2
       else
         local g = remove_message(Q, M, id, st, false)
@@ -67,7 +60,7 @@ for k, id in ipairs(ids) do
     if string.sub(raw, 1, 16) == toks[k] then
       del[#del + 1] = id
     else
-      out[#out + 1] = idx[k]
+      out[#out + 1] = k
       out[#out + 1] = 2
     end
   end
@@ -82,7 +75,8 @@ if #del > 0 then
   end
   bulk('HDEL', Q.msgs, with_skeys(del))
   if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
-  bulk('ZREM', Q.expiry, del)
+  -- only messages older than the retention log's 10 s have an expiry entry (keys.py)
+  if redis.call('EXISTS', Q.expiry) == 1 then bulk('ZREM', Q.expiry, del) end
   -- a message no longer in flight had been moved back to the ready list: its id stays there as
   -- a ghost the next receive drops (counted, so counts stay right; no list scan)
   if removed < #del then redis.call('HINCRBY', Q.meta, 'ghosts', #del - removed) end

@@ -1,7 +1,7 @@
 --[[
   Change received messages' visibility (SQS ChangeMessageVisibilityBatch), fenced, atomically.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1..15]  the queue's keys
   ARGV[1] queue incarnation   ARGV[2] clock offset ms
   ARGV[3..] pairs: receipt handle, new timeout in ms from now (-1 = rejected by the client)
   The new deadline counts from now (SQS-V-2); 0 makes the message visible at once (SQS-V-3);
@@ -41,7 +41,7 @@ for i = 3, #ARGV, 2 do
         if redis.call('HINCRBY', Q.gin, st.group, -1) <= 0 then redis.call('HDEL', Q.gin, st.group) end
         touched[st.group] = true
       else
-        redis.call('RPUSH', Q.ready, id)
+        redis.call('RPUSH', Q.ready, '*' .. id)
         wake = true
       end
     else

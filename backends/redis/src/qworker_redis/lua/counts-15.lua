@@ -1,7 +1,7 @@
 --[[
   Approximate counts (SQS ApproximateNumberOfMessages, ...NotVisible, ...Delayed).
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1..15]  the queue's keys
   ARGV[1] incarnation   ARGV[2] clock offset ms
   Expires messages past retention first (bounded). Due delayed and expired in-flight messages
   count as visible even before a receive moves them.
