@@ -19,7 +19,6 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import msgpack
 
@@ -31,19 +30,7 @@ MAX_ENVELOPE = 1_114_112
 _HEADER = b"\x9a"  # msgpack fixarray of 10
 
 _packb = msgpack.Packer(use_bin_type=True).pack
-
-
-def _unpack(data: bytes) -> Any:
-    return msgpack.unpackb(
-        data,
-        raw=False,
-        strict_map_key=True,
-        max_str_len=MAX_ENVELOPE,
-        max_bin_len=MAX_ENVELOPE,
-        max_array_len=64,
-        max_map_len=0,
-        max_ext_len=0,
-    )
+_unpackb = msgpack.unpackb
 
 
 def encode_prefix(
@@ -70,6 +57,22 @@ def encode_prefix(
     return _HEADER + packed[1:]  # packed starts with fixarray(8) = one byte
 
 
+#: A decoded envelope's fields, in envelope order without the version: ``body``, ``attributes``,
+#: ``md5_of_body``, ``md5_of_attributes``, ``group_id``, ``dedup_id``, ``trace_header``, ``sent_ms``,
+#: ``sequence_number``.
+Fields = tuple[
+    str,
+    dict[str, MessageAttributeValue],
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    str | None,
+]
+
+
 class Envelope:
     """A decoded envelope (plain attributes, no validation beyond the types)."""
 
@@ -85,11 +88,10 @@ class Envelope:
         "trace_header",
     )
 
-    def __init__(self, items: list[Any]) -> None:
+    def __init__(self, fields: Fields) -> None:
         (
-            _,
             self.body,
-            attrs,
+            self.attributes,
             self.md5_of_body,
             self.md5_of_attributes,
             self.group_id,
@@ -97,54 +99,63 @@ class Envelope:
             self.trace_header,
             self.sent_ms,
             self.sequence_number,
-        ) = items
-        self.attributes: dict[str, MessageAttributeValue] = {}
-        if attrs is not None:
-            for name, data_type, value in attrs:
-                if isinstance(value, bytes):
-                    self.attributes[name] = MessageAttributeValue(data_type, binary_value=value)
-                else:
-                    self.attributes[name] = MessageAttributeValue(data_type, string_value=value)
+        ) = fields
 
 
 def decode(data: bytes | None) -> Envelope | str:
     """The envelope, or the reason it is corrupt (a short code for logs and quarantine)."""
+    fields = decode_fields(data)
+    return fields if type(fields) is str else Envelope(fields)
+
+
+def decode_fields(data: bytes | None) -> Fields | str:
+    """:func:`decode` without the :class:`Envelope`: the envelope's fields as a tuple, or the
+    reason it is corrupt. The receive path calls this once per message, so it is kept lean."""
     if data is None:
         return "missing-envelope"
     if len(data) > MAX_ENVELOPE:
         return "oversize"
     try:
-        items = _unpack(data)
+        # Hard limits, no ext types. raw=False and strict_map_key=True are msgpack's defaults
+        # (since 1.0), and unpackb bounds strings and bins by len(data), checked above to be at
+        # most MAX_ENVELOPE: passing those four arguments too would only cost time, per message.
+        items = _unpackb(data, max_array_len=64, max_map_len=0, max_ext_len=0)
     except Exception as exc:  # msgpack raises several types (ExtraData, FormatError, StackError, ...)
         return f"undecodable:{type(exc).__name__}"
-    if type(items) is not list or len(items) != 10 or items[0] != VERSION:
+    if type(items) is not list or len(items) != 10:
+        return "unknown-format"
+    version, body, attrs, md5_of_body, md5_of_attributes, group_id, dedup_id, trace, sent_ms, sequence = items
+    if version != VERSION:
         return "unknown-format"
     if (
-        type(items[1]) is not str
-        or type(items[3]) is not str
-        or type(items[8]) is not str
-        or not items[8].isdigit()
-        or (items[4] is not None and type(items[4]) is not str)
-        or (items[5] is not None and type(items[5]) is not str)
-        or (items[6] is not None and type(items[6]) is not str)
-        or (items[7] is not None and type(items[7]) is not str)
-        or (items[9] is not None and type(items[9]) is not str)
+        type(body) is not str
+        or type(md5_of_body) is not str
+        or type(sent_ms) is not str
+        or not sent_ms.isdigit()
+        or (md5_of_attributes is not None and type(md5_of_attributes) is not str)
+        or (group_id is not None and type(group_id) is not str)
+        or (dedup_id is not None and type(dedup_id) is not str)
+        or (trace is not None and type(trace) is not str)
+        or (sequence is not None and type(sequence) is not str)
     ):
         return "bad-field-type"
-    attrs = items[2]
+    attributes: dict[str, MessageAttributeValue] = {}
     if attrs is not None:
         if type(attrs) is not list:
             return "bad-attributes"
         for attr in attrs:
-            if (
-                type(attr) is not list
-                or len(attr) != 3
-                or type(attr[0]) is not str
-                or type(attr[1]) is not str
-                or not isinstance(attr[2], str | bytes)
-            ):
+            if type(attr) is not list or len(attr) != 3:
                 return "bad-attributes"
-    return Envelope(items)
+            name, data_type, value = attr
+            if type(name) is not str or type(data_type) is not str:
+                return "bad-attributes"
+            if isinstance(value, str):
+                attributes[name] = MessageAttributeValue(data_type, value)
+            elif isinstance(value, bytes):
+                attributes[name] = MessageAttributeValue(data_type, None, value)
+            else:
+                return "bad-attributes"
+    return body, attributes, md5_of_body, md5_of_attributes, group_id, dedup_id, trace, sent_ms, sequence
 
 
 class MessageIds:
