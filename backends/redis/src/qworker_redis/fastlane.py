@@ -56,14 +56,6 @@ class _Protocol(asyncio.Protocol):
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.outbox: list[bytes] = []  #: writes held back until the loop's next turn
-
-    def flush(self) -> None:
-        """Write what callers queued during this turn of the event loop, in one system call."""
-        outbox, self.outbox = self.outbox, []
-        transport = self.transport
-        if outbox and transport is not None and not self.closed and not transport.is_closing():
-            transport.write(b"".join(outbox))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -237,17 +229,8 @@ def _write(protocol: _Protocol, payload: bytes, count: int) -> list[asyncio.Futu
         raise RedisConnectionError("connection to Redis closed")
     loop = asyncio.get_running_loop()
     futures = [loop.create_future() for _ in range(count)]
-    busy = bool(protocol.waiters)
     protocol.waiters.extend(futures)
-    if not busy:
-        transport.write(payload)  # an idle connection: write at once (the latency path)
-    else:
-        # replies are outstanding, so this call waits for them anyway: hold the write until the
-        # loop's next turn and send every caller's commands of this turn in one system call
-        # (with 8 concurrent callers this halves the client's and Redis's per-call cost)
-        if not protocol.outbox:
-            loop.call_soon(protocol.flush)
-        protocol.outbox.append(payload)
+    transport.write(payload)
     return futures
 
 
