@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import structlog
 
@@ -130,3 +132,28 @@ async def test_no_warning_with_noeviction(redis_server: RedisServer) -> None:
         async with RedisBackend(redis_server.url):
             pass
     assert not [e for e in logs if e["event"] == "redis.maxmemory_policy_not_noeviction"]
+
+
+async def test_a_lane_closed_while_it_connects_keeps_no_connection(redis_server: RedisServer) -> None:
+    """A backend closed during a worker's shutdown while a call was still connecting must not
+    leave that new connection open (a leaked socket per shutdown)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from qworker_redis.fastlane import FastLane, WaitLanes, pack_command
+
+    settings = parse_url(redis_server.url)
+    lane = FastLane(settings)
+    call = asyncio.create_task(lane.execute(pack_command([b"PING"])))
+    await asyncio.sleep(0)  # the call is now connecting
+    await lane.close()
+    with pytest.raises(RedisConnectionError):
+        await call
+    assert lane._protocol is None
+
+    lanes = WaitLanes(settings)
+    borrowed = lanes.borrow()
+    assert await borrowed.execute(pack_command([b"PING"])) == b"PONG"
+    await lanes.close()
+    await lanes.give_back(borrowed)  # a long poll that ends after the close
+    assert borrowed._protocol is None
+    assert lanes._idle == []

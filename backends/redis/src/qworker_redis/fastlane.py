@@ -102,6 +102,7 @@ class FastLane:
         self._settings = settings
         self._protocol: _Protocol | None = None
         self._lock = asyncio.Lock()
+        self._closed = False  #: closed for good: a connect still under way is dropped
 
     async def _connect(self) -> _Protocol:
         s = self._settings
@@ -122,8 +123,13 @@ class FastLane:
             hello.append([b"AUTH", *([s.username.encode()] if s.username else []), s.password.encode()])
         if s.db:
             hello.append([b"SELECT", str(s.db).encode()])
-        for command in hello:
-            await self._send(protocol, pack_command(command), s.socket_timeout)
+        try:
+            for command in hello:
+                await self._send(protocol, pack_command(command), s.socket_timeout)
+        except BaseException:  # a refused AUTH, a timeout or a cancellation: drop the socket
+            if protocol.transport is not None:
+                protocol.transport.abort()
+            raise
         return protocol
 
     async def _ready(self) -> _Protocol:
@@ -132,7 +138,14 @@ class FastLane:
             async with self._lock:
                 protocol = self._protocol
                 if protocol is None or protocol.closed:
-                    protocol = self._protocol = await self._connect()
+                    if self._closed:
+                        raise RedisConnectionError("connection to Redis closed")
+                    protocol = await self._connect()
+                    if self._closed:  # the backend closed while this call connected
+                        if protocol.transport is not None:
+                            protocol.transport.abort()
+                        raise RedisConnectionError("connection to Redis closed")
+                    self._protocol = protocol
         return protocol
 
     async def execute(self, payload: bytes) -> Any:
@@ -184,6 +197,7 @@ class FastLane:
             raise _timed_out(protocol, timeout) from None
 
     async def close(self) -> None:
+        self._closed = True
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
@@ -200,6 +214,7 @@ class WaitLanes:
         self._keep = keep
         self._idle: list[FastLane] = []
         self._busy: set[FastLane] = set()
+        self._closed = False
 
     def borrow(self) -> FastLane:
         lane = self._idle.pop() if self._idle else FastLane(self._settings)
@@ -208,12 +223,13 @@ class WaitLanes:
 
     async def give_back(self, lane: FastLane) -> None:
         self._busy.discard(lane)
-        if lane.healthy and len(self._idle) < self._keep:
+        if lane.healthy and len(self._idle) < self._keep and not self._closed:
             self._idle.append(lane)
         else:
             await lane.close()
 
     async def close(self) -> None:
+        self._closed = True
         lanes = [*self._idle, *self._busy]
         self._idle.clear()
         self._busy.clear()
