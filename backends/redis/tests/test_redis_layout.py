@@ -210,3 +210,23 @@ async def test_peek_shows_old_then_young_messages_in_send_order(redis_server: Re
         bodies = [m.body for m in await backend.peek(queue, 10)]
         order = ("old0", "old1", "old2", "young0", "young1", "young2")
         assert bodies == [b for b in order if b != got[0].body]
+
+
+async def test_receive_never_delivers_past_retention_while_the_sweep_is_behind(
+    redis_server: RedisServer,
+) -> None:
+    """SQS-L-3: a receive sweeps only a few retention-log entries per call (the work of a backlog
+    is shared), so it checks each message's SentTimestamp as it delivers it."""
+    clock = Clock()
+    async with RedisBackend(redis_server.url, clock_offset=clock) as backend:
+        queue = name("rlog")
+        await backend.create_queue(QueueSpec(queue, message_retention_period=60))
+        await backend.send(queue, [SendEntry(f"filler{i}") for i in range(50)])
+        fillers = await backend.receive(queue, max_messages=50, wait_seconds=0)
+        assert await backend.delete(queue, [m.receipt_handle for m in fillers]) == []
+        await backend.send(queue, [SendEntry("old")])  # behind 50 log entries of deleted messages
+        clock.offset = 61
+        assert await backend.receive(queue, max_messages=1, wait_seconds=0) == []
+        keys = backend._refs[queue].keys
+        assert await backend._call("HLEN", keys.key("msgs")) == 0
+        assert await backend._call("LLEN", keys.key("rlog")) > 0  # the sweep had not reached it

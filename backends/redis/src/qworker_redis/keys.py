@@ -53,10 +53,12 @@ often small enough for Redis to keep as a listpack with linear-time field update
 
 Retention of standard queues is two-tier, so that the common case (a message deleted within
 seconds) never touches a sorted set: a send appends ``SENT-MS + id`` to ``rlog`` (a list push),
-and a delete does nothing for retention. Receives and counts sweep the head of ``rlog``: entries
+and a delete does nothing for retention. Sends, receives and counts sweep the head of ``rlog``
+(each about as many entries as it moves, so a backlog's share is spread out): entries
 older than 10 s whose message is gone are dropped, a message still there moves into ``expiry``
 with its exact deadline, and one past its retention is deleted. So only messages that live
-longer than 10 s pay for a sorted-set entry, and a retention deadline is never missed.
+longer than 10 s pay for a sorted-set entry. A receive also checks each message's SentTimestamp,
+so it never delivers a message past retention even while the sweep is behind.
 
 A delete of a message that had already been moved back to ``ready`` leaves its id there as a
 "ghost" (counted in ``meta.ghosts``) that the next receive drops, so no command ever scans a

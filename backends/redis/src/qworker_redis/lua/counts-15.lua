@@ -13,7 +13,7 @@ local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))
-expire(Q, M, now)
+expire(Q, M, now, LIMIT)
 local after = '(' .. fmt_int(now)
 local inflight_live = redis.call('ZCOUNT', Q.inflight, after, '+inf')
 local inflight_due = redis.call('ZCARD', Q.inflight) - inflight_live

@@ -57,7 +57,8 @@ local function dead_letter(id, st)
   signal(D)
 end
 
-expire(Q, M, now)
+expire(Q, M, now, math.max(2 * max, 20))
+local too_old = now - M.ret  -- a standard message sent at or before this is past retention
 
 local out = {1, -1}
 local sargs, zargs = {}, {}
@@ -89,6 +90,14 @@ local function take(id, raw, env)
   if not env or #env > MAX_ENVELOPE then
     quarantine(Q, M, id, st, raw, env and 'oversize' or 'missing-envelope', now, true)
     return false
+  end
+  if not M.fifo then
+    -- SQS-L-3 at delivery: exact even when the retention log's sweep is behind a backlog
+    local sent = sent_of(env)
+    if sent and sent <= too_old then
+      remove_message(Q, M, id, st, true)
+      return false
+    end
   end
   out[no + 1] = id
   out[no + 2] = env

@@ -24,6 +24,7 @@ local sent_part = string.char(0xa0 + #sent) .. sent
 local out = {1}
 
 if not M.fifo then
+  expire(Q, M, now, 2 * n)  -- senders share the retention log's sweep (keys.py)
   local margs, logged, dargs, ready = {}, {}, {}, {}
   local nd, nr = 0, 0
   local suffix = sent_part .. '\192'

@@ -196,11 +196,13 @@ end
 
 -- Standard queues: sweep the head of the retention log (keys.py). Entries older than LOG_MS
 -- leave it: a message that is gone needs nothing more, one past its retention is returned for
--- deletion, and any other moves into the expiry ZSET with its exact deadline. At most LIMIT.
-local function sweep_log(Q, M, now)
+-- deletion, and any other moves into the expiry ZSET with its exact deadline. At most `budget`
+-- entries, so that the calls that sweep (sends and receives, about as many entries as they
+-- move; counts, up to LIMIT) share the work of a backlog instead of one call doing it all.
+local function sweep_log(Q, M, now, budget)
   local head = redis.call('LINDEX', Q.rlog, 0)
   if not head or tonumber(string.sub(head, 1, 13)) > now - LOG_MS then return {} end
-  local entries = redis.call('LRANGE', Q.rlog, 0, LIMIT - 1)
+  local entries = redis.call('LRANGE', Q.rlog, 0, budget - 1)
   local old = now - LOG_MS
   local taken, zargs, expired = 0, {}, {}
   for i, e in ipairs(entries) do
@@ -223,12 +225,12 @@ local function sweep_log(Q, M, now)
   return expired
 end
 
--- SQS-L-3: delete messages past the retention period, at most LIMIT (plus LIMIT from the
--- retention log) per call.
-local function expire(Q, M, now)
+-- SQS-L-3: delete messages past the retention period, at most LIMIT from the expiry ZSET plus
+-- what a sweep of `budget` retention-log entries finds (standard queues).
+local function expire(Q, M, now, budget)
   local old = redis.call('ZRANGEBYSCORE', Q.expiry, '-inf', now, 'LIMIT', 0, LIMIT)
   if not M.fifo then
-    for _, id in ipairs(sweep_log(Q, M, now)) do old[#old + 1] = id end
+    for _, id in ipairs(sweep_log(Q, M, now, budget)) do old[#old + 1] = id end
   end
   if #old == 0 then return end
   local sts = multi_get('HMGET', Q.msgs, skeys(old))
