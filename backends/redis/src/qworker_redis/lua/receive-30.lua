@@ -57,7 +57,7 @@ local function dead_letter(id, st)
   signal(D)
 end
 
-expire(Q, M, now, math.max(2 * max, 20))
+expire(Q, M, now, math.max(max, 10))
 local too_old = now - M.ret  -- a standard message sent at or before this is past retention
 
 local out = {1, -1}
