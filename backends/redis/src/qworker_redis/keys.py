@@ -26,8 +26,7 @@ receive script can move poison messages atomically, and redrive can move them ba
                                          **KEDA**: ``LLEN`` of this key is the visible backlog
 ``PREFIX:{T}:Q:inflight``          ZSET  id -> visibility deadline (ms, Redis clock)
 ``PREFIX:{T}:Q:delayed``           ZSET  id (FIFO: ``ARRIVAL:id``) -> visible-at (ms)
-``PREFIX:{T}:Q:expiry``            ZSET  id -> retention deadline (ms), for every FIFO message and
-                                         for standard messages older than 10 s (see ``rlog``)
+``PREFIX:{T}:Q:expiry``            ZSET  id -> retention deadline (ms); also the peek order
 ``PREFIX:{T}:Q:msgs``              HASH  id -> msgpack envelope (body, attributes, digests, ...);
                                          ``~id`` -> state ``token|count|first|received|arrival|
                                          src|group`` (absent until a standard message's first
@@ -41,8 +40,6 @@ receive script can move poison messages atomically, and redrive can move them ba
 ``PREFIX:{T}:Q:dedup``             HASH  FIFO: ``SCOPE\\0DEDUPID`` -> ``message-id|sequence``
 ``PREFIX:{T}:Q:dedupx``            ZSET  FIFO: dedup field -> end of its 5-minute window (ms)
 ``PREFIX:{T}:Q:quarantine``        HASH  id -> ``reason|ms|raw state``; ``id\\0raw`` -> raw envelope
-``PREFIX:{T}:Q:rlog``              LIST  standard queues: ``SENT-MS`` + id of each message sent in
-                                         the last 10 s, in send order (the retention log)
 =================================  ====  ========================================================
 
 A message lives in exactly one of ``ready``/``gmsgs`` (visible or in flight on FIFO),
@@ -50,15 +47,6 @@ A message lives in exactly one of ``ready``/``gmsgs`` (visible or in flight on F
 deleted, expires, is moved to the DLQ or is quarantined. (State shares the envelopes' hash:
 one large hash table, instead of a second hash that, holding only the messages in flight, is
 often small enough for Redis to keep as a listpack with linear-time field updates.)
-
-Retention of standard queues is two-tier, so that the common case (a message deleted within
-seconds) never touches a sorted set: a send appends ``SENT-MS + id`` to ``rlog`` (a list push),
-and a delete does nothing for retention. Sends, receives and counts sweep the head of ``rlog``
-(each about as many entries as it moves, so a backlog's share is spread out): entries
-older than 10 s whose message is gone are dropped, a message still there moves into ``expiry``
-with its exact deadline, and one past its retention is deleted. So only messages that live
-longer than 10 s pay for a sorted-set entry. A receive also checks each message's SentTimestamp,
-so it never delivers a message past retention even while the sweep is behind.
 
 A delete of a message that had already been moved back to ``ready`` leaves its id there as a
 "ghost" (counted in ``meta.ghosts``) that the next receive drops, so no command ever scans a
@@ -89,7 +77,6 @@ QUEUE_KEY_SUFFIXES: tuple[str, ...] = (
     "dedup",
     "dedupx",
     "quarantine",
-    "rlog",
 )
 KEYS_PER_QUEUE = len(QUEUE_KEY_SUFFIXES)
 

@@ -19,18 +19,18 @@ from typing import Any
 
 #: script name -> file in ``qworker_redis/lua``
 SCRIPT_FILES: dict[str, str] = {
-    "create": "create-15.lua",
-    "drop": "drop-15.lua",
-    "purge": "purge-15.lua",
-    "counts": "counts-15.lua",
-    "send": "send-15.lua",
-    "receive": "receive-30.lua",
-    "delete": "delete-15.lua",
-    "change_visibility": "change_visibility-15.lua",
-    "peek": "peek-15.lua",
-    "record_failures": "record_failures-15.lua",
-    "quarantine": "quarantine-15.lua",
-    "redrive": "redrive-30.lua",
+    "create": "create-14.lua",
+    "drop": "drop-14.lua",
+    "purge": "purge-14.lua",
+    "counts": "counts-14.lua",
+    "send": "send-14.lua",
+    "receive": "receive-28.lua",
+    "delete": "delete-14.lua",
+    "change_visibility": "change_visibility-14.lua",
+    "peek": "peek-14.lua",
+    "record_failures": "record_failures-14.lua",
+    "quarantine": "quarantine-14.lua",
+    "redrive": "redrive-28.lua",
 }
 
 _INCLUDE = re.compile(r'^--- @include "?([A-Za-z0-9_]+)"?\s*$', re.M)

@@ -1,8 +1,8 @@
 --[[
   Shared helpers, pasted by scripts.py at each "--- @include base" line.
 
-  Every queue script receives one or two queues' keys as KEYS, 15 per queue, in the order of
-  qworker_redis.keys.QUEUE_KEY_SUFFIXES (qkeys(0) = first queue, qkeys(15) = second queue).
+  Every queue script receives one or two queues' keys as KEYS, 14 per queue, in the order of
+  qworker_redis.keys.QUEUE_KEY_SUFFIXES (qkeys(0) = first queue, qkeys(14) = second queue).
   Message state (HASH msgs, field '~' .. message id, next to the envelope under the bare id: one
   big hash table instead of a second, often small and listpack-encoded, hash) is one string:
     token|count|first|received|arrival|src|group
@@ -23,7 +23,6 @@ local MAX_VIS_MS = 43200000     -- 12 hours (SQS-V-2)
 local MAX_ENVELOPE = 1114112    -- 1 MiB message + 64 KiB of envelope; larger is quarantined
 local DEDUP_MS = 300000         -- 5 minutes (SQS-F-3)
 local STATED = 42               -- '*': a ready-list element whose message has a state entry
-local LOG_MS = 10000            -- standard queues: age at which a message leaves the retention log
 
 local function qkeys(base)
   return {
@@ -31,7 +30,7 @@ local function qkeys(base)
     delayed = KEYS[base + 4], expiry = KEYS[base + 5], msgs = KEYS[base + 6],
     errors = KEYS[base + 7], notify = KEYS[base + 8], gmsgs = KEYS[base + 9],
     groups = KEYS[base + 10], gin = KEYS[base + 11], dedup = KEYS[base + 12],
-    dedupx = KEYS[base + 13], quarantine = KEYS[base + 14], rlog = KEYS[base + 15],
+    dedupx = KEYS[base + 13], quarantine = KEYS[base + 14],
   }
 end
 
@@ -128,13 +127,6 @@ end
 
 local function fmt_int(n) return string.format('%d', n) end
 
--- SentTimestamp (ms) of a standard message's envelope: the send script appended it as a
--- 13-character msgpack string and then nil. nil when the envelope does not end that way.
-local function sent_of(env)
-  if env and string.byte(env, -15) == 0xad then return tonumber(string.sub(env, -14, -2)) end
-  return nil
-end
-
 -- Wake one long-polling receiver (BLPOP on the notify list); receivers pass it on.
 local function signal(Q)
   if redis.call('LLEN', Q.notify) == 0 then
@@ -194,44 +186,9 @@ local function quarantine(Q, M, id, st, raw_state, reason, now, popped)
   return remove_message(Q, M, id, st, popped)
 end
 
--- Standard queues: sweep the head of the retention log (keys.py). Entries older than LOG_MS
--- leave it: a message that is gone needs nothing more, one past its retention is returned for
--- deletion, and any other moves into the expiry ZSET with its exact deadline. At most `budget`
--- entries, so that the calls that sweep (sends and receives, about as many entries as they
--- move; counts, up to LIMIT) share the work of a backlog instead of one call doing it all.
-local function sweep_log(Q, M, now, budget)
-  local head = redis.call('LINDEX', Q.rlog, 0)
-  if not head or tonumber(string.sub(head, 1, 13)) > now - LOG_MS then return {} end
-  local entries = redis.call('LRANGE', Q.rlog, 0, budget - 1)
-  local old = now - LOG_MS
-  local taken, zargs, expired = 0, {}, {}
-  for i, e in ipairs(entries) do
-    local sent = tonumber(string.sub(e, 1, 13))
-    if sent > old then break end
-    taken = i
-    local id = string.sub(e, 14)
-    if redis.call('HEXISTS', Q.msgs, id) == 1 then
-      local deadline = sent + M.ret
-      if deadline <= now then
-        expired[#expired + 1] = id
-      else
-        zargs[#zargs + 1] = deadline
-        zargs[#zargs + 1] = id
-      end
-    end
-  end
-  redis.call('LTRIM', Q.rlog, taken, -1)
-  if #zargs > 0 then bulk('ZADD', Q.expiry, zargs) end
-  return expired
-end
-
--- SQS-L-3: delete messages past the retention period, at most LIMIT from the expiry ZSET plus
--- what a sweep of `budget` retention-log entries finds (standard queues).
-local function expire(Q, M, now, budget)
+-- SQS-L-3: delete messages past the retention period, at most LIMIT per call.
+local function expire(Q, M, now)
   local old = redis.call('ZRANGEBYSCORE', Q.expiry, '-inf', now, 'LIMIT', 0, LIMIT)
-  if not M.fifo then
-    for _, id in ipairs(sweep_log(Q, M, now, budget)) do old[#old + 1] = id end
-  end
   if #old == 0 then return end
   local sts = multi_get('HMGET', Q.msgs, skeys(old))
   local touched = {}

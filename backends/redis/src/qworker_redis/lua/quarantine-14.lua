@@ -1,7 +1,7 @@
 --[[
   Set aside messages the client could not decode (T16), if still held by the given token.
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] incarnation   ARGV[2] clock offset ms   ARGV[3..] triples: id, token, reason
   The raw envelope and state are kept in the quarantine HASH (fields ID and ID\0raw).
   Returns {1, moved}, or {-1}.

@@ -1,7 +1,7 @@
 --[[
   Change received messages' visibility (SQS ChangeMessageVisibilityBatch), fenced, atomically.
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] queue incarnation   ARGV[2] clock offset ms
   ARGV[3..] pairs: receipt handle, new timeout in ms from now (-1 = rejected by the client)
   The new deadline counts from now (SQS-V-2); 0 makes the message visible at once (SQS-V-3);

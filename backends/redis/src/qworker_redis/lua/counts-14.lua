@@ -1,7 +1,7 @@
 --[[
   Approximate counts (SQS ApproximateNumberOfMessages, ...NotVisible, ...Delayed).
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] incarnation   ARGV[2] clock offset ms
   Expires messages past retention first (bounded). Due delayed and expired in-flight messages
   count as visible even before a receive moves them.
@@ -13,7 +13,7 @@ local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))
-expire(Q, M, now, LIMIT)
+expire(Q, M, now)
 local after = '(' .. fmt_int(now)
 local inflight_live = redis.call('ZCOUNT', Q.inflight, after, '+inf')
 local inflight_due = redis.call('ZCARD', Q.inflight) - inflight_live

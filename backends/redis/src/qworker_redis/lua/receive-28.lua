@@ -1,8 +1,8 @@
 --[[
   Receive up to N visible messages and put them in flight (SQS ReceiveMessage), atomically.
 
-  KEYS[1..15]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
-  KEYS[16..30]  its dead-letter queue's keys (same hash tag), or the queue's own keys again
+  KEYS[1..14]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
+  KEYS[15..28]  its dead-letter queue's keys (same hash tag), or the queue's own keys again
   ARGV[1] queue incarnation      ARGV[2] clock offset ms (0 outside tests)
   ARGV[3] max messages           ARGV[4] visibility timeout ms, '' = the queue's
   ARGV[5] receipt token (hex)    ARGV[6] mode: 'r' receive, 't' take for redrive (no count,
@@ -27,7 +27,7 @@ local token = ARGV[5]
 local counting = ARGV[6] == 'r'
 local D, DM = nil, nil  -- the dead-letter queue's keys, built only when it can be used
 if counting and M.maxrc > 0 and M.dlq ~= '' then
-  D = qkeys(15)
+  D = qkeys(14)
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
 end
 
@@ -35,8 +35,7 @@ end
 local function dead_letter(id, st)
   local env = redis.call('HGET', Q.msgs, id)
   local err = redis.call('HGET', Q.errors, id)
-  -- when it was enqueued: its SentTimestamp, else its retention deadline minus the retention
-  local enqueued = sent_of(env) or (tonumber(redis.call('ZSCORE', Q.expiry, id) or now + M.ret) - M.ret)
+  local exp = tonumber(redis.call('ZSCORE', Q.expiry, id) or (now + M.ret))
   remove_message(Q, M, id, st, true)
   local arrival = ''
   if DM.fifo then arrival = string.format('%020d', redis.call('HINCRBY', D.meta, 'seq', 1)) end
@@ -46,7 +45,7 @@ local function dead_letter(id, st)
   if env then redis.call('HSET', D.msgs, id, env) end
   if err then redis.call('HSET', D.errors, id, err) end
   -- standard DLQs keep the original enqueue time, FIFO DLQs reset it (ESM-DLQ-4)
-  local dexp = DM.fifo and (now + DM.ret) or (enqueued + DM.ret)
+  local dexp = DM.fifo and (now + DM.ret) or (exp - M.ret + DM.ret)
   redis.call('ZADD', D.expiry, dexp, id)
   if DM.fifo then
     redis.call('ZADD', D.gmsgs, 0, gmember(st.group, arrival, id))
@@ -57,8 +56,7 @@ local function dead_letter(id, st)
   signal(D)
 end
 
-expire(Q, M, now, math.max(max, 10))
-local too_old = now - M.ret  -- a standard message sent at or before this is past retention
+expire(Q, M, now)
 
 local out = {1, -1}
 local sargs, zargs = {}, {}
@@ -90,14 +88,6 @@ local function take(id, raw, env)
   if not env or #env > MAX_ENVELOPE then
     quarantine(Q, M, id, st, raw, env and 'oversize' or 'missing-envelope', now, true)
     return false
-  end
-  if not M.fifo then
-    -- SQS-L-3 at delivery: exact even when the retention log's sweep is behind a backlog
-    local sent = sent_of(env)
-    if sent and sent <= too_old then
-      remove_message(Q, M, id, st, true)
-      return false
-    end
   end
   out[no + 1] = id
   out[no + 2] = env

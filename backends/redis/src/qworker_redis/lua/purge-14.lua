@@ -1,7 +1,7 @@
 --[[
   Delete every message of a queue, visible, in flight or delayed (SQS PurgeQueue).
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] incarnation
   The FIFO deduplication window survives a purge, as on SQS. Returns {1}, or {-1}.
 ]]
@@ -11,6 +11,6 @@ local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 redis.call('UNLINK', Q.ready, Q.inflight, Q.delayed, Q.expiry, Q.msgs, Q.errors,
-  Q.gmsgs, Q.groups, Q.gin, Q.quarantine, Q.rlog)
+  Q.gmsgs, Q.groups, Q.gin, Q.quarantine)
 redis.call('HSET', Q.meta, 'ghosts', 0)
 return {1}

@@ -1,7 +1,7 @@
 --[[
   Store the last error with each message whose receipt handle is current (else ignore it).
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] incarnation   ARGV[2..] pairs: receipt handle, error text
   The text follows the message to the dead-letter queue and is shown by peek.
   Returns {1}, or {-1}.

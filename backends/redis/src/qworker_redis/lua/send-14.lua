@@ -1,11 +1,10 @@
 --[[
   Enqueue a batch of messages (SQS SendMessageBatch), atomically.
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] number of messages n
   then 5 per message: id, envelope prefix, delay ms ('' = queue DelaySeconds), group, dedup id
-  Standard messages get no state entry until their first receive, and enter retention through
-  the retention log (keys.py), not the expiry ZSET. The envelope prefix is a msgpack array header for 10 items plus the first 8; this script
+  Standard messages get no state entry until their first receive. The envelope prefix is a msgpack array header for 10 items plus the first 8; this script
   appends SentTimestamp (Redis clock) and, on FIFO queues, the SequenceNumber.
   FIFO (SQS-F-2/3/5): entries are enqueued in order, each gets the next per-queue sequence
   number; an entry whose dedup id was seen in the last 5 minutes is accepted, not enqueued, and
@@ -24,9 +23,9 @@ local sent_part = string.char(0xa0 + #sent) .. sent
 local out = {1}
 
 if not M.fifo then
-  expire(Q, M, now, 2 * n)  -- senders share the retention log's sweep (keys.py)
-  local margs, logged, dargs, ready = {}, {}, {}, {}
+  local margs, eargs, dargs, ready = {}, {}, {}, {}
   local nd, nr = 0, 0
+  local expires = now + M.ret
   local suffix = sent_part .. '\192'
   for i = 0, n - 1 do
     local b = 4 + i * 5
@@ -35,7 +34,8 @@ if not M.fifo then
     delay = (delay == '' and M.delay) or tonumber(delay)
     margs[2 * i + 1] = id
     margs[2 * i + 2] = ARGV[b + 1] .. suffix
-    logged[i + 1] = sent .. id
+    eargs[2 * i + 1] = expires
+    eargs[2 * i + 2] = id
     if delay > 0 then
       dargs[nd + 1] = now + delay
       dargs[nd + 2] = id
@@ -48,7 +48,7 @@ if not M.fifo then
     out[2 * i + 3] = ''
   end
   bulk('HSET', Q.msgs, margs)
-  bulk('RPUSH', Q.rlog, logged)
+  bulk('ZADD', Q.expiry, eargs)
   if #dargs > 0 then bulk('ZADD', Q.delayed, dargs) end
   if #ready > 0 then
     bulk('RPUSH', Q.ready, ready)

@@ -1,7 +1,7 @@
 --[[
   Delete received messages (SQS DeleteMessageBatch), fenced by receipt token, atomically.
 
-  KEYS[1..15]  the queue's keys
+  KEYS[1..14]  the queue's keys
   ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] '1' when an id appears twice
   ARGV[4..] pairs: message id, receipt token, split by the client from receipt handles
   INCARNATION:MESSAGE-ID:TOKEN of this incarnation (it answers ReceiptHandleIsInvalid for the
@@ -75,8 +75,7 @@ if #del > 0 then
   end
   bulk('HDEL', Q.msgs, with_skeys(del))
   if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
-  -- only messages older than the retention log's 10 s have an expiry entry (keys.py)
-  if redis.call('EXISTS', Q.expiry) == 1 then bulk('ZREM', Q.expiry, del) end
+  bulk('ZREM', Q.expiry, del)
   -- a message no longer in flight had been moved back to the ready list: its id stays there as
   -- a ghost the next receive drops (counted, so counts stay right; no list scan)
   if removed < #del then redis.call('HINCRBY', Q.meta, 'ghosts', #del - removed) end

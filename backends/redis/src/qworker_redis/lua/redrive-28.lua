@@ -2,8 +2,8 @@
   Enqueue dead letters as new messages in a destination queue, and (same hash slot) remove
   them from the dead-letter queue in the same step (SQS StartMessageMoveTask, ESM-DLQ-6).
 
-  KEYS[1..15]   destination queue's keys
-  KEYS[16..30]  dead-letter queue's keys (ignored when ARGV[4] is '0')
+  KEYS[1..14]   destination queue's keys
+  KEYS[15..28]  dead-letter queue's keys (ignored when ARGV[4] is '0')
   ARGV[1] destination incarnation   ARGV[2] DLQ incarnation   ARGV[3] clock offset ms
   ARGV[4] '1' = remove from the DLQ here, '0' = the client deletes them afterwards (another
   slot: at-least-once copy-then-delete)   ARGV[5] number of messages n
@@ -19,7 +19,7 @@ if not M then return {E_NO_QUEUE} end
 local remove = ARGV[4] == '1'
 local S, SM
 if remove then
-  S = qkeys(15)
+  S = qkeys(14)
   SM = load_meta(S, ARGV[2])
   if not SM then return {-2} end
 end
