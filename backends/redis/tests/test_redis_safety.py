@@ -136,17 +136,21 @@ async def test_skewed_local_clock_cannot_redeliver_early(
     assert (again.message_id, again.receive_count) == (first.message_id, 2)
 
 
-async def test_system_attributes_are_in_lambdas_order(backend: RedisBackend) -> None:
-    """EVT-4: received attributes come in the order qworker.backend.system_attributes gives."""
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+@pytest.mark.parametrize("trace", [None, "Root=1-a-b"], ids=["no-trace", "trace"])
+async def test_system_attributes_are_in_lambdas_order(
+    backend: RedisBackend, fifo: bool, trace: str | None
+) -> None:
+    """EVT-4: received attributes come in the order qworker.backend.system_attributes gives, on
+    each of the receive path's ways of building them (plain standard, plain FIFO, and with a
+    trace header or a dead-letter source)."""
     from qworker.backend import RedrivePolicy, VisibilityChange, system_attributes
 
-    dlq, source = name(fifo=True), name(fifo=True)
+    dlq, source = name(fifo=fifo), name(fifo=fifo)
     await backend.create_queue(QueueSpec(dlq))
     await backend.create_queue(QueueSpec(source, redrive_policy=RedrivePolicy(dlq, 1)))
-    await backend.send(
-        source,
-        [SendEntry("x", message_group_id="g", message_deduplication_id="d", trace_header="Root=1-a-b")],
-    )
+    group = {"message_group_id": "g", "message_deduplication_id": "d"} if fifo else {}
+    await backend.send(source, [SendEntry("x", trace_header=trace, **group)])  # type: ignore[arg-type]
     (first,) = await backend.receive(source, wait_seconds=0)
     assert await backend.change_visibility(source, [VisibilityChange(first.receipt_handle, 0)]) == []
     assert await backend.receive(source, wait_seconds=0) == []
@@ -158,11 +162,12 @@ async def test_system_attributes_are_in_lambdas_order(backend: RedisBackend) -> 
             sent_ms=int(a["SentTimestamp"]),
             first_receive_ms=int(a["ApproximateFirstReceiveTimestamp"]),
             sender_id=a["SenderId"],
-            sequence_number=a["SequenceNumber"],
-            group_id=a["MessageGroupId"],
-            dedup_id=a["MessageDeduplicationId"],
-            trace_header=a["AWSTraceHeader"],
+            sequence_number=a.get("SequenceNumber"),
+            group_id=a.get("MessageGroupId"),
+            dedup_id=a.get("MessageDeduplicationId"),
+            trace_header=trace,
             dead_letter_source_arn=a.get("DeadLetterQueueSourceArn"),
         )
         assert list(a.items()) == list(expected.items())
+        assert ("SequenceNumber" in a) is fifo
     assert dead.attributes["DeadLetterQueueSourceArn"] == backend.queue_arn(source)
