@@ -14,6 +14,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -82,6 +83,37 @@ _ENTRY_MESSAGES = {
     "message is beyond the limit [43200 seconds]",
 }
 _PEEK_STATES = {b"i": "in_flight", b"d": "delayed", b"v": "visible"}
+
+
+@dataclass(slots=True)
+class _SplitHandles:
+    """Receipt handles of one queue incarnation split for the delete script."""
+
+    pairs: list[str]  #: message id, token, message id, token, ...
+    sent: list[int]  #: the handle index of each pair
+    invalid: list[int]  #: indexes of handles that are not of this incarnation or malformed
+    repeated: bool  #: some message id appears twice
+
+
+def _split_handles(inc: str, handles: Sequence[str]) -> _SplitHandles:
+    """Split ``INCARNATION:MESSAGE-ID:TOKEN`` handles (built in ``_messages``) in Python, not in
+    Lua: per handle, slicing here is cheaper than the script's string work, and Redis's single
+    thread is the resource every worker shares."""
+    out = _SplitHandles([], [], [], False)
+    prefix = inc + ":"
+    start = len(prefix)
+    size = start + 53  # 36-character id, ':', 16-digit token
+    ids: set[str] = set()
+    for index, handle in enumerate(handles):
+        if len(handle) != size or not handle.startswith(prefix) or handle[start + 36] != ":":
+            out.invalid.append(index)
+            continue
+        message_id = handle[start : start + 36]
+        out.pairs += (message_id, handle[start + 37 :])
+        out.sent.append(index)
+        ids.add(message_id)
+    out.repeated = len(ids) < len(out.sent)
+    return out
 
 
 class RedisBackend(BaseBackend):
@@ -625,32 +657,16 @@ class RedisBackend(BaseBackend):
         handles = list(receipt_handles)
         if not handles:
             return []
-        invalid: list[int] = []
-        sent: list[int] = []  # the handle index of each (id, token) pair the script gets
+        split: list[_SplitHandles] = []
 
         def args(r: QueueRef) -> list[Any]:
-            # split here, not in Lua: per handle, Python slicing is cheaper than the script's
-            # string work, and Redis's single thread is the shared resource
-            invalid.clear()
-            sent.clear()
-            pairs: list[Any] = []
-            ids: set[str] = set()
-            prefix = r.inc + ":"
-            size = len(prefix) + 53  # INCARNATION: + 36-character id + : + 16-digit token
-            start = len(prefix)
-            for index, handle in enumerate(handles):
-                if len(handle) != size or not handle.startswith(prefix) or handle[start + 36] != ":":
-                    invalid.append(index)
-                    continue
-                message_id = handle[start : start + 36]
-                pairs += (message_id, handle[start + 37 :])
-                ids.add(message_id)
-                sent.append(index)
-            return [r.inc, 0, "1" if len(ids) < len(sent) else "", *pairs]
+            split[:] = [_split_handles(r.inc, handles)]
+            return [r.inc, 0, "1" if split[0].repeated else "", *split[0].pairs]
 
         _, reply = await self._run("delete", queue, args)
-        failed = [(index, 1) for index in invalid]
-        failed += ((sent[reply[i] - 1], reply[i + 1]) for i in range(1, len(reply), 2))
+        done = split[0]  # what the last attempt sent (a re-created queue means a new incarnation)
+        failed = [(index, 1) for index in done.invalid]
+        failed += ((done.sent[reply[i] - 1], reply[i + 1]) for i in range(1, len(reply), 2))
         failed.sort()
         return [BatchEntryError(handles[i], ENTRY_CODES[code], _ENTRY_MESSAGES[code]) for i, code in failed]
 
