@@ -67,15 +67,13 @@ class _Protocol(asyncio.Protocol):
                 reply = self.reader.gets()
             except hiredis.ProtocolError as exc:
                 self._fail(RedisConnectionError(f"protocol error from Redis: {exc}"))
-                if self.transport is not None:
-                    self.transport.abort()
+                _drop(self)
                 return
             if reply is False:
                 return
             if not self.waiters:  # a reply nobody asked for: the stream cannot be trusted
                 self._fail(RedisConnectionError("unexpected reply from Redis"))
-                if self.transport is not None:
-                    self.transport.abort()
+                _drop(self)
                 return
             future = self.waiters.popleft()
             if not future.done():
@@ -127,8 +125,7 @@ class FastLane:
             for command in hello:
                 await self._send(protocol, pack_command(command), s.socket_timeout)
         except BaseException:  # a refused AUTH, a timeout or a cancellation: drop the socket
-            if protocol.transport is not None:
-                protocol.transport.abort()
+            _drop(protocol)
             raise
         return protocol
 
@@ -142,8 +139,7 @@ class FastLane:
                         raise RedisConnectionError("connection to Redis closed")
                     protocol = await self._connect()
                     if self._closed:  # the backend closed while this call connected
-                        if protocol.transport is not None:
-                            protocol.transport.abort()
+                        _drop(protocol)
                         raise RedisConnectionError("connection to Redis closed")
                     self._protocol = protocol
         return protocol
@@ -250,11 +246,16 @@ def _write(protocol: _Protocol, payload: bytes, count: int) -> list[asyncio.Futu
     return futures
 
 
+def _drop(protocol: _Protocol) -> None:
+    """Close a connection at once, discarding whatever is still buffered."""
+    if protocol.transport is not None:
+        protocol.transport.abort()
+
+
 def _timed_out(protocol: _Protocol, timeout: float) -> RedisTimeoutError:
     """Drop a connection whose replies are late (the stream can no longer be matched to its
     requests) and return the error to raise."""
-    if protocol.transport is not None:
-        protocol.transport.abort()
+    _drop(protocol)
     return RedisTimeoutError(f"no reply from Redis in {timeout}s")
 
 
