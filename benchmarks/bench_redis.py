@@ -43,7 +43,8 @@ MINIMAL_DELETE = b"""-- remove the given ids from the in-flight ZSET
 return redis.call('ZREM', KEYS[1], unpack(ARGV))
 """
 # The anatomy of the gap: the minimal pair, then the same skeleton with each piece of per-message
-# work that SQS semantics add (KEYS: ready, in-flight, messages hash; ARGV: n, deadline, token).
+# work that SQS semantics add. Receives: KEYS ready, in-flight, messages hash; ARGV n, deadline,
+# token. Deletes: KEYS in-flight, messages hash; ARGV the ids (as MINIMAL_DELETE).
 ENVELOPE_RECEIVE = b"""-- the minimal receive, plus reading each message's envelope and returning it
 local ids = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
 if not ids then return {} end
@@ -56,8 +57,8 @@ redis.call('ZADD', KEYS[2], unpack(z))
 return out
 """
 ENVELOPE_DELETE = b"""-- the minimal delete, plus removing each message's envelope
-local n = redis.call('ZREM', KEYS[2], unpack(ARGV))
-redis.call('HDEL', KEYS[3], unpack(ARGV))
+local n = redis.call('ZREM', KEYS[1], unpack(ARGV))
+redis.call('HDEL', KEYS[2], unpack(ARGV))
 return n
 """
 STATE_RECEIVE = b"""-- plus writing each message's receive state (fencing token, count, first receive)
@@ -77,15 +78,15 @@ return out
 STATE_DELETE = b"""-- plus the fence: read each state, delete only on a matching token, remove both fields
 local f = {}
 for i = 1, #ARGV do f[i] = '~' .. ARGV[i] end
-local st = redis.call('HMGET', KEYS[3], unpack(f))
+local st = redis.call('HMGET', KEYS[2], unpack(f))
 local del, h = {}, {}
 for i = 1, #ARGV do
   if st[i] and string.sub(st[i], 1, 16) == '0123456789abcdef' then del[#del + 1] = ARGV[i] end
 end
 if #del == 0 then return 0 end
 for i = 1, #del do h[i] = del[i]; h[#del + i] = '~' .. del[i] end
-local n = redis.call('ZREM', KEYS[2], unpack(del))
-redis.call('HDEL', KEYS[3], unpack(h))
+local n = redis.call('ZREM', KEYS[1], unpack(del))
+redis.call('HDEL', KEYS[2], unpack(h))
 return n
 """
 BATCHES = (1, 10, 100)
@@ -193,7 +194,7 @@ class Bench:
         body = b"x" * 250  # about the size of a 200-byte body's envelope
         out: dict[str, float] = {}
         variants = (
-            ("minimal", MINIMAL_RECEIVE, MINIMAL_DELETE.replace(b"KEYS[1]", b"KEYS[2]")),
+            ("minimal", MINIMAL_RECEIVE, MINIMAL_DELETE),
             ("+ envelope read and removal", ENVELOPE_RECEIVE, ENVELOPE_DELETE),
             ("+ receive state and fenced delete", STATE_RECEIVE, STATE_DELETE),
         )
@@ -205,14 +206,14 @@ class Bench:
                 await self.b._call("RPUSH", keys[0], *ids)
                 await self.b._call("HSET", keys[2], *[v for k in ids for v in (k, body)])
             receive = _script("anatomy_receive", receive_source, 3)
-            delete = _script("anatomy_delete", delete_source, 3)
-            rhead, dhead = pack_head(receive, keys), pack_head(delete, keys)
+            delete = _script("anatomy_delete", delete_source, 2)
+            rhead, dhead = pack_head(receive, keys), pack_head(delete, keys[1:])
             deadline = str(int(time.time() * 1000) + 600_000)
             await self.b._call("CONFIG", "RESETSTAT")
             done = 0
             while reply := await self.b._eval(receive, keys, [batch, deadline, "0123456789abcdef"], rhead):
                 ids = reply if label == "minimal" else reply[0::2]
-                await self.b._eval(delete, keys, ids, dhead)
+                await self.b._eval(delete, keys[1:], ids, dhead)
                 done += len(ids)
             usec = (await self.b._call("INFO", "commandstats"))["cmdstat_evalsha"]["usec"]
             out[label] = usec / done
