@@ -13,7 +13,6 @@ Each test judges the run with the checker on the sender's record and the handler
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 
 from qworker.backend import QueueSpec
 from qworker.registry import open_backend
+from tests.reliability import figures
 from tests.reliability.checker import Invocation, check
 from tests.reliability.conftest import (
     SOAK,
@@ -40,11 +40,6 @@ pytestmark = pytest.mark.slow
 
 #: the worker's back-off between failed receives is capped at 10 s (qworker/runtime/mapping.py)
 MAX_BACKOFF = 10.0
-
-
-def figures(name: str, values: dict[str, Any]) -> None:
-    """Print a scenario's figures (shown with ``pytest -s``; the report quotes them)."""
-    print(f"\nFIGURES {name} {json.dumps(values, sort_keys=True)}")
 
 
 def first_start_after(invocations: list[Invocation], moment: float) -> float | None:
@@ -130,7 +125,7 @@ async def test_t5_redis_sigkill_and_restart_loses_no_acknowledged_send(
         "redis_reconnecting_logged": events_named(events, "redis.reconnecting"),
         "stale_acks": sum(e.get("count", 0) for e in stale),
     }
-    figures("T5", summary)
+    figures.record("T5", summary)
     assert report.problems() == [], summary
     assert report.sent_ok > 0 and report.sent_ok + report.sent_unknown == total
     assert {i.pid for i in invocations} == {pid}, "the worker process was replaced"
@@ -228,7 +223,7 @@ async def test_t7_network_faults_between_worker_and_redis(
         "redis_reconnecting_logged": events_named(events, "redis.reconnecting"),
         "delete_failed_logged": events_named(events, "delete failed"),
     }
-    figures(f"T7 {fault}", summary)
+    figures.record(f"T7 {fault}", summary)
     assert report.problems() == [], summary
     assert {i.pid for i in invocations} == {pid}
     # a hot loop reconnects thousands of times a second; the back-off allows a few per second
@@ -268,7 +263,7 @@ async def test_t7_idle_worker_keeps_its_connections_with_a_short_socket_timeout(
             await send_keys(backend, "q", ["wake"], record)
             await wait_until(lambda: history.completed_keys() == {"wake"}, 10, "the message after idling")
         assert worker.stop() == 0
-    figures("T7 idle socket_timeout=1", {"new_connections_in_4s_idle": idle_connections})
+    figures.record("T7 idle socket_timeout=1", {"new_connections_in_4s_idle": idle_connections})
     assert idle_connections == 0, f"{idle_connections} new connections in 4 s of idling"
 
 
@@ -364,7 +359,7 @@ async def test_sqs_endpoint_down_and_back_under_a_running_worker(
         "first_start_after_restart_s": round(resumed - up, 2) if resumed else None,
         "backend_unavailable_logged": events_named(events, "backend unavailable"),
     }
-    figures(f"SQS moto restart state={state}", summary)
+    figures.record(f"SQS moto restart state={state}", summary)
     assert report.problems() == [], summary
     assert {i.pid for i in invocations} == {pid}
     assert resumed is not None and resumed - up <= MAX_BACKOFF + 2.0, summary

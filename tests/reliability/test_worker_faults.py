@@ -20,6 +20,7 @@ import pytest
 
 from qworker.backend import Backend, QueueSpec, RedrivePolicy
 from qworker.registry import open_backend
+from tests.reliability import figures
 from tests.reliability.checker import Kill, check, kill_impacts
 from tests.reliability.conftest import (
     ASYNC_HANDLER,
@@ -33,11 +34,6 @@ from tests.reliability.conftest import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-def figures(name: str, values: dict[str, Any]) -> None:
-    """Print a scenario's figures (shown with ``pytest -s``; the report quotes them)."""
-    print(f"\nFIGURES {name} {json.dumps(values, sort_keys=True)}")
 
 
 # -- T2: kill -9 under load ----------------------------------------------------------------------
@@ -135,7 +131,7 @@ async def test_t2_kill_9_loop_loses_nothing_and_duplicates_only_what_was_in_flig
         **impacts.summary(),
         "measured_redelivery_s": sorted(round(v, 3) for v in last.redelivery_latency.values()),
     }
-    figures(f"T2 {backend_url.split(':')[0]} {kind}", summary)
+    figures.record(f"T2 {backend_url.split(':')[0]} {kind}", summary)
     assert report.problems() == [], summary
     assert report.sent_ok > 0 and not report.unfinished
     assert impacts.in_flight_total > 0, "no kill caught anything in flight: the test proved nothing"
@@ -267,7 +263,7 @@ async def test_t8_timeouts_in_async_thread_and_process_modes(
             for invocation in slow:  # killed and reaped, not left running
                 with pytest.raises(ProcessLookupError):
                     os.kill(invocation.pid, 0)
-    figures("T8", results)
+    figures.record("T8", results)
 
 
 @pytest.mark.timeout(60)
@@ -300,7 +296,9 @@ async def test_t8_process_isolation_import_time_is_not_part_of_the_function_time
         dead = await _dead_letters(backend, "dlq")
     report = check(record.items, history.invocations(), dead_letters=[json.loads(m.body)["k"] for m in dead])
     outcomes = [e["outcome"] for e in worker.events() if e.get("event") == "batch"]
-    figures("T8 process import", {"outcomes": outcomes, "dead_lettered": len(dead), **report.summary()})
+    figures.record(
+        "T8 process import", {"outcomes": outcomes, "dead_lettered": len(dead), **report.summary()}
+    )
     assert not dead, f"handled by the DLQ, never by the handler: batch outcomes {outcomes}"
     assert report.ok == {"a", "b"}
 
@@ -356,7 +354,7 @@ async def test_t11b_frozen_worker_cannot_delete_the_next_holders_copy(
     b_batch = next(e for e in b.events() if e.get("event") == "batch")
     stale = [e for e in a.events() if "received again after their visibility timeout" in str(e.get("event"))]
     lost_beat = [e for e in a.events() if str(e.get("event")).startswith("heartbeat lost messages")]
-    figures(
+    figures.record(
         f"T11b {backend_url.split(':')[0]} heartbeat={heartbeat}",
         {
             "frozen_s": round(frozen, 2),
@@ -435,7 +433,7 @@ async def test_t11a_t12_heartbeat_keeps_the_lease_of_a_long_or_blocking_handler(
     report = check(record.items, invocations)
     a_batch = next(e for e in a.events() if e.get("event") == "batch")
     deliveries = [("A" if i.pid == a.pid else "B", i.records[0].receive_count) for i in invocations]
-    figures(
+    figures.record(
         f"T12 {backend_url.split(':')[0]} {style}",
         {"deliveries": deliveries, "handler_s": 2.5, "visibility_s": 1, "a_deleted": a_batch["deleted"]},
     )
@@ -479,7 +477,7 @@ async def test_t8_async_handler_blocking_past_its_timeout_is_a_timeout(
     a_batch = next(e for e in a.events() if e.get("event") == "batch")
     deliveries = [("A" if i.pid == a.pid else "B", i.records[0].receive_count) for i in invocations]
     a_run = invocations[0]
-    figures(
+    figures.record(
         f"T8 blocking-async {backend_url.split(':')[0]} heartbeat={heartbeat}",
         {
             "a_outcome": a_batch["outcome"],
