@@ -92,6 +92,8 @@ class MappingRunner:
         self.dead_letter_queue: str | None = None
         self.max_receive_count: int | None = None
         self.backend_ok = True  #: False while receives fail with BackendUnavailable
+        #: concurrency slots held after their invocation ended (stuck threads, processes being replaced)
+        self.slots_held = 0
         self.lease = 30.0
         self.heartbeat: ThreadHeartbeat | LoopHeartbeat | None = None
         #: the backend's URL, to open a second connection for the heartbeat thread
@@ -178,7 +180,9 @@ class MappingRunner:
             return ProcessInvoker(
                 self.config.handler, self.app_dir, self.config.concurrency_limit, self.function_environment
             )
-        return ThreadInvoker(self.handler, self.config.concurrency_limit)
+        return ThreadInvoker(
+            self.handler, self.config.concurrency_limit, stuck_gauge=self.metrics.stuck_threads
+        )
 
     def _matcher(self) -> Callable[[dict[str, Any], ReceivedMessage], bool] | None:
         criteria = self.filters
@@ -296,8 +300,12 @@ class MappingRunner:
                     self.heartbeat.remove(lease)
                 self.metrics.in_flight.dec()
             # MaximumConcurrency counts invocations (ESM-S-3): the slot is free once the handler
-            # returned, while the deletes go on, so the next batch does not wait for them
-            self.slots.release()
+            # returned, while the deletes go on, so the next batch does not wait for them; but
+            # not while a stuck thread or a process being replaced still holds its capacity
+            if result.capacity_held is None:
+                self.slots.release()
+            else:
+                self._hold_slot(result.capacity_held)
             holding_slot = False
             settled = await self._settle(batch, result, request_id)
         finally:
@@ -321,6 +329,19 @@ class MappingRunner:
         else:
             self._log.warning("batch", reason=settled.reason, **fields)
         return settled
+
+    def _hold_slot(self, until: asyncio.Future[Any]) -> None:
+        """Keep one concurrency slot taken until ``until`` completes: a message is received only
+        for an invocation that can start at once ("never receives more than it can run")."""
+        self.slots_held += 1
+        self.metrics.slots_held.set(self.slots_held)
+
+        def free(_: asyncio.Future[Any]) -> None:
+            self.slots_held -= 1
+            self.metrics.slots_held.set(self.slots_held)
+            self.slots.release()
+
+        until.add_done_callback(free)
 
     async def _settle(self, batch: Batch, result: InvocationResult, request_id: str) -> Settled:
         """Apply Lambda's outcome rules (ESM-F-*, ESM-P-*) to a finished invocation."""

@@ -87,6 +87,8 @@ class MappingMetrics:
         self.dead_lettered = Count()
         self.in_flight = Count()
         self.concurrency_target = Count()
+        self.stuck_threads = Count()
+        self.slots_held = Count()
         self.batch_size = Buckets(_BATCH_SIZE_BUCKETS)
         self.duration = Buckets(_DURATION_BUCKETS)
         self.invocations = {outcome: Count() for outcome in INVOCATION_OUTCOMES}
@@ -119,6 +121,17 @@ _COUNTERS = (
 _GAUGES = (
     ("qworker_invocations_in_flight", "Invocations running now", "in_flight"),
     ("qworker_concurrency_target", "Concurrent batches the scaling controller allows", "concurrency_target"),
+    (
+        "qworker_stuck_handler_threads",
+        "Sync handler threads still running after their invocation timed out (threads cannot be stopped)",
+        "stuck_threads",
+    ),
+    (
+        "qworker_concurrency_slots_held",
+        "Concurrency slots taken by handlers stuck past their timeout (beyond the stuck threads that are "
+        "replaced) or by handler processes being replaced: the worker receives that much less",
+        "slots_held",
+    ),
 )
 
 

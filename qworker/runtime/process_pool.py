@@ -24,15 +24,15 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 import time
-import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from qworker.context import LambdaContext
-from qworker.runtime.invoker import InvocationResult, _timed_out
+from qworker.runtime.invoker import InvocationResult, _failure, _timed_out
 
 #: seconds a new handler process may take to import the handler (Lambda's Init limit)
 INIT_TIMEOUT = 10.0
@@ -97,53 +97,65 @@ class ProcessInvoker:
             await self.start()
         assert self._idle is not None
         worker = await self._idle.get()
-        started = time.monotonic()
-        keep = False
         try:
-            if worker.init_error is not None or not worker.process.is_alive():
-                return InvocationResult(
-                    "error",
-                    error_type="Runtime.InitError" if worker.init_error else "Runtime.ExitError",
-                    error_message=worker.init_error or "the handler process had exited",
-                    duration=time.monotonic() - started,
-                )
-            request = (event, context.aws_request_id, context.get_remaining_time_in_millis() / 1000.0)
-            worker.conn.send((*request, _context_fields(context)))
-            try:
-                async with asyncio.timeout(timeout):
-                    reply = await self._receive(worker)
-            except TimeoutError:
-                self.killed += 1
-                return _timed_out(timeout, started)
-            if reply is None:
-                return InvocationResult(
-                    "error",
-                    error_type="Runtime.ExitError",
-                    error_message=f"The handler process exited (exit code {worker.process.exitcode}) "
-                    "before the invocation finished.",
-                    duration=time.monotonic() - started,
-                )
-            keep = True
-            kind, payload = reply
-            if kind == "ok":
-                return InvocationResult("success", value=payload, duration=time.monotonic() - started)
-            error_type, message, detail = payload
+            result, healthy = await self._invoke_on(worker, event, context, timeout)
+        except BaseException:  # cancelled mid-invocation: the process is in an unknown state
+            await self._retire(worker)
+            raise
+        if healthy and not self._closed:
+            self._idle.put_nowait(worker)
+        else:
+            # the slot stays taken until the replacement has imported the handler, so a message
+            # is never received for an invocation that would have to wait for a process
+            result.capacity_held = await self._retire(worker)
+        return result
+
+    async def _invoke_on(
+        self, worker: _Worker, event: dict[str, Any], context: LambdaContext, timeout: float
+    ) -> tuple[InvocationResult, bool]:
+        """Run one invocation on ``worker``; also says whether the process can be used again."""
+        started = time.monotonic()
+        if worker.init_error is not None or not worker.process.is_alive():
             return InvocationResult(
                 "error",
-                error_type=error_type,
-                error_message=message,
-                error_detail=detail,
+                error_type="Runtime.InitError" if worker.init_error else "Runtime.ExitError",
+                error_message=worker.init_error or "the handler process had exited",
                 duration=time.monotonic() - started,
-            )
-        finally:
-            if keep and not self._closed:
-                self._idle.put_nowait(worker)
-            else:
-                await self._kill(worker)
-                if not self._closed:
-                    self._replace()
+            ), False
+        request = (event, context.aws_request_id, context.get_remaining_time_in_millis() / 1000.0)
+        worker.conn.send((*request, _context_fields(context)))
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await self._receive(worker)
+        except TimeoutError:
+            self.killed += 1
+            return _timed_out(timeout, started), False
+        if reply is None:
+            return InvocationResult(
+                "error",
+                error_type="Runtime.ExitError",
+                error_message=f"The handler process exited (exit code {worker.process.exitcode}) "
+                "before the invocation finished.",
+                duration=time.monotonic() - started,
+            ), False
+        kind, payload = reply
+        if kind == "ok":
+            return InvocationResult("success", value=payload, duration=time.monotonic() - started), True
+        error_type, message, detail = payload
+        return InvocationResult(
+            "error",
+            error_type=error_type,
+            error_message=message,
+            error_detail=detail,
+            duration=time.monotonic() - started,
+        ), True
 
-    def _replace(self) -> None:
+    async def _retire(self, worker: _Worker) -> asyncio.Future[None] | None:
+        """Kill ``worker`` and start its replacement; the future completes once it is in the pool."""
+        await self._kill(worker)
+        return None if self._closed else self._replace()
+
+    def _replace(self) -> asyncio.Future[None]:
         """Start a replacement process in the background; it joins the pool once imported."""
 
         async def replace() -> None:
@@ -156,6 +168,7 @@ class ProcessInvoker:
         task = asyncio.get_running_loop().create_task(replace())
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
+        return task
 
     async def _receive(self, worker: _Worker) -> Any:
         """The child's reply, or ``None`` when the child died before answering."""
@@ -213,6 +226,9 @@ def _context_fields(context: LambdaContext) -> dict[str, str]:
 
 def _child_main(conn: Connection, target: str, app_dir: str | None, environment: dict[str, str]) -> None:
     """A handler process: import the handler once (Init), say so, then run invocations."""
+    # the parent owns shutdown (it drains, then closes the pool): a Ctrl-C sent to the whole
+    # process group must not interrupt a handler mid-invocation here
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(environment)
     from qworker.importer import import_from_string
     from qworker.runtime.invoker import is_async_handler
@@ -235,9 +251,9 @@ def _child_main(conn: Connection, target: str, app_dir: str | None, environment:
         context = LambdaContext(timeout=remaining, aws_request_id=request_id, **fields)
         try:
             value = runner.run(handler(event, context)) if runner is not None else handler(event, context)
-        except Exception as exc:
-            detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=20))
-            conn.send(("error", (type(exc).__name__, str(exc), detail[-4096:])))
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit too: reported, the process serves on
+            failed = _failure(exc, 0.0)
+            conn.send(("error", (failed.error_type, failed.error_message, failed.error_detail)))
             continue
         try:
             conn.send(("ok", value))

@@ -177,6 +177,12 @@ class Worker:
         down = [r.config.queue for r in self.runners if not r.backend_ok]
         if down:
             return False, f"backend unavailable for {', '.join(down)}"
+        held = [f"{r.config.name} {r.slots_held}/{r.slots.limit}" for r in self.runners if r.slots_held]
+        if held:
+            return False, (
+                "handlers stuck past their timeout hold concurrency slots (function held/limit): "
+                + ", ".join(held)
+            )
         return True, ""
 
     async def _monitor(self) -> None:

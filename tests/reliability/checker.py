@@ -162,6 +162,8 @@ class Report:
     #: of ``duplicated``: key -> completions under more than one message id (a retried send)
     send_duplicates: dict[str, int] = field(default_factory=dict)
     dead_lettered: set[str] = field(default_factory=set)
+    #: of ``dead_lettered``: keys whose handler never started on them (the promise says never)
+    dead_lettered_unrun: set[str] = field(default_factory=set)
     never_seen_unknown: set[str] = field(default_factory=set)  #: unknown sends never delivered
     redelivered: dict[str, list[int]] = field(default_factory=dict)  #: key -> receive counts seen
     count_regressions: list[CountRegression] = field(default_factory=list)
@@ -185,6 +187,11 @@ class Report:
             out.append(f"lost {len(self.lost)}: {sorted(self.lost)[:10]}")
         if self.unexpected:
             out.append(f"unexpected {len(self.unexpected)}: {sorted(self.unexpected)[:10]}")
+        if self.dead_lettered_unrun:
+            out.append(
+                f"dead-lettered without their handler having started {len(self.dead_lettered_unrun)}: "
+                f"{sorted(self.dead_lettered_unrun)[:10]}"
+            )
         if self.fifo_violations:
             out.append(f"FIFO violations {len(self.fifo_violations)}: {self.fifo_violations[:5]}")
         if self.group_overlaps:
@@ -213,6 +220,7 @@ class Report:
             "duplicate_completions": self.duplicate_count,
             "send_duplicates": len(self.send_duplicates),
             "dead_lettered": len(self.dead_lettered),
+            "dead_lettered_unrun": len(self.dead_lettered_unrun),
             "redelivered": len(self.redelivered),
             "fifo_violations": len(self.fifo_violations),
             "group_overlaps": len(self.group_overlaps),
@@ -361,6 +369,7 @@ def check(
         if invocation.start is not None and invocation.end is None and invocation.pid not in deaths:
             report.unfinished.append(invocation)
 
+    report.dead_lettered_unrun = report.dead_lettered - delivered
     for key, item in status.items():
         done = completions.get(key, [])
         if item.status == "ok" and not done and key not in report.dead_lettered:

@@ -266,6 +266,61 @@ async def test_t8_timeouts_in_async_thread_and_process_modes(
     figures.record("T8", results)
 
 
+STUCK_SLEEP = 8.0  #: far past the 1 s timeout and the 2 s visibility timeout
+
+
+@pytest.mark.timeout(90)
+async def test_t8_stuck_sync_threads_never_send_other_messages_to_the_dlq_unrun(
+    tmp_path: Any, history: History, workers: Workers
+) -> None:
+    """T8, issue 13 defect 1 (its reproduction): sync handlers stuck far past their timeout
+    (threads cannot be stopped) must not starve the messages beside them. SQLite, visibility
+    2 s, DLQ after maxReceiveCount 2, two messages whose handler sleeps 8 s and four quick ones,
+    ``--batch-size 1 --max-concurrency 2 --timeout 1``. On the old code the stuck threads kept
+    the pool's two threads, every quick message waited in the pool's queue until its invocation
+    "timed out" unstarted, and all four reached the DLQ without their handler ever starting.
+
+    Pass: every quick message is handled exactly once; nothing is dead-lettered unrun; the slow
+    ones reach the DLQ only after their handler started on them twice (maxReceiveCount); the
+    worker logged the stuck threads, replaced the first two (2 = --max-concurrency) and held a
+    slot for each one beyond; it exits 0 once the queue is empty.
+    """
+    url = f"sqlite:///{tmp_path}/stuck.db"
+    record = SendRecord()
+    async with open_backend(url) as backend:
+        await backend.create_queue(QueueSpec("dlq"))
+        await backend.create_queue(
+            QueueSpec("q", visibility_timeout=2, redrive_policy=RedrivePolicy("dlq", 2))
+        )
+        await send_keys(backend, "q", ["slow-1", "slow-2"], record, steer={"sleep": STUCK_SLEEP})
+        await send_keys(backend, "q", [f"quick-{i}" for i in range(4)], record)
+        worker = workers.start(
+            "q",
+            url,
+            *("--batch-size", "1", "--max-concurrency", "2", "--timeout", "1", "--until-empty"),
+            handler=SYNC_HANDLER,
+        )
+        assert await asyncio.to_thread(worker.wait, 75) == 0, worker.log()[-3000:]
+        dead = await _dead_letters(backend, "dlq")
+    dead_keys = sorted(json.loads(m.body)["k"] for m in dead)
+    report = check(record.items, history.invocations(), dead_letters=dead_keys)
+    events = worker.events()
+    replaced = [
+        e for e in events if str(e.get("event", "")).startswith("a sync handler thread is still running")
+    ]
+    held = [e for e in events if "its concurrency slot stays taken" in str(e.get("event", ""))]
+    starts = {k: sum(1 for i in history.invocations() if i.records[0].key == k) for k in ("slow-1", "slow-2")}
+    figures.record(
+        "T8 stuck threads",
+        {"dead_lettered": dead_keys, "slow_starts": starts, "replaced": len(replaced), "held": len(held)},
+    )
+    assert report.problems() == [], report.summary()
+    assert report.ok >= {f"quick-{i}" for i in range(4)}, report.summary()
+    assert set(dead_keys) <= {"slow-1", "slow-2"}
+    assert all(starts[k] >= 2 for k in dead_keys), starts
+    assert len(replaced) == 2 and held, [e.get("event") for e in events]
+
+
 @pytest.mark.timeout(60)
 async def test_t8_process_isolation_import_time_is_not_part_of_the_function_timeout(
     tmp_path: Any, history: History, workers: Workers

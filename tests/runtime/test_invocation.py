@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
@@ -213,3 +214,70 @@ async def test_sys_exit_in_a_handler_is_a_function_error(
     assert batch["outcome"] == "function_error"
     assert "Runtime.ExitError" in batch["reason"]
     assert (await backend.get_queue("dlq")).counts.visible == 1
+
+
+@pytest.mark.parametrize(
+    ("handler", "isolation"),
+    [
+        ("raising_sync_handler", "thread"),
+        ("raising_async_handler", "thread"),
+        ("raising_sync_handler", "process"),
+    ],
+)
+async def test_base_exceptions_in_a_handler_are_function_errors(
+    backend: Backend, backend_url: str, ledger: Ledger, handler: str, isolation: str
+) -> None:
+    """Issue 13 defect 5: ``KeyboardInterrupt`` or a custom ``BaseException`` raised by a handler is
+    a function error (Lambda's runtime process would exit: ``Runtime.ExitError``), recorded with
+    its messages, logged as a failed batch; the worker keeps serving and drains normally. Before,
+    ``KeyboardInterrupt`` aborted the worker and a custom one left no log line and no error."""
+    await make_queue(backend, "q", visibility_timeout=1, dlq="dlq", max_receive_count=1)
+    await send_json(backend, "q", [{"raise": "KeyboardInterrupt"}, {"raise": "custom"}])
+    await send_json(backend, "q", [{"n": i} for i in range(3)])
+    config = mapping(handler, "q", batch_size=1, max_concurrency=2, isolation=isolation, timeout=1)
+    with capture_logs() as logs:
+        assert await run_worker_until_empty(backend_url, config) == 0
+    assert sorted(json.loads(b)["n"] for b in ledger.bodies()) == [0, 1, 2]
+    failed = [e for e in logs if e["event"] == "batch" and e["outcome"] == "function_error"]
+    assert len(failed) == 2, [e for e in logs if e["event"] == "batch"]
+    dead = {json.loads(m.body)["raise"]: m for m in await backend.peek("dlq", 10)}
+    assert set(dead) == {"KeyboardInterrupt", "custom"}
+    for kind, name in (("KeyboardInterrupt", "KeyboardInterrupt"), ("custom", "CustomBaseError")):
+        error = dead[kind].last_error if backend.capabilities.records_failures else None
+        if error is not None:
+            assert error.startswith("Runtime.ExitError") and name in error, error
+            assert "invoker.py" not in error and "handler_threads.py" not in error, error
+            assert "_raise_what_the_body_says" in error, "the handler's own frames are kept"
+
+
+async def test_a_handler_calling_os_exit_ends_the_worker_and_a_restart_loses_nothing(
+    backend: Backend, backend_url: str, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Issue 13 defect 5: ``os._exit`` in a handler ends the worker process at once (nothing can
+    catch it; documented). What it held comes back after the visibility timeout, so a restarted
+    worker processes every message: nothing is lost."""
+    await make_queue(backend, "q", visibility_timeout=1)
+    marker = tmp_path / "exited-once"
+    await send_json(backend, "q", [{"n": i} for i in range(5)] + [{"raise": "exit", "code": 9}])
+    args = [
+        "apps.ledger:exit_once_handler",
+        "--queue",
+        "q",
+        "--backend",
+        backend_url,
+        "--batch-size",
+        "1",
+        "--timeout",
+        "1",
+    ]
+    env = {"QW_TEST_EXIT_MARKER": str(marker)}
+    first = WorkerProcess([*args, "--until-empty"], env)
+    code, err = await asyncio.to_thread(first.wait, 30)
+    assert code == 9 and marker.exists(), err[-2000:]
+    second = WorkerProcess([*args, "--until-empty"], env)
+    code, err = await asyncio.to_thread(second.wait, 30)
+    assert code == 0, err[-2000:]
+    bodies = [json.loads(b) for b in ledger.bodies()]
+    # at least once: what the first worker had handled but not yet deleted runs again
+    assert {b["n"] for b in bodies if "n" in b} == {0, 1, 2, 3, 4}
+    assert [b for b in bodies if "raise" in b] == [{"raise": "exit", "code": 9}]

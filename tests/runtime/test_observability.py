@@ -144,3 +144,39 @@ async def test_handler_logging_carries_the_request_id_and_secrets_are_redacted(
     assert "redis://user:***@cache:6379/0" in handler_lines[0]["event"]
     batch_lines = [e for e in lines if e.get("event") == "batch"]
     assert len(batch_lines) == 1 and batch_lines[0]["request_id"] == request_id
+
+
+async def test_stuck_sync_threads_are_replaced_then_hold_slots_and_readyz_says_so(
+    backend: Backend, backend_url: str, ledger: Ledger
+) -> None:
+    """Issue 13 defect 1: sync handlers stuck past their timeout are loud. The first
+    ``--max-concurrency`` stuck threads are replaced (no capacity lost); each one beyond keeps its
+    concurrency slot until it returns: ``qworker_concurrency_slots_held`` counts them and /readyz
+    answers 503 naming the function, then 200 again once the threads returned."""
+    await make_queue(backend, "q", visibility_timeout=30)
+    await send_json(backend, "q", [{"sleep": 2.5, "n": i} for i in range(4)])
+    config = mapping("sync_handler", "q", batch_size=1, max_concurrency=2, timeout=0.3)
+    options = WorkerOptions(backend_url=backend_url, app_dir=str(APP_DIR), metrics_port=0)
+    worker = Worker([config], options)
+    task = asyncio.create_task(worker.serve())
+    port = await _started(worker, task)
+    labels = {"queue": "q", "function": config.name}
+    deadline = asyncio.get_running_loop().time() + 10
+    while (status_body := await _get(port, "/readyz"))[0] == 200:
+        assert asyncio.get_running_loop().time() < deadline, "four stuck threads never held a slot"
+        await asyncio.sleep(0.05)
+    status, body = status_body
+    assert status == 503 and "stuck past their timeout" in body and f"{config.name} 2/2" in body, body
+    samples = _samples((await _get(port, "/metrics"))[1])
+    assert _value(samples, "qworker_stuck_handler_threads", **labels) == 4
+    assert _value(samples, "qworker_concurrency_slots_held", **labels) == 2
+    assert _value(samples, "qworker_invocations_total", outcome="timeout", **labels) == 4
+    await ledger.until(lambda lines: len(lines) == 4, timeout=10)  # the threads ran to their end
+    while (await _get(port, "/readyz"))[0] != 200:
+        assert asyncio.get_running_loop().time() < deadline + 5, "slots were not given back"
+        await asyncio.sleep(0.05)
+    samples = _samples((await _get(port, "/metrics"))[1])
+    assert _value(samples, "qworker_stuck_handler_threads", **labels) == 0
+    assert _value(samples, "qworker_concurrency_slots_held", **labels) == 0
+    worker.request_stop()
+    assert await task == 0

@@ -170,3 +170,38 @@ def exiting_handler(event: dict[str, Any], context: Any) -> Any:
 
 async def async_exiting_handler(event: dict[str, Any], context: Any) -> Any:
     raise SystemExit(3)
+
+
+class CustomBaseError(BaseException):
+    """A BaseException subclass a library might raise (not an Exception)."""
+
+
+def _raise_what_the_body_says(event: dict[str, Any]) -> None:
+    kind = _bodies(event)[0].get("raise")
+    if kind == "KeyboardInterrupt":
+        raise KeyboardInterrupt("raised by the handler")
+    if kind == "custom":
+        raise CustomBaseError("a custom BaseException")
+
+
+def raising_sync_handler(event: dict[str, Any], context: Any) -> Any:
+    """Raises the BaseException its first body names (``{"raise": "KeyboardInterrupt"}`` or
+    ``"custom"``), else records the batch."""
+    _raise_what_the_body_says(event)
+    _ledger(event, context, "sync")
+
+
+async def raising_async_handler(event: dict[str, Any], context: Any) -> Any:
+    """The async twin of :func:`raising_sync_handler`."""
+    _raise_what_the_body_says(event)
+    _ledger(event, context, "async")
+
+
+def exit_once_handler(event: dict[str, Any], context: Any) -> Any:
+    """Calls ``os._exit`` on a ``{"raise": "exit"}`` body the first time only (a marker file named
+    by ``QW_TEST_EXIT_MARKER`` remembers it), then records batches as usual."""
+    marker = os.environ["QW_TEST_EXIT_MARKER"]
+    if _bodies(event)[0].get("raise") == "exit" and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(int(_bodies(event)[0].get("code", 7)))
+    _ledger(event, context, "sync")
