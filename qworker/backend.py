@@ -512,6 +512,7 @@ async def take_safely(
     take: Awaitable[T],
     handles_of: Callable[[T], Sequence[str]],
     release: Callable[[Sequence[str]], Awaitable[object]],
+    interrupt: Callable[[], Awaitable[object]] | None = None,
 ) -> T:
     """Await ``take``, a step that puts messages in flight, so that cancelling the caller cannot
     strand what it took.
@@ -523,6 +524,8 @@ async def take_safely(
     receipt handles of what it took (to make them visible again at once, visibility 0); the
     caller's cancellation goes on unchanged.
     :func:`given_back` waits for such releases (the runtime calls it before closing a backend).
+    ``interrupt``, when given, asks a step that may still wait (a long poll) to finish early, so
+    a shutdown does not wait for the poll's timeout; what it takes is given back all the same.
     """
     task = asyncio.ensure_future(take)
     try:
@@ -530,6 +533,9 @@ async def take_safely(
     except asyncio.CancelledError:
 
         async def finish_and_give_back() -> None:
+            if interrupt is not None and not task.done():
+                with contextlib.suppress(Exception):
+                    await interrupt()
             try:
                 handles = handles_of(await task)
             except Exception:  # the step failed: it took nothing

@@ -27,3 +27,27 @@ async def test_cancelled_receive_gives_its_messages_back(backend: Backend) -> No
         assert (counts.visible, counts.in_flight) == (20, 0), "a cancelled receive kept messages hidden"
     got = await backend.receive("q", max_messages=20, wait_seconds=0)
     assert len(got) == 20
+
+
+async def test_cancelled_long_poll_ends_at_once_and_strands_nothing(backend: Backend) -> None:
+    """Issue 13 defect 6 (shutdown within one grace period): a long poll cancelled while it waits
+    is over at once instead of after its wait (Redis ends its BLPOP with CLIENT UNBLOCK; it used
+    to hold the exit for up to 5 s of ``given_back``). A message sent right after, or right as,
+    the poll is cancelled stays visible."""
+    for i, send_during in enumerate((False, True, False, True)):
+        queue = f"q{i}"  # a queue each: the message sent in one round is visible in the next
+        await backend.create_queue(QueueSpec(queue, visibility_timeout=600))
+        task = asyncio.create_task(backend.receive(queue, max_messages=10, wait_seconds=15))
+        await asyncio.sleep(0.3)  # the poll is waiting now
+        task.cancel()
+        if send_during:
+            assert not (await backend.send(queue, [SendEntry("during")])).failed
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        started = asyncio.get_running_loop().time()
+        await given_back(timeout=10)
+        assert asyncio.get_running_loop().time() - started < 2, "the cancelled poll waited for its timeout"
+        assert not (await backend.send(queue, [SendEntry("after")])).failed
+        counts = (await backend.get_queue(queue)).counts
+        expected = 2 if send_during else 1
+        assert (counts.visible, counts.in_flight) == (expected, 0), "a cancelled long poll kept a message"

@@ -147,11 +147,12 @@ class MappingConfig:
                 _constraint("memorySize", self.memory, f"between {MIN_MEMORY} and {MAX_MEMORY}")
             )
         if self.heartbeat is not None and queue_visibility_timeout is not None:
-            if self.heartbeat >= queue_visibility_timeout:
+            lease = self.effective_visibility_timeout(queue_visibility_timeout) or queue_visibility_timeout
+            if self.heartbeat > lease / 2:
                 raise InvalidMappingConfig(
-                    f"The visibility heartbeat ({_secs(self.heartbeat)} s) must be shorter than the queue's "
-                    f"visibility timeout ({_secs(queue_visibility_timeout)} s), or messages reappear "
-                    "between two heartbeats."
+                    f"The visibility heartbeat ({_secs(self.heartbeat)} s) must be at most half the "
+                    f"visibility timeout ({_secs(lease)} s): one late or failed beat must not let running "
+                    f"messages reappear. Use --visibility-heartbeat {_secs(lease / 2)} or less."
                 )
         elif queue_visibility_timeout is not None and queue_visibility_timeout < self.timeout:
             # ESM-CFG-4. With a heartbeat the lease is renewed while the handler runs, so a

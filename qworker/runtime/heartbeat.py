@@ -16,10 +16,11 @@ for every handler that does not block the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -97,6 +98,43 @@ async def _extend(
             leases.forget(token, lost)
 
 
+#: unexpected errors in a row after which the thread heartbeat opens a fresh connection
+REOPEN_AFTER = 3
+
+
+async def _beat_forever(
+    holder: list[Backend],
+    queue: str,
+    interval: float,
+    extend_to: float,
+    leases: _Leases,
+    reopen: Callable[[Backend], Awaitable[Backend]] | None,
+) -> None:
+    """Beat every ``interval`` seconds until cancelled. An unexpected error (a bug, a driver's
+    surprise) is logged with its traceback and the beat goes on; after :data:`REOPEN_AFTER` in a
+    row the connection is opened anew where that is possible. A heartbeat that died silently
+    would let every long handler's messages reappear while it still runs."""
+    fields = {"queue": queue}
+    failures = 0
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await _extend(holder[0], queue, extend_to, leases, fields)
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            log.exception("heartbeat failed on an unexpected error; retrying at the next beat", **fields)
+            if reopen is not None and failures >= REOPEN_AFTER:
+                try:
+                    holder[0] = await reopen(holder[0])
+                    failures = 0
+                    log.warning("heartbeat reopened its backend connection", **fields)
+                except Exception:
+                    log.exception("heartbeat could not reopen its backend connection; retrying", **fields)
+
+
 class ThreadHeartbeat:
     """Extends running batches' visibility every ``interval`` s from its own thread and connection."""
 
@@ -134,7 +172,11 @@ class ThreadHeartbeat:
         self._thread.join(timeout=10)
 
     def _main(self) -> None:
-        asyncio.run(self._beat())
+        try:
+            asyncio.run(self._beat())
+        except BaseException:  # never silently: a dead heartbeat lets running messages reappear
+            log.exception("the visibility heartbeat thread stopped on an unexpected error", queue=self.queue)
+            raise
 
     async def _beat(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -147,15 +189,22 @@ class ThreadHeartbeat:
             self._started.set()
             return
         self._started.set()
-        fields = {"queue": self.queue}
+
+        async def reopen(old: Backend) -> Backend:
+            with contextlib.suppress(Exception):
+                await old.close()
+            fresh = open_backend(self.backend_url)
+            await fresh.connect()
+            return fresh
+
+        holder = [backend]
         try:
-            while not self._stop.is_set():
-                await asyncio.sleep(self.interval)
-                await _extend(backend, self.queue, self.extend_to, self.leases, fields)
+            await _beat_forever(holder, self.queue, self.interval, self.extend_to, self.leases, reopen)
         except asyncio.CancelledError:
             pass
         finally:
-            await backend.close()
+            with contextlib.suppress(Exception):
+                await holder[0].close()
 
 
 class LoopHeartbeat:
@@ -183,9 +232,7 @@ class LoopHeartbeat:
             self._task.cancel()
 
     async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await _extend(self.backend, self.queue, self.extend_to, self.leases, {"queue": self.queue})
+        await _beat_forever([self.backend], self.queue, self.interval, self.extend_to, self.leases, None)
 
 
 def make_heartbeat(

@@ -37,6 +37,8 @@ log = structlog.get_logger("qworker")
 IDLE_POLL_SECONDS = 10.0
 #: with --until-empty, how long a poll waits before checking whether the queue is empty
 UNTIL_EMPTY_POLL_SECONDS = 0.25
+#: at shutdown, how long cancelled batches and pending deletes get before they are left behind
+CANCEL_WAIT_SECONDS = 5.0
 #: the loud warning for ignored partial responses is repeated at most this often
 MODE_OFF_WARNING_EVERY = 60.0
 
@@ -480,13 +482,23 @@ class MappingRunner:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            _, deaf = await asyncio.wait(pending, timeout=CANCEL_WAIT_SECONDS)
             self._log.warning(
                 "cancelled batches still running at the end of the grace period; their messages will "
                 "reappear after the visibility timeout",
                 count=len(pending),
             )
-        await self.deleter.close()
+            if deaf:  # a handler that swallows CancelledError: do not wait for it for ever
+                self._log.error(
+                    "batches ignored their cancellation; leaving them behind",
+                    count=len(deaf),
+                    waited_seconds=CANCEL_WAIT_SECONDS,
+                )
+        try:
+            async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+                await self.deleter.close()
+        except TimeoutError:
+            self._log.error("deletes still retrying at exit; those messages will be processed again")
         await given_back()  # receives cut short by the stop give their messages back first
         if self.heartbeat is not None:
             self.heartbeat.stop()

@@ -152,12 +152,10 @@ class Worker:
             for runner in self.runners:
                 runner.stop()
             results = await asyncio.gather(*runs, return_exceptions=True)
-            for result in results:
+            cancelled = await self._drain_all()
+            for result in results:  # a mapping that failed does not keep the others from draining
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     raise result
-            cancelled = 0
-            for runner in self.runners:
-                cancelled += await runner.drain(self.options.graceful_timeout)
         finally:
             self._running = False
             watcher.cancel()
@@ -170,6 +168,25 @@ class Worker:
         code = ExitCode.RUNTIME_FAILURE if cancelled else ExitCode.OK
         log.info("worker stopped", exit_code=int(code), cancelled_batches=cancelled)
         return int(code)
+
+    async def _drain_all(self) -> int:
+        """Drain every mapping at once, within one grace period (not one per mapping); a mapping
+        whose drain fails is logged and the others still drain. Returns the batches cancelled."""
+        grace = self.options.graceful_timeout
+        outcomes = await asyncio.gather(*(r.drain(grace) for r in self.runners), return_exceptions=True)
+        cancelled = 0
+        for runner, outcome in zip(self.runners, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error(
+                    "draining a mapping failed",
+                    function=runner.config.name,
+                    queue=runner.config.queue,
+                    error=repr(outcome),
+                )
+                cancelled += 1
+            else:
+                cancelled += outcome
+        return cancelled
 
     def _readiness(self) -> tuple[bool, str]:
         if not self._running or self._stop.is_set():

@@ -139,8 +139,13 @@ async def test_visibility_heartbeat_prevents_parallel_redelivery(
     assert [line["counts"] for line in ledger.lines()] == [[1]]
     with pytest.raises(InvalidMappingConfig, match="less than Function timeout"):
         mapping("async_handler", "q", timeout=5).validate(fifo=False, queue_visibility_timeout=1)
-    with pytest.raises(InvalidMappingConfig, match="must be shorter than the queue's visibility timeout"):
-        mapping("async_handler", "q", timeout=5, heartbeat=1).validate(fifo=False, queue_visibility_timeout=1)
+    # issue 13 defect 6: a beat late or lost must not let the messages reappear: at most half
+    for beat in (1, 0.6):
+        with pytest.raises(InvalidMappingConfig, match=r"at most half the visibility timeout \(1 s\)"):
+            mapping("async_handler", "q", timeout=5, heartbeat=beat).validate(
+                fifo=False, queue_visibility_timeout=1
+            )
+    mapping("async_handler", "q", timeout=5, heartbeat=0.5).validate(fifo=False, queue_visibility_timeout=1)
 
 
 def test_import_errors_are_specific() -> None:

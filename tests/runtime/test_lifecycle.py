@@ -6,8 +6,22 @@ import asyncio
 import signal
 import time
 
+import pytest
+from structlog.testing import capture_logs
+
 from qworker.backend import Backend
-from tests.runtime.conftest import Ledger, WorkerProcess, log_events, make_queue, send_json
+from qworker.runtime import mapping as mapping_module
+from qworker.runtime.mapping import MappingRunner
+from qworker.runtime.worker import Worker, WorkerOptions
+from tests.runtime.conftest import (
+    APP_DIR,
+    Ledger,
+    WorkerProcess,
+    log_events,
+    make_queue,
+    mapping,
+    send_json,
+)
 
 
 def _start(worker_processes: list[WorkerProcess], *args: str) -> WorkerProcess:
@@ -224,3 +238,58 @@ async def test_kill_9_under_load_loses_nothing(
     assert (counts.visible, counts.in_flight, counts.delayed) == (0, 0, 0)
     duplicates = len(ledger.ids()) - len(handled)
     assert duplicates <= 4 * 8 * 5, "more duplicates than messages in flight at the kills"
+
+
+async def test_mappings_drain_at_once_within_one_grace_period(
+    backend: Backend, backend_url: str, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 defect 6: on SIGTERM every mapping drains at the same time, so three mappings
+    with batches longer than the grace period exit after one grace period, not three; and a
+    mapping whose drain raises does not keep the others from draining (it used to skip them)."""
+    queues = ["a", "b", "c"]
+    for queue in queues:
+        await make_queue(backend, queue)
+        await send_json(backend, queue, [{"sleep": 30}])
+    configs = [mapping("async_handler", q, function_name=f"fn-{q}", timeout=20, batch_size=1) for q in queues]
+    options = WorkerOptions(backend_url=backend_url, app_dir=str(APP_DIR), graceful_timeout=1.5)
+    worker = Worker(configs, options)
+    real_drain = MappingRunner.drain
+    drained: list[str] = []
+
+    async def drain(self: MappingRunner, grace: float) -> int:
+        if self.config.queue == "a":
+            raise RuntimeError("a bug while draining")
+        cancelled = await real_drain(self, grace)
+        drained.append(self.config.queue)
+        return cancelled
+
+    monkeypatch.setattr(MappingRunner, "drain", drain)
+    task = asyncio.create_task(worker.serve())
+    for queue in queues:
+        while not (await backend.get_queue(queue)).counts.in_flight:
+            await asyncio.sleep(0.02)
+    started = time.monotonic()
+    worker.request_stop()
+    assert await task == 1  # batches were cancelled
+    elapsed = time.monotonic() - started
+    assert sorted(drained) == ["b", "c"]
+    assert elapsed < 2 * options.graceful_timeout, f"drained one after another: {elapsed:.2f} s"
+
+
+async def test_a_handler_deaf_to_cancellation_does_not_hold_the_exit(
+    backend: Backend, backend_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 defect 6: a handler that swallows its cancellation is left behind after a bounded
+    wait (CANCEL_WAIT_SECONDS), logged; the worker exits 1 instead of waiting for it to end."""
+    monkeypatch.setattr(mapping_module, "CANCEL_WAIT_SECONDS", 1.0)
+    await make_queue(backend, "q")
+    await send_json(backend, "q", [{"sleep": 5}])  # ends by itself after the test
+    options = WorkerOptions(backend_url=backend_url, app_dir=str(APP_DIR), graceful_timeout=0.5)
+    worker = Worker([mapping("deaf_handler", "q", timeout=20, batch_size=1)], options)
+    task = asyncio.create_task(worker.serve())
+    while not (await backend.get_queue("q")).counts.in_flight:
+        await asyncio.sleep(0.02)
+    with capture_logs() as logs:
+        worker.request_stop()
+        assert await asyncio.wait_for(task, 4) == 1
+    assert any(e["event"] == "batches ignored their cancellation; leaving them behind" for e in logs)

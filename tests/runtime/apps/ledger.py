@@ -205,3 +205,13 @@ def exit_once_handler(event: dict[str, Any], context: Any) -> Any:
         open(marker, "w").close()
         os._exit(int(_bodies(event)[0].get("code", 7)))
     _ledger(event, context, "sync")
+
+
+async def deaf_handler(event: dict[str, Any], context: Any) -> Any:
+    """Swallows its cancellation and sleeps on (a handler that ignores being cancelled)."""
+    end = time.monotonic() + float(_bodies(event)[0].get("sleep", 30))
+    while time.monotonic() < end:
+        try:
+            await asyncio.sleep(end - time.monotonic())
+        except asyncio.CancelledError:
+            continue

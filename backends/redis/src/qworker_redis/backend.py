@@ -10,6 +10,7 @@ clocks cannot redeliver early. See :mod:`qworker_redis.keys` for the key layout 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import time
@@ -504,10 +505,12 @@ class RedisBackend(BaseBackend):
             wake = reply[1]
             timeout = remaining if wake < 0 else min(remaining, wake / 1000 + 0.001)
             sent = time.monotonic()
+            waiting: list[FastLane] = []  #: the lane of the long poll, while it waits
             woken = await take_safely(
-                self._wait_then_receive(ref, timeout, args(ref)),
+                self._wait_then_receive(ref, timeout, args(ref), waiting),
                 lambda r: taken(r) if r is not None and r[0] == 1 else [],
                 release,
+                functools.partial(self._unblock, waiting),
             )
             if woken is not None and woken[0] != ScriptError.QUEUE_DOES_NOT_EXIST:
                 reply = woken
@@ -515,8 +518,17 @@ class RedisBackend(BaseBackend):
                 sent = time.monotonic()
                 ref, reply = await receive_now()
 
+    async def _unblock(self, waiting: list[FastLane]) -> None:
+        """End a long poll's BLPOP now (a receive cancelled at shutdown): ``CLIENT UNBLOCK`` from
+        the shared lane makes it return as if its wait had ended, the receive script behind it
+        runs, and what it takes is given back; without this, the exit waits for the poll."""
+        lane = self._lane
+        client_id = waiting[0].client_id if waiting else None
+        if lane is not None and client_id is not None:
+            await lane.execute(pack_command([b"CLIENT", b"UNBLOCK", client_id]))
+
     async def _wait_then_receive(
-        self, ref: QueueRef, timeout: float, args: Sequence[Any]
+        self, ref: QueueRef, timeout: float, args: Sequence[Any], waiting: list[FastLane] | None = None
     ) -> list[Any] | None:
         """Long-poll, then receive, in one round trip: ``BLPOP`` on the queue's notify list and
         the receive script, pipelined on one connection. Redis runs the script as soon as the
@@ -537,12 +549,16 @@ class RedisBackend(BaseBackend):
             head, 3 + len(ref.receive_keys), args
         )
         lane = lanes.borrow()
+        if waiting is not None:
+            waiting.append(lane)
         try:
             _, reply = await lane.execute_many(payload, 2)
         except _RETRYABLE:
             await asyncio.sleep(min(timeout, 0.1))
             return None
         finally:
+            if waiting is not None:
+                waiting.clear()
             await lanes.give_back(lane)
         if isinstance(reply, Exception):
             return None

@@ -56,6 +56,7 @@ class _Protocol(asyncio.Protocol):
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.client_id: bytes | None = None  #: Redis's CLIENT ID, when the lane asked for it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -96,8 +97,9 @@ class _Protocol(asyncio.Protocol):
 class FastLane:
     """One lazily (re)connected, pipelined connection to a single Redis node."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, track_client_id: bool = False) -> None:
         self._settings = settings
+        self._track_client_id = track_client_id
         self._protocol: _Protocol | None = None
         self._lock = asyncio.Lock()
         self._closed = False  #: closed for good: a connect still under way is dropped
@@ -124,6 +126,12 @@ class FastLane:
         try:
             for command in hello:
                 await self._send(protocol, pack_command(command), s.socket_timeout)
+            if self._track_client_id:
+                try:
+                    client_id = await self._send(protocol, pack_command([b"CLIENT", b"ID"]), s.socket_timeout)
+                    protocol.client_id = str(client_id).encode()
+                except ResponseError:  # an ACL without CLIENT: the lane cannot be unblocked early
+                    protocol.client_id = None
         except BaseException:  # a refused AUTH, a timeout or a cancellation: drop the socket
             _drop(protocol)
             raise
@@ -179,6 +187,13 @@ class FastLane:
         return replies
 
     @property
+    def client_id(self) -> bytes | None:
+        """This connection's Redis client id (lanes made with ``track_client_id``), for
+        ``CLIENT UNBLOCK`` from another connection; None when unknown."""
+        protocol = self._protocol
+        return protocol.client_id if protocol is not None and not protocol.closed else None
+
+    @property
     def healthy(self) -> bool:
         """Connected, with no reply outstanding: safe to hand to the next caller."""
         protocol = self._protocol
@@ -213,7 +228,7 @@ class WaitLanes:
         self._closed = False
 
     def borrow(self) -> FastLane:
-        lane = self._idle.pop() if self._idle else FastLane(self._settings)
+        lane = self._idle.pop() if self._idle else FastLane(self._settings, track_client_id=True)
         self._busy.add(lane)
         return lane
 
