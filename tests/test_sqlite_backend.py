@@ -564,3 +564,46 @@ async def test_clock_drives_retention_and_delays(tmp_path: Path) -> None:
         clock.advance(2)  # past the 60 s retention: both are gone, the still-delayed one too
         counts = (await backend.get_queue("q")).counts
         assert (counts.visible, counts.in_flight, counts.delayed) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("queue", ["q", "q.fifo"])
+async def test_mass_expiry_is_swept_in_bounded_transactions(tmp_path: Path, queue: str) -> None:
+    """Issue 13 defect 6, SQS-L-3: when many messages pass their retention at once, a receive
+    deletes them in transactions of at most ``expire_batch`` rows (each commit lets other
+    processes' writers in), never delivers an expired message, and leaves none behind. The sweep
+    used to be one unbounded DELETE inside the receive's write transaction."""
+    clock = OffsetClock()
+    fifo = queue.endswith(".fifo")
+    async with SQLiteBackend.from_url(file_url(tmp_path), clock=clock) as backend:
+        await backend.create_queue(QueueSpec(queue, message_retention_period=60))
+        for start in range(0, 350, 10):
+            entries = [
+                SendEntry(
+                    f"old-{n}",
+                    message_group_id=f"g{n % 7}" if fifo else None,
+                    message_deduplication_id=f"d{n}" if fifo else None,
+                )
+                for n in range(start, start + 10)
+            ]
+            assert not (await backend.send(queue, entries)).failed
+        clock.advance(61)
+        fresh = SendEntry(
+            "fresh",
+            message_group_id="g1" if fifo else None,
+            message_deduplication_id="fresh" if fifo else None,
+        )
+        assert not (await backend.send(queue, [fresh])).failed
+        statements: list[str] = []
+
+        def trace(store: Any) -> None:
+            store.expire_batch = 100
+            store.conn.set_trace_callback(statements.append)
+
+        await backend._call(trace)
+        assert [m.body for m in await backend.receive(queue, 10, wait_seconds=0)] == ["fresh"]
+        await backend._call(lambda store: store.conn.set_trace_callback(None))
+        sweeps = [s for s in statements if s.startswith("DELETE FROM messages WHERE seq IN")]
+        commits = [s for s in statements if s == "COMMIT"]
+        assert len(sweeps) >= 4 and len(commits) >= 4, (len(sweeps), len(commits))
+        counts = (await backend.get_queue(queue)).counts
+        assert (counts.visible, counts.in_flight, counts.delayed) == (0, 1, 0)

@@ -9,12 +9,46 @@ mappings are polling and it is not draining. It binds to 127.0.0.1 unless told o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-_MAX_REQUEST_LINE = 8192
+#: the whole request head (request line and headers) at most this many bytes...
+MAX_HEAD_BYTES = 16 * 1024
+#: ...and this many header lines; beyond either the answer is 431
+MAX_HEADER_LINES = 100
+#: a client gets this long to send its request head (a slow client cannot hold a connection)
+REQUEST_TIMEOUT = 5.0
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    """The request line, after reading (and bounding) the headers, which this server ignores."""
+    request_line = b""
+    size = lines = 0  # bytes of the head, header lines
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:  # the client closed mid-head
+            line = exc.partial
+        except asyncio.LimitOverrunError:
+            raise _HeadTooLarge from None
+        size += len(line)
+        if size > MAX_HEAD_BYTES:
+            raise _HeadTooLarge
+        if not request_line:
+            request_line = line
+            if not line:
+                return b""
+            continue
+        if line in (b"\r\n", b"\n", b""):
+            return request_line
+        lines += 1
+        if lines > MAX_HEADER_LINES:
+            raise _HeadTooLarge
 
 
 class HealthServer:
@@ -27,7 +61,7 @@ class HealthServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._handle, host, port)
+        self._server = await asyncio.start_server(self._handle, host, port, limit=MAX_HEAD_BYTES)
         return self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -37,24 +71,37 @@ class HealthServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request_line = await asyncio.wait_for(reader.readline(), 10)
-            while True:  # skip the headers
-                line = await asyncio.wait_for(reader.readline(), 10)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-            status, content_type, body = self._respond(request_line[:_MAX_REQUEST_LINE])
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    request_line = await _read_head(reader)
+            except _HeadTooLarge:
+                status, content_type, body = (
+                    "431 Request Header Fields Too Large",
+                    "text/plain",
+                    b"too large\n",
+                )
+            except TimeoutError:
+                status, content_type, body = "408 Request Timeout", "text/plain", b"request timeout\n"
+            else:
+                status, content_type, body = self._respond(request_line)
             writer.write(
                 f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
                 "Connection: close\r\n\r\n".encode()
                 + body
             )
-            await writer.drain()
+            async with asyncio.timeout(REQUEST_TIMEOUT):  # a client that does not read its answer
+                await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            try:
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+            except TimeoutError:  # unsent bytes to a client that stopped reading
+                writer.transport.abort()
+            except ConnectionError:
+                pass
 
     def _respond(self, request_line: bytes) -> tuple[str, str, bytes]:
         parts = request_line.decode("latin-1").split()

@@ -6,10 +6,14 @@ import asyncio
 import json
 import logging
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qworker import logs
 from qworker.backend import Backend
+from qworker.runtime import http
+from qworker.runtime.http import HealthServer
+from qworker.runtime.metrics import RuntimeMetrics
 from qworker.runtime.worker import Worker, WorkerOptions
 from tests.runtime.conftest import APP_DIR, Ledger, make_queue, mapping, send_json
 
@@ -180,3 +184,34 @@ async def test_stuck_sync_threads_are_replaced_then_hold_slots_and_readyz_says_s
     assert _value(samples, "qworker_concurrency_slots_held", **labels) == 0
     worker.request_stop()
     assert await task == 0
+
+
+async def test_metrics_server_bounds_what_a_client_can_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 defect 6 (RELIABILITY §3.6): the metrics endpoint reads at most MAX_HEADER_LINES
+    headers and MAX_HEAD_BYTES bytes (431 beyond), and gives a client REQUEST_TIMEOUT seconds to
+    send its head (408, then the connection is closed); it used to read header lines for ever."""
+    monkeypatch.setattr(http, "REQUEST_TIMEOUT", 0.5)
+    server = HealthServer(RuntimeMetrics().registry, lambda: (True, ""))
+    port = await server.start("127.0.0.1", 0)
+    try:
+
+        async def exchange(payload: bytes, *, keep_open: bool = False) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(payload)
+            await writer.drain()
+            if not keep_open:
+                writer.write_eof()
+            raw = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            return raw
+
+        many = b"GET /livez HTTP/1.1\r\n" + b"X-A: b\r\n" * (http.MAX_HEADER_LINES + 1) + b"\r\n"
+        assert (await exchange(many)).startswith(b"HTTP/1.1 431 ")
+        long_line = b"GET /livez HTTP/1.1\r\nX-A: " + b"a" * http.MAX_HEAD_BYTES + b"\r\n\r\n"
+        assert (await exchange(long_line)).startswith(b"HTTP/1.1 431 ")
+        slow = await exchange(b"GET /livez HTTP/1.1\r\nX-A: b\r\n", keep_open=True)  # never ends
+        assert slow.startswith(b"HTTP/1.1 408 ")
+        fine = b"GET /livez HTTP/1.1\r\n" + b"X-A: b\r\n" * http.MAX_HEADER_LINES + b"\r\n"
+        assert (await exchange(fine)).endswith(b"\r\n\r\nok\n")
+    finally:
+        await server.close()

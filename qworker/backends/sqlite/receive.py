@@ -94,22 +94,25 @@ def receive(
     next_visible = _next_visible(store, queue)
     if next_visible is None or next_visible > now:
         return ReceiveOutcome([], next_visible, version, queue.spec.receive_wait_time_seconds)
-    with store.write():
-        # No second look-up of the queue: a queue's row never changes (attributes are fixed at
-        # creation; a re-created queue gets a new id), and if it was deleted meanwhile its
-        # messages are gone and this finds nothing.
-        now = store.now_ms()
-        store.expire(queue, now)
-        spec = queue.spec
-        timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
-        visible_at = now + visibility_ms(timeout)
-        policy = spec.redrive_policy
-        dlq = store.find_queue(policy.dead_letter_queue) if policy is not None else None
-        receiver = _receive_fifo if queue.fifo else _receive_standard
-        rows, moved = receiver(store, queue, dlq, max_messages, now, visible_at)
-        next_visible = None if rows else _next_visible(store, queue)
-        outside = [row[0] for row in rows if row[-1] is None]  # large: in the bodies table
-        bodies = store.conn.execute(_BODIES, (json.dumps(outside),)).fetchall() if outside else []
+    while True:
+        with store.write():
+            # No second look-up of the queue: a queue's row never changes (attributes are fixed at
+            # creation; a re-created queue gets a new id), and if it was deleted meanwhile its
+            # messages are gone and this finds nothing.
+            now = store.now_ms()
+            if store.expire(queue, now) >= store.expire_batch:
+                continue  # a mass expiry: commit this bounded sweep, let other writers in, go on
+            spec = queue.spec
+            timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
+            visible_at = now + visibility_ms(timeout)
+            policy = spec.redrive_policy
+            dlq = store.find_queue(policy.dead_letter_queue) if policy is not None else None
+            receiver = _receive_fifo if queue.fifo else _receive_standard
+            rows, moved = receiver(store, queue, dlq, max_messages, now, visible_at)
+            next_visible = None if rows else _next_visible(store, queue)
+            outside = [row[0] for row in rows if row[-1] is None]  # large: in the bodies table
+            bodies = store.conn.execute(_BODIES, (json.dumps(outside),)).fetchall() if outside else []
+        break
     # Built after COMMIT: other processes need not wait for Python to make objects.
     fed = [dlq.spec.name] if moved and dlq is not None else []
     return ReceiveOutcome(

@@ -38,6 +38,9 @@ class QueueRow:
         return self.spec.fifo
 
 
+#: messages one write transaction deletes for retention at most (see :meth:`Store.expire`)
+EXPIRE_BATCH = 1000
+
 _REFRESH_GROUP = """
 UPDATE fifo_groups SET head_seq = (SELECT seq FROM messages
       WHERE queue_id = ?1 AND group_id = ?2 AND sequence_number IS NOT NULL ORDER BY seq LIMIT 1),
@@ -58,6 +61,8 @@ class Store:
         self._clock = clock
         self._stamps = itertools.count(1)
         self.closed = False
+        #: retention deletes per write transaction at most (:meth:`expire`)
+        self.expire_batch = EXPIRE_BATCH
 
     def close(self) -> None:
         self.closed = True
@@ -153,10 +158,8 @@ class Store:
         if self.conn.execute(
             "SELECT 1 FROM messages WHERE queue_id = ? AND expires_at <= ? LIMIT 1", (queue.id, now)
         ).fetchone():
-            with self.write():
-                queue = self.queue(name)
-                now = self.now_ms()
-                self.expire(queue, now)
+            self.expire_all(name)
+            now = self.now_ms()
         with self.read() as conn:
             queue = self.queue(name)
             visible = conn.execute(
@@ -194,20 +197,32 @@ class Store:
 
     # -- upkeep shared by the message operations (call inside a write transaction) -------------
 
-    def expire(self, queue: QueueRow, now: int) -> None:
-        """Delete the queue's messages whose retention period has ended, in flight or not (SQS-L-3)."""
+    def expire(self, queue: QueueRow, now: int) -> int:
+        """Delete up to ``limit`` of the queue's messages whose retention period has ended, in
+        flight or not (SQS-L-3); returns how many. Bounded, because it runs inside a write
+        transaction: a million messages expiring at once must not hold the write lock (and every
+        other process's sends) for the whole sweep. A caller that gets :attr:`expire_batch` back
+        commits and calls again (:meth:`expire_all`)."""
+        limit = self.expire_batch
+        doomed = "SELECT seq FROM messages WHERE queue_id = ?1 AND expires_at <= ?2 LIMIT ?3"
         if queue.fifo:
-            groups = {
-                row[0]
-                for row in self.conn.execute(
-                    "DELETE FROM messages WHERE queue_id = ? AND expires_at <= ? RETURNING group_id",
-                    (queue.id, now),
-                ).fetchall()
-            }
+            rows = self.conn.execute(
+                f"DELETE FROM messages WHERE seq IN ({doomed}) RETURNING group_id", (queue.id, now, limit)
+            ).fetchall()
+            groups = {row[0] for row in rows}
             if groups:
                 self.refresh_groups(queue.id, groups)
-        else:
-            self.conn.execute("DELETE FROM messages WHERE queue_id = ? AND expires_at <= ?", (queue.id, now))
+            return len(rows)
+        return self.conn.execute(
+            f"DELETE FROM messages WHERE seq IN ({doomed})", (queue.id, now, limit)
+        ).rowcount
+
+    def expire_all(self, name: str) -> None:
+        """Delete every expired message of queue ``name``, one bounded transaction at a time."""
+        while True:
+            with self.write():
+                if self.expire(self.queue(name), self.now_ms()) < self.expire_batch:
+                    return
 
     def refresh_groups(self, queue_id: int, groups: Iterable[str]) -> None:
         """Recompute ``available_at`` of FIFO groups whose messages changed; drop empty groups."""
