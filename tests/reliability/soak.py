@@ -21,6 +21,7 @@ from pathlib import Path
 
 from qworker.backend import QueueSpec, SendEntry
 from qworker.registry import open_backend
+from tests.reliability import figures
 
 APP_DIR = Path(__file__).resolve().parent.parent / "runtime"
 
@@ -92,16 +93,22 @@ async def soak(minutes: float, rate: int, warmup: float) -> int:
     handled = {i for line in ledger.read_text().splitlines() for i in json.loads(line)["ids"]}
     warm = [s for s in samples if s["t_s"] >= warmup * 60] or samples
     growth = {k: round(warm[-1][k] - warm[0][k], 2) for k in ("rss_mb", "threads", "fds", "redis_keys")}
-    print(
-        json.dumps(
-            {
-                "sent": sent,
-                "processed": len(handled),
-                "lost": sent - len(handled),
-                "growth_after_warmup": growth,
-                "minutes": minutes,
-            }
-        )
+    first, last = warm[0], warm[-1]
+    figures.record(
+        "T15 soak",
+        {
+            "minutes": minutes,
+            "rate_per_s": rate,
+            "sent": sent,
+            "processed": len(handled),
+            "lost": sent - len(handled),
+            "rss_mb_after_warmup": [round(first["rss_mb"], 1), round(last["rss_mb"], 1)],
+            "threads": [first["threads"], last["threads"]],
+            "fds": [first["fds"], last["fds"]],
+            "redis_keys": [first["redis_keys"], last["redis_keys"]],
+            "growth_after_warmup": growth,
+        },
+        test="tests/reliability/soak.py",
     )
     return 0 if len(handled) == sent else 1
 

@@ -21,6 +21,7 @@ from qworker.backend import QueueSpec, SendEntry
 from qworker.registry import open_backend
 from qworker.runtime.config import MappingConfig
 from qworker.runtime.worker import Worker, WorkerOptions
+from tests.reliability import figures
 from tests.runtime.conftest import APP_DIR, Ledger
 
 pytestmark = pytest.mark.slow
@@ -80,9 +81,14 @@ async def test_many_idle_queues_cost_little_and_none_starves(
             slowest = time.monotonic() - sent_at
             worker.request_stop()
             assert await task == 0
-        print(
-            f"FIGURES T17 queues={QUEUES} idle_cpu={cpu:.3f} redis_requests_per_s={per_second:.1f} "
-            f"slowest_handling_s={slowest:.2f}"
+        figures.record(
+            "T17",
+            {
+                "queues": QUEUES,
+                "idle_cpu": cpu,
+                "redis_requests_per_s": per_second,
+                "slowest_handling_s": slowest,
+            },
         )
         assert sorted(line["bodies"][0] for line in ledger.lines()) == sorted(
             f'{{"queue": "{name}"}}' for name in chosen
