@@ -42,7 +42,7 @@ def record(scenario: str, values: Mapping[str, Any], *, test: str | None = None)
         "test": test or os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
         "time": round(time.time(), 3),
     }
-    text = json.dumps(line, sort_keys=True)
+    text = json.dumps(line)
     print(f"\nFIGURES {scenario} {json.dumps(line['values'], sort_keys=True)}")
     path = os.environ.get(ENV)
     if not path:
