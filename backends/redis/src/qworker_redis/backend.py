@@ -76,6 +76,10 @@ _SEND_CHUNK_BYTES = 4 * 1024 * 1024
 #: how long redrive leases the dead letters it is moving (they come back if it dies)
 _REDRIVE_LEASE_MS = 60_000
 _MAX_ERROR_TEXT = 4096
+#: how often create_queue looks again when deletes of the same name keep getting in its way
+_CREATE_ATTEMPTS = 10
+#: Redis Cluster: how long a deleted incarnation's tombstone fences off a late create of it
+_TOMBSTONE_MS = 24 * 3600 * 1000
 _ENTRY_MESSAGES = {
     1: "The receipt handle is not valid.",
     2: "The message was received again since this receipt handle was issued.",
@@ -307,13 +311,23 @@ class RedisBackend(BaseBackend):
         return ref
 
     async def _run(
-        self, name: str, queue: str, args: Callable[[QueueRef], Sequence[Any]], *, with_dlq: bool = False
+        self,
+        name: str,
+        queue: str,
+        args: Callable[[QueueRef], Sequence[Any]],
+        *,
+        with_dlq: bool = False,
+        fresh: bool = False,
     ) -> tuple[QueueRef, list[Any]]:
-        """Run a per-queue script; on "no such queue" reload the registration once (the cache may
-        predate a delete + create) and retry."""
+        """Run a per-queue script; on "no such queue" reload the registration (the cache may
+        predate a delete + create) and retry. When the registry names the very incarnation the
+        script did not find, a create registered it and has not made its keys yet (Redis Cluster,
+        where the two are separate steps, or a create an older qworker left half-done): finish
+        that create, fenced, so whatever lists the queue can also use it. ``fresh``: read the
+        registration first instead of trusting the cache."""
         script = SCRIPTS[name]
-        ref = await self._ref(queue)
-        for _ in range(2):
+        ref = await self._ref(queue, refresh=fresh)
+        for _ in range(3):
             keys = ref.receive_keys if with_dlq else ref.keys.all
             head = ref.heads.get(name)
             if head is None:
@@ -323,46 +337,68 @@ class RedisBackend(BaseBackend):
                 return ref, reply
             stale = ref.inc
             ref = await self._ref(queue, refresh=True)
-            if ref.inc == stale:
+            if ref.inc == stale and not await self._make(ref, new=False):
                 break
         self._refs.pop(queue, None)
         raise QueueDoesNotExist(queue)
 
+    async def _make(self, ref: QueueRef, *, new: bool) -> bool:
+        """Register ``ref`` (``new``) or confirm the registry still holds it, and make its keys.
+
+        Single node: one script does both (``register``), so the registry and the queue's keys
+        never disagree. Redis Cluster: the registry is in another hash slot, so the registry
+        entry is added first (HSETNX) and the keys made after by a script fenced by incarnation
+        (``create``), which refuses when a newer incarnation or a delete of this one got there
+        first. False when the registration is not (or no longer) the one in the registry."""
+        fields = [self._offset_ms(), *meta_fields(ref.spec)]
+        if not self._cluster:
+            keys = (*ref.keys.all, self._registry.encode())
+            reply = await self._eval(
+                SCRIPTS["register"], keys, [ref.name, ref.raw, "new" if new else "same", ref.inc, *fields]
+            )
+            return bool(reply[0] == 1)
+        if new and not await self._call("HSETNX", self._registry, ref.name, ref.raw):
+            return False
+        reply = await self._eval(SCRIPTS["create"], ref.keys.all, [ref.inc, *fields])
+        return bool(reply[0] == 1)
+
     async def create_queue(self, spec: QueueSpec) -> None:
         limits.validate_queue_spec(spec)
-        raw = await self._call("HGET", self._registry, spec.name)
-        if raw is None:
-            tag = spec.name
-            policy = spec.redrive_policy
-            if policy is not None:
-                dlq_raw = await self._call("HGET", self._registry, policy.dead_letter_queue)
-                if dlq_raw is None:
-                    raise InvalidParameterValue(
-                        "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
-                        f"exist: {policy.dead_letter_queue!r}."
+        for _ in range(_CREATE_ATTEMPTS):  # repeated only while deletes of the name interfere
+            raw = await self._call("HGET", self._registry, spec.name)
+            if raw is None:
+                tag = spec.name
+                policy = spec.redrive_policy
+                if policy is not None:
+                    dlq_raw = await self._call("HGET", self._registry, policy.dead_letter_queue)
+                    if dlq_raw is None:
+                        raise InvalidParameterValue(
+                            "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does "
+                            f"not exist: {policy.dead_letter_queue!r}."
+                        )
+                    # share the DLQ's hash slot, so dead-lettering and redrive are one atomic script
+                    tag = QueueRef.from_registration(dlq_raw, self._settings.prefix).tag
+                inc = str(await self._call("INCR", incarnation_key(self._settings.prefix)))
+                ref = QueueRef.build(spec, tag, inc, self._settings.prefix)
+            else:
+                ref = QueueRef.from_registration(raw, self._settings.prefix)
+                if ref.spec != spec:
+                    raise QueueNameExists(
+                        f"A queue named {spec.name!r} already exists with different attributes."
                     )
-                # share the DLQ's hash slot, so dead-lettering and redrive are one atomic script
-                tag = QueueRef.from_registration(dlq_raw, self._settings.prefix).tag
-            inc = str(await self._call("INCR", incarnation_key(self._settings.prefix)))
-            ref = QueueRef.build(spec, tag, inc, self._settings.prefix)
-            if await self._call("HSETNX", self._registry, spec.name, ref.registration()):
-                await self._eval(
-                    SCRIPTS["create"], ref.keys.all, [inc, self._offset_ms(), *meta_fields(spec)]
-                )
+            # register it; or confirm the existing one (idempotent; finishes a create left half-done)
+            if await self._make(ref, new=raw is None):
                 self._refs[spec.name] = ref
                 return
-            raw = await self._call("HGET", self._registry, spec.name)  # lost a race with another creator
-            if raw is None:
-                raise BackendError(f"Queue {spec.name!r} was deleted while being created; try again")
-        ref = QueueRef.from_registration(raw, self._settings.prefix)
-        if ref.spec != spec:
-            raise QueueNameExists(f"A queue named {spec.name!r} already exists with different attributes.")
-        # idempotent; also repairs a queue whose delete was interrupted half-way
-        await self._eval(SCRIPTS["create"], ref.keys.all, [ref.inc, self._offset_ms(), *meta_fields(spec)])
-        self._refs[spec.name] = ref
+            # another client created or deleted the queue since we looked: look again
+        raise BackendError(f"Queue {spec.name!r} was deleted while being created; try again")
 
     async def get_queue(self, queue: str) -> QueueInfo:
-        ref, reply = await self._run("counts", queue, lambda r: (r.inc, self._offset_ms()))
+        # on a cluster a cached registration may be of an incarnation whose delete has un-listed
+        # it and not yet removed its keys: read the registry, so this agrees with list_queues
+        ref, reply = await self._run(
+            "counts", queue, lambda r: (r.inc, self._offset_ms()), fresh=self._cluster
+        )
         counts = QueueCounts(visible=reply[1], in_flight=reply[2], delayed=reply[3])
         return QueueInfo(ref.spec, counts, self.queue_arn(queue), reply[4], reply[5])
 
@@ -374,11 +410,31 @@ class RedisBackend(BaseBackend):
         await self._run("purge", queue, lambda r: (r.inc,))
 
     async def delete_queue(self, queue: str) -> None:
-        ref = await self._ref(queue, refresh=True)
+        """Delete the incarnation of ``queue`` the registry holds now, and only that one.
+
+        Single node: one script removes the registry entry and the keys, if the entry is still
+        the one read here. Redis Cluster (the registry in another hash slot): the registry entry
+        is removed first, compared the same way (from then on the queue is not listed, and
+        ``get_queue`` and creates agree), then that incarnation's keys, by a script that leaves
+        a newer incarnation alone; until that second step, a client holding a cached
+        registration can still use the doomed incarnation, as SQS allows during a delete.
+        """
         self._refs.pop(queue, None)
-        if not await self._call("HDEL", self._registry, queue):
+        raw = await self._call("HGET", self._registry, queue)
+        if raw is None:
             raise QueueDoesNotExist(queue)
-        await self._eval(SCRIPTS["drop"], ref.keys.all, [""])
+        ref = QueueRef.from_registration(raw, self._settings.prefix)
+        registry = self._registry.encode()
+        if not self._cluster:
+            reply = await self._eval(SCRIPTS["unregister"], (*ref.keys.all, registry), [queue, raw, ref.inc])
+        else:
+            reply = await self._eval(SCRIPTS["forget"], (registry,), [queue, raw])
+            if reply[0] == 1:
+                await self._eval(SCRIPTS["drop"], ref.keys.all, [ref.inc, _TOMBSTONE_MS])
+        if reply[0] != 1:
+            # deleted (and maybe created again) by another client since we looked: our delete
+            # happened while it did not exist
+            raise QueueDoesNotExist(queue)
 
     # -- send -----------------------------------------------------------------------------------
 

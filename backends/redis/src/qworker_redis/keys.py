@@ -8,10 +8,14 @@ global key, and every other key belongs to one queue and carries that queue's *h
 ``{TAG}``, so each Lua script touches a single hash slot and runs unchanged on Redis Cluster.
 
 ``PREFIX:queues`` (HASH, global)
-    queue name -> msgpack ``{"tag", "incarnation", "spec", "created"}``; the registry behind
-    ``list_queues`` and the client-side cache of tags. ``PREFIX:incarnations`` (STRING) is the
-    counter that numbers queue incarnations (a queue deleted and created again gets a new one,
-    so cached specs and receipt handles of the old queue are detected).
+    queue name -> msgpack ``{"tag", "inc", "spec"}``; the registry behind ``list_queues`` and
+    the client-side cache of tags. ``PREFIX:incarnations`` (STRING) is the counter that numbers
+    queue incarnations (a queue deleted and created again gets a new, larger one, so cached specs
+    and receipt handles of the old queue are detected, and a delete of one incarnation never
+    touches a later one). On a single node, creating and deleting a queue change its registry
+    entry and its keys in one script; on Redis Cluster, where this key is in another slot, see
+    ``lua/includes/lifecycle.lua`` for the order of the two steps and the tombstone a delete
+    leaves in ``meta`` (field ``dropped``, expiring after a day).
 
 Per queue ``Q`` with tag ``T`` (``T`` is the queue's own name, or, for a queue created with a
 ``RedrivePolicy``, the tag of its dead-letter queue: a source and its DLQ share a slot so the

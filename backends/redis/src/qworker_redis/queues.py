@@ -77,6 +77,8 @@ class QueueRef:
     keys: QueueKeys
     #: KEYS of the receive script: the queue's keys then its DLQ's (or its own again)
     receive_keys: tuple[bytes, ...]
+    #: the registry entry this was read from (or will be written as): deletes compare it
+    raw: bytes = field(default=b"", compare=False)
     #: packed ``EVALSHA sha numkeys KEYS...`` per script name (see scripts.pack_head)
     heads: dict[str, bytes] = field(default_factory=dict, compare=False)
 
@@ -88,17 +90,16 @@ class QueueRef:
     def fifo(self) -> bool:
         return self.spec.fifo
 
-    def registration(self) -> bytes:
-        return msgpack.packb({"tag": self.tag, "inc": self.inc, "spec": spec_to_dict(self.spec)})
-
     @classmethod
-    def build(cls, spec: QueueSpec, tag: str, inc: str, prefix: str) -> QueueRef:
+    def build(cls, spec: QueueSpec, tag: str, inc: str, prefix: str, raw: bytes | None = None) -> QueueRef:
         keys = QueueKeys.build(spec.name, tag, prefix)
         policy = spec.redrive_policy
         dlq_keys = QueueKeys.build(policy.dead_letter_queue, tag, prefix) if policy else keys
-        return cls(spec, tag, inc, keys, keys.all + dlq_keys.all)
+        if raw is None:
+            raw = msgpack.packb({"tag": tag, "inc": inc, "spec": spec_to_dict(spec)})
+        return cls(spec, tag, inc, keys, keys.all + dlq_keys.all, raw)
 
     @classmethod
     def from_registration(cls, raw: bytes, prefix: str) -> QueueRef:
         data = msgpack.unpackb(raw, raw=False)
-        return cls.build(spec_from_dict(data["spec"]), data["tag"], data["inc"], prefix)
+        return cls.build(spec_from_dict(data["spec"]), data["tag"], data["inc"], prefix, raw)

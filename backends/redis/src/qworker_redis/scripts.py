@@ -19,8 +19,11 @@ from typing import Any
 
 #: script name -> file in ``qworker_redis/lua``
 SCRIPT_FILES: dict[str, str] = {
+    "register": "register-15.lua",
+    "unregister": "unregister-15.lua",
     "create": "create-14.lua",
     "drop": "drop-14.lua",
+    "forget": "forget-1.lua",
     "purge": "purge-14.lua",
     "counts": "counts-14.lua",
     "send": "send-14.lua",

@@ -1,19 +1,15 @@
 --[[
-  Create a queue's meta HASH (SQS CreateQueue), or confirm it exists.
+  Make a queue's meta HASH (SQS CreateQueue), or confirm it exists: the Cluster half of a create,
+  run after the registry entry was added (HSETNX), by its creator or by a client that found the
+  registry naming an incarnation whose keys are not made yet.
 
   KEYS[1..14]  the queue's keys
   ARGV[1] incarnation   ARGV[2] clock offset ms   ARGV[3..] meta field, value pairs
-  Keys left by an earlier incarnation (a delete interrupted half-way) are removed first.
-  Returns {1, created_s, modified_s}.
+  Keys left by an older incarnation are removed first. Fenced (see includes/lifecycle.lua): a
+  newer incarnation or a delete of this one (tombstone) wins.
+  Returns {1, created_s, modified_s}, or {0} when fenced off.
 ]]
 --- @include base
+--- @include lifecycle
 
-local Q = qkeys(0)
-local now = now_ms(tonumber(ARGV[2]))
-local m = redis.call('HMGET', Q.meta, 'inc', 'created', 'modified')
-if m[1] == ARGV[1] then return {1, tonumber(m[2]), tonumber(m[3])} end
-if m[1] then redis.call('UNLINK', unpack(KEYS, 1, 14)) end
-local secs = math.floor(now / 1000)
-redis.call('HSET', Q.meta, 'inc', ARGV[1], 'created', secs, 'modified', secs, 'seq', 0, 'ghosts', 0,
-  unpack(ARGV, 3))
-return {1, secs, secs}
+return make_queue(qkeys(0), ARGV[1], now_ms(tonumber(ARGV[2])), 3, true) or {0}

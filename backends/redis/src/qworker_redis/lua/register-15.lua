@@ -1,0 +1,25 @@
+--[[
+  Create a queue (SQS CreateQueue) on a single node: its registry entry and its meta HASH in one
+  step, so no client ever sees one without the other.
+
+  KEYS[1..14]  the queue's keys   KEYS[15] the registry HASH
+  ARGV[1] queue name   ARGV[2] registration (msgpack)   ARGV[3] 'new' or 'same'
+  ARGV[4] incarnation  ARGV[5] clock offset ms           ARGV[6..] meta field, value pairs
+  'new': register it unless the name is registered. 'same': only when the registry holds exactly
+  this registration (confirm it, or finish a queue an older qworker left half-made).
+  Keys of an earlier incarnation are removed first.
+  Returns {1, created_s, modified_s}, or {0, registration now} / {0} when the condition failed.
+]]
+--- @include base
+--- @include lifecycle
+
+local current = redis.call('HGET', KEYS[15], ARGV[1])
+if ARGV[3] == 'new' then
+  if current then return {0, current} end
+elseif current ~= ARGV[2] then
+  if current then return {0, current} end
+  return {0}
+end
+local made = make_queue(qkeys(0), ARGV[4], now_ms(tonumber(ARGV[5])), 6, false)
+if ARGV[3] == 'new' then redis.call('HSET', KEYS[15], ARGV[1], ARGV[2]) end
+return made
