@@ -344,6 +344,15 @@ class Backend(Protocol):
         """The URL with any password removed, safe to log."""
         ...
 
+    def reopened(self) -> Backend | None:
+        """A new, unconnected backend on the same store, with a connection of its own, or None
+        when no second connection can see the same queues (an in-memory SQLite database).
+
+        The visibility heartbeat runs in a thread of its own, with its own event loop, so that a
+        handler blocking the worker's loop cannot stop it (RELIABILITY.md T12); it needs this.
+        """
+        ...
+
     async def connect(self) -> None:
         """Open connections and check the backend answers.
 
@@ -523,6 +532,9 @@ class BaseBackend:
 
     def queue_arn(self, queue: str) -> str:
         return arn.queue_arn(queue)
+
+    def reopened(self) -> Backend | None:
+        return None
 
     async def peek(self, queue: str, max_messages: int = 10) -> list[PeekedMessage]:
         from qworker.errors import UnsupportedOperation

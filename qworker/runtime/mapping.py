@@ -58,7 +58,6 @@ class MappingRunner:
         app_dir: str | None = ".",
         function_environment: dict[str, str] | None = None,
         function: FunctionInfo | None = None,
-        backend_url: str | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
@@ -72,8 +71,6 @@ class MappingRunner:
         self.stopping = asyncio.Event()
         #: set when ``--until-empty`` found the queue empty
         self.empty: asyncio.Event | None = asyncio.Event() if until_empty else None
-        #: the backend's URL, to open a second connection for the heartbeat thread
-        self.backend_url = backend_url
         self.batchers: list[Batcher] = []
         self.pollers: list[Poller] = []
         self.invoker: Invoker | None = None
@@ -137,9 +134,7 @@ class MappingRunner:
             for _ in range(self.pollers_wanted)
         ]
         if config.heartbeat:
-            self.heartbeat = make_heartbeat(
-                self.backend, self.backend_url, config.queue, config.heartbeat, lease
-            )
+            self.heartbeat = make_heartbeat(self.backend, config.queue, config.heartbeat, lease)
             await self.heartbeat.start()
         self.invoker = self._make_invoker()
         if isinstance(self.invoker, ProcessInvoker):

@@ -96,6 +96,12 @@ class SQLiteBackend(BaseBackend):
     def display_url(self) -> str:
         return self._url
 
+    def reopened(self) -> SQLiteBackend | None:
+        """Another connection to the same file; None for an in-memory database (nothing to share)."""
+        if self.options.path is None:
+            return None
+        return type(self)(self.options, clock=self._clock, url=self._url, poll_interval=self._poll_interval)
+
     def __repr__(self) -> str:
         return f"SQLiteBackend({self._url!r})"
 

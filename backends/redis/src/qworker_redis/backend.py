@@ -139,6 +139,7 @@ class RedisBackend(BaseBackend):
     def __init__(
         self, url: str = "redis://localhost:6379/0", *, clock_offset: Callable[[], float] | None = None
     ):
+        self._url = url
         self._settings = parse_url(url)
         self.give_backs = GiveBacks()  #: receives cut short by a cancellation, giving back
         self._clock_offset = clock_offset
@@ -155,6 +156,9 @@ class RedisBackend(BaseBackend):
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
         return cls(url)
+
+    def reopened(self) -> RedisBackend:
+        return type(self)(self._url, clock_offset=self._clock_offset)
 
     @property
     def display_url(self) -> str:
