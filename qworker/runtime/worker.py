@@ -36,10 +36,9 @@ from qworker.runtime.config import MappingConfig
 from qworker.runtime.http import HealthServer
 from qworker.runtime.mapping import MappingRunner
 from qworker.runtime.metrics import RuntimeMetrics
+from qworker.settings.schema import DEFAULT_GRACEFUL_TIMEOUT
 
 log = structlog.get_logger("qworker")
-
-DEFAULT_GRACEFUL_TIMEOUT = 25.0  #: below Kubernetes' default 30 s termination grace period
 
 
 @dataclass(slots=True)
