@@ -32,6 +32,11 @@ async def msgs_key(backend: RedisBackend, queue: str) -> bytes:
     return backend._refs[queue].keys.key("msgs")
 
 
+async def reasons(backend: RedisBackend, queue: str) -> dict[str, str]:
+    """Message id -> reason of the queue's quarantine."""
+    return {q.message_id: q.reason for q in await backend.quarantined(queue)}
+
+
 def nested(depth: int) -> bytes:
     return b"\x91" * depth + b"\xc0"  # [[[...[nil]...]]]
 
@@ -63,13 +68,14 @@ async def test_corrupt_envelopes_are_quarantined_while_others_flow(backend: Redi
     with structlog.testing.capture_logs() as logs:
         got = await backend.receive(queue, max_messages=20, wait_seconds=1)
     assert sorted(m.body for m in got) == good
-    quarantined = await backend.quarantined(queue)
+    quarantined = await reasons(backend, queue)
     assert set(quarantined) == set(victims)
     assert all(reason for reason in quarantined.values())
     logged = {e["message_id"]: e["reason"] for e in logs if e["event"] == "redis.message_quarantined"}
     assert logged == quarantined
     counts = (await backend.get_queue(queue)).counts
-    assert (counts.visible, counts.in_flight) == (0, 5)
+    assert (counts.visible, counts.in_flight, counts.quarantined) == (0, 5, len(victims))
+    assert backend.quarantine_tally.by_queue == {queue: len(victims)}
 
 
 async def test_oversize_and_missing_records_are_set_aside_by_the_script(backend: RedisBackend) -> None:
@@ -93,7 +99,8 @@ async def test_oversize_and_missing_records_are_set_aside_by_the_script(backend:
     await backend._call("HSET", ref.keys.key("msgs"), "~" + bad, "this is not a state")
     got = await backend.receive(queue, max_messages=10, wait_seconds=0)
     assert [m.body for m in got] == ["ok"]
-    assert await backend.quarantined(queue) == {big: "oversize", gone: "missing-envelope", bad: "bad-state"}
+    assert await reasons(backend, queue) == {big: "oversize", gone: "missing-envelope", bad: "bad-state"}
+    assert (await backend.get_queue(queue)).counts.quarantined == 3
 
 
 async def test_corrupt_fifo_head_does_not_block_its_group(backend: RedisBackend) -> None:
@@ -105,7 +112,7 @@ async def test_corrupt_fifo_head_does_not_block_its_group(backend: RedisBackend)
     await backend._call("HSET", key, sent.successful[0].message_id, b"garbage")
     got = await backend.receive(queue, max_messages=10, wait_seconds=0)
     assert [m.body for m in got] == ["m1", "m2"]
-    assert list(await backend.quarantined(queue)) == [sent.successful[0].message_id]
+    assert list(await reasons(backend, queue)) == [sent.successful[0].message_id]
     assert await backend.delete(queue, [m.receipt_handle for m in got]) == []
     assert (await backend.get_queue(queue)).counts.visible == 0
 

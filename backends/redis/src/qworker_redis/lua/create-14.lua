@@ -14,6 +14,6 @@ local m = redis.call('HMGET', Q.meta, 'inc', 'created', 'modified')
 if m[1] == ARGV[1] then return {1, tonumber(m[2]), tonumber(m[3])} end
 if m[1] then redis.call('UNLINK', unpack(KEYS, 1, 14)) end
 local secs = math.floor(now / 1000)
-redis.call('HSET', Q.meta, 'inc', ARGV[1], 'created', secs, 'modified', secs, 'seq', 0, 'ghosts', 0,
+redis.call('HSET', Q.meta, 'inc', ARGV[1], 'created', secs, 'modified', secs, 'seq', 0, 'ghosts', 0, 'qn', 0,
   unpack(ARGV, 3))
 return {1, secs, secs}
