@@ -70,7 +70,7 @@ def plan_restore(
     ``target``, or why it cannot (the failure names it by ``key``; it then stays)."""
     if readable.problem is not None and not body_only:
         hint = (
-            " Put its body back alone with --body-only (body_only=True), or drop it."
+            " Put its body back alone (body_only=True; the command line's --body-only), or drop it."
             if readable.body is not None
             else " Its body cannot be read either: nothing can be put back; drop it."
         )

@@ -8,14 +8,21 @@ quarantine with its reason and the others are processed.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
-from qworker.backend import MessageAttributeValue, QueueSpec, SendEntry
+from qworker.backend import Backend, MessageAttributeValue, QueueSpec, SendEntry
 from qworker.backends.sqlite import SQLiteBackend
-from tests.runtime.conftest import Ledger, WorkerProcess, log_events
+from qworker.cli import cli
+from qworker.runtime.worker import Worker, WorkerOptions
+from tests.corruption import corrupt_message
+from tests.runtime.conftest import APP_DIR, Ledger, WorkerProcess, log_events, make_queue, mapping, send_json
 
 #: how each case damages the victim's row (SQL run on the file while no worker is running)
 CORRUPTIONS = {
@@ -94,3 +101,52 @@ async def test_one_undecodable_row_is_quarantined_and_the_worker_processes_the_r
     expected = {"attributes": (1, b"\xc1\xc1\xc1\xff"), "body": (2, b"\xff\xfea"), "group": (3, b"\xc3(")}
     index, value = expected[column]
     assert raw[index] == value
+
+
+# -- the worker's metrics and the stats command count the quarantine (T16), on SQLite and Redis --
+
+
+async def test_metrics_and_stats_count_the_quarantine(
+    backend: Backend, backend_url: str, ledger: Ledger
+) -> None:
+    """T16: a worker that sets messages aside counts them (qworker_messages_quarantined_total)
+    and its monitor shows the quarantine's size (qworker_queue_messages_quarantined); 'qworker
+    queue stats' shows ApproximateNumberOfMessagesQuarantined. SQLite and Redis."""
+    await make_queue(backend, "q")
+    ids = await send_json(backend, "q", [{"n": i} for i in range(8)])
+    for victim in ids[2:4]:
+        await corrupt_message(backend, "q", victim, "attributes")
+    config = mapping("async_handler", "q")
+    options = WorkerOptions(
+        backend_url=backend_url, app_dir=str(APP_DIR), metrics_port=0, monitor_interval=0.1
+    )
+    worker = Worker([config], options)
+    task = asyncio.create_task(worker.serve())
+    while worker.metrics_port is None:
+        assert not task.done(), task
+        await asyncio.sleep(0.01)
+    await ledger.until(lambda lines: sum(len(x["ids"]) for x in lines) >= 6)
+    await asyncio.sleep(0.5)  # a monitor round after the receive
+    reader, writer = await asyncio.open_connection("127.0.0.1", worker.metrics_port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    text = (await reader.read()).decode().partition("\r\n\r\n")[2]
+    writer.close()
+    worker.request_stop()
+    assert await task == 0
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("qworker_messages_quarantined_total", (("queue", "q"),))] == 2
+    assert samples[("qworker_queue_messages_quarantined", (("queue", "q"),))] == 2
+    assert sorted(ledger.ids()) == sorted(ids[:2] + ids[4:])
+
+    # the command runs its own event loop: in a thread
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["queue", "stats", "q", "--backend", backend_url]
+    )
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["ApproximateNumberOfMessagesQuarantined"] == "2"
+    assert stats["ApproximateNumberOfMessages"] == stats["ApproximateNumberOfMessagesNotVisible"] == "0"
