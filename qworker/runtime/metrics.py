@@ -164,7 +164,7 @@ class _MappingCollector(Collector):
         )
         totals: dict[str, int] = {}
         for tally in self.tallies:
-            for queue, count in tally.by_queue.items():
+            for queue, count in list(tally.by_queue.items()):
                 totals[queue] = totals.get(queue, 0) + count
         for queue in sorted(totals):
             quarantined.add_metric([queue], totals[queue])
