@@ -172,6 +172,20 @@ async def test_restore_of_a_repaired_row_keeps_everything(backend: SQLiteBackend
     assert back.md5_of_message_attributes == result.successful[0].md5_of_message_attributes
 
 
+async def test_restore_needs_only_what_it_puts_back(backend: SQLiteBackend) -> None:
+    """T16: a row set aside for a value a restore makes anew (here SentTimestamp) is restored
+    whole by a plain restore: body, attributes and id decode."""
+    await backend.create_queue(QueueSpec("q"))
+    (victim,) = await send(backend, "q", "timeless")
+    await sql(backend, "UPDATE messages SET sent_ms = 'long ago' WHERE message_id = ?", victim)
+    assert await backend.receive("q", wait_seconds=0) == []
+    assert [e.reason for e in await backend.quarantined("q")] == ["bad-type:sent_ms"]
+    assert await backend.restore_quarantined("q", [victim]) == []
+    (back,) = await backend.receive("q", wait_seconds=0)
+    assert (back.message_id, back.body, back.message_attributes) == (victim, "timeless", ATTRS)
+    assert back.attributes["SentTimestamp"].isdigit()
+
+
 async def test_fifo_rows_no_group_leads_to_are_swept(backend: SQLiteBackend) -> None:
     """T16 + SQS-F-2: a FIFO row whose group_id was changed belongs to no group a receive reads;
     once the queue has no group left it is set aside ('orphan:group_id'), so the queue empties

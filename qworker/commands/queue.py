@@ -262,7 +262,7 @@ def quarantine_group() -> None:
     "--json/--table",
     "as_json",
     default=None,
-    envvar="QWORKER_QUEUE_QUARANTINE_JSON",
+    envvar="QWORKER_QUEUE_QUARANTINE_LIST_JSON",
     help="JSON lines or a table. [default: a table on a terminal, JSON lines otherwise]",
 )
 @backend_option
@@ -305,7 +305,7 @@ def quarantine_restore_command(
     Each message is decoded again first. One that still cannot be decoded is refused with the
     reason and stays in quarantine; --body-only puts its body back alone when the body can be
     read (a FIFO message also needs a readable group id). A restored message is a new arrival
-    with the same message id: received count 0, retention from now, visible at once, FIFO: at
+    with the same message id: receive count 0, retention from now, visible at once, FIFO: at
     the end of its group. On the dead-letter queue it is a dead letter of NAME, so 'qworker
     redrive' brings it back. Prints the ids put back; exits 1 if any could not be.
     """

@@ -201,7 +201,7 @@ def readable(row: tuple, fifo: bool) -> Readable:
         except ValueError:
             source = None
     return Readable(
-        problem="missing-body" if body is None else row_problem(row, fifo),
+        problem="missing-body" if body is None else row_problem(row, fifo, restoring=True),
         body=text(body),
         message_id=text(message_id) or None,
         attributes=decoded if type(decoded) is dict else None,

@@ -119,15 +119,23 @@ def decode_attributes(blob: bytes | None) -> dict[str, MessageAttributeValue] | 
     return out
 
 
-def row_problem(row: tuple[Any, ...], fifo: bool) -> str | None:
-    """Why a row of :data:`COLUMNS` (large body already joined in) cannot be delivered, or ``None``."""
+#: the columns a restore puts back (the others it makes anew: ids, digests, times, counts)
+_RESTORED = frozenset({"body", "message_id", "group_id", "dedup_id", "dlq_source", "trace_header", "attrs"})
+
+
+def row_problem(row: tuple[Any, ...], fifo: bool, restoring: bool = False) -> str | None:
+    """Why a row of :data:`COLUMNS` (large body already joined in) cannot be delivered, or
+    ``None``; with ``restoring``, why it cannot be put back (only the values a restore keeps
+    are needed)."""
     for index, name, kind, nullable in _EXPECTED:
+        if restoring and name not in _RESTORED:
+            continue
         problem = value_problem(name, row[index], kind, nullable)
         if problem is not None:
             return problem
     if fifo:
         for index, name in ((8, "group_id"), (10, "sequence_number")):
-            if row[index] is None:
+            if row[index] is None and not (restoring and name not in _RESTORED):
                 return f"bad-type:{name}"
     attributes = decode_attributes(row[13])
     return attributes if type(attributes) is str else None
