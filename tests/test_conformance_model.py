@@ -19,3 +19,9 @@ class TestModelConformance(BackendConformance):
     async def backend(self, clock: OffsetClock) -> AsyncIterator[Backend]:
         async with ModelBackend(clock=clock) as backend:
             yield backend
+
+    @pytest.fixture
+    async def other_backend(self, backend: Backend, clock: OffsetClock) -> AsyncIterator[Backend]:
+        assert isinstance(backend, ModelBackend)
+        async with ModelBackend(clock=clock, share_with=backend) as other:
+            yield other
