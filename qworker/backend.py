@@ -84,7 +84,7 @@ class QueueSpec:
 
     def __post_init__(self) -> None:
         extra = self.extra_attributes
-        if extra:
+        if extra or type(extra) is not tuple:
             pairs = extra.items() if isinstance(extra, Mapping) else extra
             normalized = tuple(sorted((str(name), value) for name, value in dict(pairs).items()))
             if normalized != extra:

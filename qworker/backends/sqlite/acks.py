@@ -121,6 +121,9 @@ def change_visibility(
         return failed, False
     with store.write() as conn:
         now = store.now_ms()
+        # the retention shift as it is now (SetQueueAttributes); a queue deleted meanwhile took
+        # its messages along, and its handles find nothing
+        cutoff = (store.find_queue(queue_name) or queue).expiry_cutoff(now)
         rows = {
             row[0]: row[1:]
             for row in conn.execute(
@@ -133,7 +136,7 @@ def change_visibility(
         groups = set()
         for handle, seq, token, timeout_ms in wanted:
             row = rows.get(seq)
-            if row is None or row[0] != token or row[1] <= now or row[3] <= now:
+            if row is None or row[0] != token or row[1] <= now or row[3] <= cutoff:
                 failed.append(
                     BatchEntryError(
                         handle,
@@ -194,7 +197,7 @@ def peek(store: Store, queue_name: str, max_messages: int) -> list[PeekedMessage
         "m.sequence_number, m.dlq_source, m.trace_header, m.last_error "
         "FROM (SELECT * FROM messages WHERE queue_id = ? AND expires_at > ? ORDER BY seq LIMIT ?) AS m "
         "LEFT JOIN bodies AS b ON m.body IS NULL AND b.seq = m.seq ORDER BY m.seq",
-        (queue.id, now, max_messages),
+        (queue.id, queue.expiry_cutoff(now), max_messages),
     ).fetchall()
     peeked = []
     for row in rows:

@@ -44,7 +44,7 @@ def plan(store: Store, dead_letter_queue: str, destination: str | None) -> list[
         row[0]
         for row in store.conn.execute(
             "SELECT seq FROM messages WHERE queue_id = ? AND visible_at <= ? AND expires_at > ? ORDER BY seq",
-            (dlq.id, now, now),
+            (dlq.id, now, dlq.expiry_cutoff(now)),
         )
     ]
 
@@ -79,7 +79,7 @@ def move_chunk(
         ).fetchall()
         by_target: dict[str, list[tuple[int, str | None]]] = {}
         for seq, visible_at, expires_at, source, group in rows:
-            if expires_at <= now:
+            if expires_at <= dlq.expiry_cutoff(now):
                 continue
             target = destination
             if target is None and source is not None:
@@ -117,7 +117,7 @@ def _copy(store: Store, target: QueueRow, messages: list[tuple[int, str | None]]
     trace header kept; FIFO messages get the target's next sequence numbers."""
     spec = target.spec
     visible_at = now + spec.delay_seconds * 1000
-    expires_at = now + spec.message_retention_period * 1000
+    expires_at = target.expires_at(now)
     sequence = store.next_sequence_numbers(target.id, len(messages)) if target.fifo else None
     first = store.first_free_seq()
     params = []
