@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import time
 import uuid
@@ -75,6 +76,19 @@ def unique_name(prefix: str = "cf", fifo: bool = False) -> str:
 
 def bodies(messages: list[ReceivedMessage]) -> list[str]:
     return [m.body for m in messages]
+
+
+def comparable(spec: QueueSpec) -> QueueSpec:
+    """``spec`` with its JSON-valued extra attributes (``Policy``, ``RedriveAllowPolicy``) in one
+    canonical form: SQS may return a policy re-serialized (other spacing, same JSON)."""
+    extra = tuple(
+        (name, json.dumps(json.loads(value), sort_keys=True) if name in _JSON_ATTRIBUTES and value else value)
+        for name, value in spec.extra_attributes
+    )
+    return dataclasses.replace(spec, extra_attributes=extra)
+
+
+_JSON_ATTRIBUTES = ("Policy", "RedriveAllowPolicy")
 
 
 class BackendConformance:
@@ -338,7 +352,7 @@ class BackendConformance:
             maximum_message_size=2048,
             receive_wait_time_seconds=1,
             redrive_policy=RedrivePolicy(dlq, 5),
-            extra_attributes=(("SqsManagedSseEnabled", "false"), ("KmsDataKeyReusePeriodSeconds", "600")),
+            extra_attributes=(("SqsManagedSseEnabled", "false"),),
         )
         await backend.set_queue_attributes(name, spec)
         info = await other_backend.get_queue(name)
@@ -517,24 +531,48 @@ class BackendConformance:
             await backend.set_queue_attributes(name, QueueSpec(name, extra_attributes=(("Colour", "red"),)))
         assert (await backend.get_queue(name)).spec == QueueSpec(name, visibility_timeout=12)
 
+    #: a queue policy in SQS's compact form (the extra attribute tests)
+    POLICY = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*"}
+            ],
+        },
+        separators=(",", ":"),
+    )
+
     async def test_extra_attributes_are_kept_as_given(self, backend: Backend) -> None:
         """SQS CreateQueue/SetQueueAttributes: Policy, RedriveAllowPolicy, KmsMasterKeyId,
         KmsDataKeyReusePeriodSeconds and SqsManagedSseEnabled are stored and returned as given
-        (qworker does not act on them)."""
+        (qworker does not act on them); SetQueueAttributes replaces them all."""
         name = unique_name()
         allow = json.dumps({"redrivePermission": "denyAll"})
         spec = QueueSpec(
-            name, extra_attributes=(("RedriveAllowPolicy", allow), ("SqsManagedSseEnabled", "false"))
+            name,
+            extra_attributes=(
+                ("Policy", self.POLICY),
+                ("RedriveAllowPolicy", allow),
+                ("SqsManagedSseEnabled", "false"),
+            ),
         )
         await backend.create_queue(spec)
         info = await backend.get_queue(name)
-        assert info.spec == spec
-        assert info.attributes()["RedriveAllowPolicy"] == allow
-        changed = QueueSpec(name, extra_attributes=(("KmsDataKeyReusePeriodSeconds", "900"),))
+        assert comparable(info.spec) == comparable(spec)
+        assert json.loads(info.attributes()["RedriveAllowPolicy"]) == json.loads(allow)
+        await backend.create_queue(spec)  # the same attributes: idempotent
+        kms = (
+            ("KmsMasterKeyId", "alias/aws/sqs"),
+            ("KmsDataKeyReusePeriodSeconds", "900"),
+            ("SqsManagedSseEnabled", "false"),
+        )
+        changed = QueueSpec(name, extra_attributes=kms)
         await backend.set_queue_attributes(name, changed)
-        attrs = (await backend.get_queue(name)).attributes()
+        info = await backend.get_queue(name)
+        assert info.spec == changed
+        attrs = info.attributes()
         assert attrs["KmsDataKeyReusePeriodSeconds"] == "900"
-        assert "RedriveAllowPolicy" not in attrs
+        assert "RedriveAllowPolicy" not in attrs and "Policy" not in attrs
 
     # == tags ===================================================================================
 
