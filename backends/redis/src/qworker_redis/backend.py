@@ -316,15 +316,21 @@ class RedisBackend(BaseBackend):
     # -- queue registry -------------------------------------------------------------------------
 
     async def _ref(self, queue: str, refresh: bool = False) -> QueueRef:
-        ref = None if refresh else self._refs.get(queue)
-        if ref is None:
-            raw = await self._call("HGET", self._registry, queue)
-            if raw is None:
-                self._refs.pop(queue, None)
-                raise QueueDoesNotExist(queue)
-            ref = self._refs[queue] = QueueRef.from_registration(
-                raw, self._settings.prefix, cluster=self._cluster
-            )
+        """The cached registration of ``queue``, or (``refresh``, or none cached) the registry's.
+        A refresh that finds the registration cached keeps the cached ref, whose spec revision
+        may be newer than the registry entry's (which is the spec at creation)."""
+        cached = self._refs.get(queue)
+        if cached is not None and not refresh:
+            return cached
+        raw = await self._call("HGET", self._registry, queue)
+        if raw is None:
+            self._refs.pop(queue, None)
+            raise QueueDoesNotExist(queue)
+        if cached is not None and cached.raw == raw:
+            return cached
+        ref = self._refs[queue] = QueueRef.from_registration(
+            raw, self._settings.prefix, cluster=self._cluster
+        )
         return ref
 
     def _adopt(self, ref: QueueRef) -> QueueRef:
