@@ -13,10 +13,18 @@ A backend proves it gives SQS's semantics by passing this suite::
             async with MyBackend(..., clock=clock) as backend:
                 yield backend
 
-Every test names the SPEC statements it checks. Tests use real timing with short visibility
-timeouts (``timing_unit`` seconds); the few that need minutes to pass (the 5-minute
-deduplication window, retention, the 12-hour visibility cap) move the ``clock`` instead and are
-skipped, with the reason, for backends whose clock cannot be moved (``controls_clock = False``).
+        @pytest.fixture
+        async def other_backend(self, clock):   # a second client of the same store
+            async with MyBackend(..., clock=clock) as other:
+                yield other
+
+Every test names the SPEC statements it checks. Changes every client must see at once
+(SetQueueAttributes, tags, PurgeQueue's 60 s, the record store) are made through ``backend``
+and checked through ``other_backend``; without that fixture those tests are skipped.
+Tests use real timing with short visibility timeouts (``timing_unit`` seconds); the few that
+need minutes to pass (the 5-minute deduplication window, retention, the 12-hour visibility cap)
+move the ``clock`` instead and are skipped, with the reason, for backends whose clock cannot be
+moved (``controls_clock = False``).
 Each test makes its own uniquely named queues, so a backend may share one server between tests.
 """
 
