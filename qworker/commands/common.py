@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,8 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from qworker.errors import BackendUnavailable, ExitCode, QueueDoesNotExist, QWorkerError
-from qworker.registry import DEFAULT_BACKEND_URL, open_backend, redact_url
+from qworker.redaction import redact_text, redact_url
+from qworker.registry import DEFAULT_BACKEND_URL, open_backend
 
 if TYPE_CHECKING:
     from qworker.backend import Backend
@@ -33,8 +33,6 @@ ENV_BACKEND = "QWORKER_BACKEND"
 ENV_QUEUE = "QWORKER_QUEUE"
 #: set to any non-empty value to get a traceback instead of the one-line "internal error"
 ENV_DEBUG = "QWORKER_DEBUG"
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 
 
 class CommandError(click.ClickException):
@@ -55,8 +53,8 @@ def usage_error(message: str) -> NoReturn:
 
 
 def scrub(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***`` (see ``redact_url``)."""
-    return _URL.sub(lambda match: redact_url(match.group()), text)
+    """``text`` with every credential in it replaced by ``***`` (see :mod:`qworker.redaction`)."""
+    return redact_text(text)
 
 
 class QworkerGroup(click.Group):

@@ -35,6 +35,7 @@ from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
 from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
 from qworker.limits import check_max_messages, check_visibility_timeout
+from qworker.redaction import redact_url
 
 if TYPE_CHECKING:
     from typing import Self
@@ -94,10 +95,10 @@ class SQLiteBackend(BaseBackend):
 
     @property
     def display_url(self) -> str:
-        return self._url
+        return redact_url(self._url)
 
     def __repr__(self) -> str:
-        return f"SQLiteBackend({self._url!r})"
+        return f"SQLiteBackend({self.display_url!r})"
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from qworker.errors import (
     QueueDoesNotExist,
     QueueNameExists,
 )
+from qworker.redaction import redact_text
 from qworker_redis import codec
 from qworker_redis.connection import make_client, parse_url
 from qworker_redis.fastlane import FastLane, WaitLanes, pack_command
@@ -218,9 +219,8 @@ class RedisBackend(BaseBackend):
         return self._client
 
     def _safe(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
-        password = self._settings.password
-        return text.replace(password, "***") if password else text
+        """The exception's text, redacted: URLs, and the password itself wherever it appears."""
+        return redact_text(str(exc) or type(exc).__name__, (self._settings.password,))
 
     def _offset_ms(self) -> int:
         return 0 if self._clock_offset is None else round(self._clock_offset() * 1000)
