@@ -76,20 +76,22 @@ def _userinfo_end(url: str, start: int, scheme: str) -> int:
     """Index of the ``@`` that ends the userinfo, or -1 when there is none."""
     if start >= len(url) or (url[start] == "/" and scheme in _PATH_SCHEMES):
         return -1
+    if scheme in _PATH_SCHEMES:  # an '@' in a file name is not a userinfo
+        at = url.rfind("@", start, _first_of(url, "/?#", start))
+        if at >= 0:
+            return at
     query = _first_of(url, "?#", start)
-    at = url.rfind("@", start, query)
-    if at >= 0:
-        return at
-    if url.find("@", query) < 0:
-        return -1
-    # An ``@`` only past a ``?`` or ``#``: a raw ``?``/``#`` in the password, or an ``@`` in a
-    # query value (``?ssl_ca_certs=/certs/a@b.pem``). A query parameter has its ``=`` first.
+    # A raw '?' or '#' in the password: an '@' past it, before any '=' (a query parameter has its
+    # '=' first: ``?ssl_ca_certs=/certs/a@b.pem`` is no userinfo).
     equals = _first_of(url, "=", query + 1)
     at = url.rfind("@", query + 1, equals)
     if at >= 0:
         return at
+    at = url.rfind("@", start, query)
+    if at >= 0:
+        return at
     authority = url[start : _first_of(url, "/?#", start)]
-    if not _HOSTLIST.fullmatch(authority):  # ``redis://user:pa?ss@host``: "pa" is no port
+    if "@" in url[query:] and not _HOSTLIST.fullmatch(authority):  # ``redis://u:pa?s=s@h``
         return url.rfind("@")
     return -1
 
@@ -113,7 +115,9 @@ def redact_url(url: str) -> str:
     shown = ""
     if userinfo is not None:
         user, colon, _ = userinfo.partition(":")
-        shown = f"{_AWS_KEY_ID.sub(MASK, user)}:{MASK}@" if colon else f"{MASK}@"
+        # the user is shown unless the split is in doubt (an '@', '/', '?' or '#' in it)
+        plain_user = colon and not any(c in user for c in "@/?#")
+        shown = f"{_AWS_KEY_ID.sub(MASK, user)}:{MASK}@" if plain_user else f"{MASK}@"
     return f"{scheme}://{shown}{_redact_params(rest)}"
 
 
@@ -131,9 +135,10 @@ def _redact_params(rest: str) -> str:
         plain_name, plain_value = unquote_plus(name), unquote_plus(value)  # never raise on str
         if equals and _SECRET_NAME.search(plain_name):
             out.append(f"{name}={MASK}")
-        elif "://" in plain_value:
-            redacted = redact_url(plain_value)
-            out.append(f"{name}={value if redacted == plain_value else redacted}")
+        elif "://" in plain_value:  # a nested URL: redacted as written, else decoded
+            nested = value if "://" in value else plain_value
+            redacted = redact_url(nested)
+            out.append(f"{name}={value if redacted == nested else redacted}")
         elif not equals and "@" in piece:  # no name=value: maybe the rest of a raw password
             out.append(MASK)
         else:

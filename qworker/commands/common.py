@@ -106,7 +106,11 @@ def _usage_text(exc: click.UsageError) -> str:
 
 
 def describe(exc: QWorkerError, backend_url: str | None = None) -> str:
-    """The one-line text for a qworker error, with what to do about it where we know."""
+    """The one-line text for a qworker error, with what to do about it where we know (redacted)."""
+    return redact_text(_describe(exc, backend_url))
+
+
+def _describe(exc: QWorkerError, backend_url: str | None) -> str:
     where = f" on {redact_url(backend_url)}" if backend_url else ""
     if isinstance(exc, QueueDoesNotExist):
         fifo = " --fifo" if exc.queue.endswith(".fifo") else ""

@@ -40,7 +40,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from qworker.errors import ConfigError
-from qworker.redaction import redact_url
+from qworker.redaction import redact_url, split_userinfo
 
 RetryMode = Literal["adaptive", "standard"]
 
@@ -131,7 +131,7 @@ def parse_url(url: str) -> SQSSettings:
             raise ConfigError(
                 f"endpoint_url must be an http:// or https:// URL, not {redact_url(endpoint)!r}."
             )
-        if endpoint_parts.username is not None or endpoint_parts.password is not None:
+        if split_userinfo(endpoint)[1] is not None:  # read as redact_url reads it (raw '/' in a password)
             raise ConfigError("endpoint_url must not carry credentials; use the AWS credential chain.")
     retry_mode = values.get("retry_mode") or _env_retry_mode() or "adaptive"
     if retry_mode not in ("adaptive", "standard"):
