@@ -165,6 +165,8 @@ def _log_line(**fields: object) -> str:
 @example(Case("sqs://?aws_secret_access_key=QXkey&region=x", ["QXkey"], ["region=x"]))
 @example(Case("sqs://?endpoint_url=http://u:QXpw@h:9324", ["QXpw"], ["h:9324"]))
 @example(Case("sqlite:///q.db?password=QXpw", ["QXpw"], ["q.db"]))
+@example(Case("sqs://?endpoint_url=http://u:QX00%5B@endpoint.local:9324", ["QX00["]))  # crashed urlsplit
+@example(Case("sqs://?endpoint_url=http://[QXpw@h:1", ["QXpw"]))
 def test_no_credential_is_ever_shown(case: Case) -> None:
     url = case.url
     shown = redact_url(url)

@@ -121,8 +121,8 @@ def _describe(exc: QWorkerError, backend_url: str | None) -> str:
     if isinstance(exc, BackendUnavailable):
         target = redact_url(backend_url) if backend_url else "the backend"
         return (
-            f"cannot reach {target}: {exc}. Check --backend / {ENV_BACKEND} and that the backend is "
-            "running and reachable."
+            f"cannot reach {target}: {str(exc).rstrip('.')}. Check --backend / {ENV_BACKEND} and that the "
+            "backend is running and reachable."
         )
     return str(exc)
 

@@ -25,6 +25,7 @@ from redis.exceptions import (
     AuthenticationWrongNumberOfArgsError,
     NoPermissionError,
     NoScriptError,
+    RedisClusterException,
     RedisError,
     ResponseError,
 )
@@ -167,7 +168,10 @@ class RedisBackend(BaseBackend):
                 if isinstance(client, RedisCluster):
                     await client.initialize()
                 await client.execute_command("PING")
-        except (RedisError, *_RETRYABLE) as exc:
+        except (RedisError, RedisClusterException, *_RETRYABLE) as exc:
+            # RedisClusterException ("cannot be connected": no node answered, or every node
+            # refused the credentials) is no RedisError: without it here a cluster with a wrong
+            # password ended the CLI with "internal error" instead of exit 3
             await client.aclose()
             raise BackendUnavailable(
                 f"Cannot connect to Redis at {self.display_url}: {self._safe(exc)}"

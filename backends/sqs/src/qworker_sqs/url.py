@@ -126,13 +126,18 @@ def parse_url(url: str) -> SQSSettings:
         values[key] = value
     endpoint = values.get("endpoint_url") or None
     if endpoint is not None:
-        endpoint_parts = urlsplit(endpoint)
-        if endpoint_parts.scheme not in ("http", "https") or not endpoint_parts.hostname:
+        if split_userinfo(endpoint)[1] is not None:  # read as redact_url reads it (raw '/' in a password)
+            raise ConfigError("endpoint_url must not carry credentials; use the AWS credential chain.")
+        try:
+            endpoint_parts = urlsplit(endpoint)
+            valid = endpoint_parts.scheme in ("http", "https") and bool(endpoint_parts.hostname)
+            valid = valid and (endpoint_parts.port or 0) >= 0  # .port raises on a bad port
+        except ValueError:  # "Invalid IPv6 URL", a port that is no number
+            valid = False
+        if not valid:
             raise ConfigError(
                 f"endpoint_url must be an http:// or https:// URL, not {redact_url(endpoint)!r}."
             )
-        if split_userinfo(endpoint)[1] is not None:  # read as redact_url reads it (raw '/' in a password)
-            raise ConfigError("endpoint_url must not carry credentials; use the AWS credential chain.")
     retry_mode = values.get("retry_mode") or _env_retry_mode() or "adaptive"
     if retry_mode not in ("adaptive", "standard"):
         raise ConfigError(f"retry_mode must be 'adaptive' or 'standard', not {retry_mode!r}.")
