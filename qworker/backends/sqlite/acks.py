@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from qworker import arn
 from qworker.backend import BatchEntryError, FailureNote, MessageState, PeekedMessage, VisibilityChange
-from qworker.backends.sqlite.codec import decode_handle, unpack_attributes
-from qworker.backends.sqlite.receive import stored_system_attributes, visibility_ms
+from qworker.backends.sqlite.codec import CorruptRecord, decode_handle, unpack_attributes
+from qworker.backends.sqlite.receive import check_message_columns, stored_system_attributes, visibility_ms
 from qworker.backends.sqlite.store import QueueRow, Store
 from qworker.limits import MAX_VISIBILITY_TIMEOUT, check_max_messages, check_visibility_timeout
 
@@ -196,24 +196,44 @@ def peek(store: Store, queue_name: str, max_messages: int) -> list[PeekedMessage
         "LEFT JOIN bodies AS b ON m.body IS NULL AND b.seq = m.seq ORDER BY m.seq",
         (queue.id, now, max_messages),
     ).fetchall()
-    peeked = []
-    for row in rows:
-        (message_id, body, attrs, sent_ms, count, first_receive, token, visible_at, group, dedup_id,
-         sequence_number, dlq_source, trace, last_error) = row  # fmt: skip
-        state: MessageState = (
-            "visible" if visible_at <= now else ("in_flight" if token is not None else "delayed")
+    return [peeked_message(row, now, sender) for row in rows]
+
+
+def peeked_message(row: tuple, now: int, sender: str) -> PeekedMessage:
+    """One row of :func:`peek`'s query as a :class:`PeekedMessage`. A row that cannot be
+    decoded is shown with an empty body and the reason as its last error (never an exception)."""
+    (message_id, body, attrs, sent_ms, count, first_receive, token, visible_at, group, dedup_id,
+     sequence_number, dlq_source, trace, last_error) = row  # fmt: skip
+    if type(visible_at) is not int:
+        visible_at = 0
+    state: MessageState = (
+        "visible" if visible_at <= now else ("in_flight" if token is not None else "delayed")
+    )
+    try:
+        check_message_columns(
+            0, message_id, "", None, sent_ms, count, first_receive, group, dedup_id, sequence_number,
+            dlq_source, trace, body,
+        )  # fmt: skip
+        if last_error is not None and type(last_error) is not str:
+            raise CorruptRecord("bad-column:last_error")
+        return PeekedMessage(
+            message_id=message_id,
+            body=body,
+            attributes=stored_system_attributes(
+                sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
+            ),
+            message_attributes=unpack_attributes(attrs),
+            state=state,
+            visible_at=visible_at,
+            last_error=last_error,
         )
-        peeked.append(
-            PeekedMessage(
-                message_id=message_id,
-                body=body,
-                attributes=stored_system_attributes(
-                    sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
-                ),
-                message_attributes=unpack_attributes(attrs),
-                state=state,
-                visible_at=visible_at,
-                last_error=last_error,
-            )
+    except CorruptRecord as exc:
+        return PeekedMessage(
+            message_id=message_id if type(message_id) is str else repr(message_id),
+            body="",
+            attributes={},
+            message_attributes={},
+            state=state,
+            visible_at=visible_at,
+            last_error=f"corrupt record ({exc.reason}); a receive leaves it in flight",
         )
-    return peeked

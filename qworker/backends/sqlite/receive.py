@@ -13,15 +13,20 @@ import json
 import math
 from dataclasses import dataclass, field
 
+import structlog
+
 from qworker import arn
 from qworker.backend import ReceivedMessage, system_attributes
 from qworker.backends.sqlite.codec import (
+    CorruptRecord,
     encode_handle,
     new_token_base,
     sequence_number_text,
     unpack_attributes,
 )
 from qworker.backends.sqlite.store import QueueRow, Store
+
+log = structlog.get_logger("qworker.sqlite")
 
 #: the columns :func:`build_message` reads, in order
 COLUMNS = (
@@ -279,26 +284,91 @@ def move_to_dead_letter_queue(
 def build_messages(
     queue: QueueRow, rows: list[tuple], bodies: list[tuple[int, bytes | None, str]]
 ) -> list[ReceivedMessage]:
-    """:class:`ReceivedMessage` objects from rows of :data:`COLUMNS` and the large ``bodies``."""
+    """:class:`ReceivedMessage` objects from rows of :data:`COLUMNS` and the large ``bodies``.
+
+    A row that cannot be decoded (:class:`CorruptRecord`: written by another program, or
+    damaged) is left out and logged; the message stays in flight, so it comes back after its
+    visibility timeout and, on a queue with a redrive policy, goes to the dead-letter queue after
+    ``maxReceiveCount`` receives. It never fails the receive of the other messages.
+    """
     queue_id = queue.id
     sender = arn.account_id()
     by_seq = {seq: (attrs, body) for seq, attrs, body in bodies}
     messages = []
     for row in rows:
-        (seq, message_id, md5_body, md5_attrs, sent_ms, count, first_receive, token, group, dedup_id,
-         sequence_number, dlq_source, trace, attrs, body) = row  # fmt: skip
-        if body is None:
-            attrs, body = by_seq[seq]
-        attributes = stored_system_attributes(
-            sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
-        )
-        handle = encode_handle(queue_id, seq, token)
-        messages.append(
-            ReceivedMessage(
-                message_id, handle, body, md5_body, attributes, unpack_attributes(attrs), md5_attrs
+        try:
+            messages.append(received_message(queue_id, sender, row, by_seq))
+        except CorruptRecord as exc:
+            log.warning(
+                "sqlite.message_undecodable",
+                queue=queue.spec.name,
+                message_id=str(row[1])[:128],
+                reason=exc.reason,
+                advice="the message stays in flight; a redrive policy moves it to the dead-letter queue",
             )
-        )
     return messages
+
+
+def received_message(
+    queue_id: int, sender: str, row: tuple, by_seq: dict[int, tuple[bytes | None, str]]
+) -> ReceivedMessage:
+    """One row of :data:`COLUMNS` as a :class:`ReceivedMessage`; raises :class:`CorruptRecord`
+    (only) when a column does not hold what qworker writes there."""
+    (seq, message_id, md5_body, md5_attrs, sent_ms, count, first_receive, token, group, dedup_id,
+     sequence_number, dlq_source, trace, attrs, body) = row  # fmt: skip
+    if body is None:
+        attrs, body = by_seq.get(seq, (None, None))
+    check_message_columns(
+        seq, message_id, md5_body, md5_attrs, sent_ms, count, first_receive, group, dedup_id,
+        sequence_number, dlq_source, trace, body,
+    )  # fmt: skip
+    if type(token) is not int:
+        raise CorruptRecord("bad-column:token")
+    attributes = stored_system_attributes(
+        sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
+    )
+    handle = encode_handle(queue_id, seq, token)
+    return ReceivedMessage(
+        message_id, handle, body, md5_body, attributes, unpack_attributes(attrs), md5_attrs
+    )
+
+
+def check_message_columns(
+    seq: object,
+    message_id: object,
+    md5_body: object,
+    md5_attrs: object,
+    sent_ms: object,
+    count: object,
+    first_receive: object,
+    group: object,
+    dedup_id: object,
+    sequence_number: object,
+    dlq_source: object,
+    trace: object,
+    body: object,
+) -> None:
+    """Raise :class:`CorruptRecord` naming the first column whose type is not the one qworker
+    writes (SQLite keeps whatever type another program stores in a column)."""
+    if type(body) is not str:
+        raise CorruptRecord("bad-column:body" if body is not None else "missing-body")
+    for name, value in (("seq", seq), ("sent_ms", sent_ms), ("receive_count", count)):
+        if type(value) is not int:
+            raise CorruptRecord(f"bad-column:{name}")
+    if type(message_id) is not str or type(md5_body) is not str:
+        raise CorruptRecord("bad-column:message_id" if type(message_id) is not str else "bad-column:md5_body")
+    for name, value in (("first_receive_ms", first_receive), ("sequence_number", sequence_number)):
+        if value is not None and type(value) is not int:
+            raise CorruptRecord(f"bad-column:{name}")
+    for name, value in (
+        ("md5_attrs", md5_attrs),
+        ("group_id", group),
+        ("dedup_id", dedup_id),
+        ("dlq_source", dlq_source),
+        ("trace_header", trace),
+    ):
+        if value is not None and type(value) is not str:
+            raise CorruptRecord(f"bad-column:{name}")
 
 
 def stored_system_attributes(

@@ -809,7 +809,7 @@ class RedisBackend(BaseBackend):
             message_id = reply[i].decode()
             envelope = codec.decode(reply[i + 1] or None)
             _, count, first, _, _, src, _ = (reply[i + 2].decode().split("|", 6) + [""] * 7)[:7]
-            last_error = reply[i + 3].decode() or None
+            last_error = reply[i + 3].decode("utf-8", "replace") or None
             if type(envelope) is str:
                 body, attributes, message_attributes = "", {}, {}
                 last_error = f"corrupt envelope ({envelope}); it will be quarantined when received"
