@@ -981,7 +981,25 @@ def run_send_file(case: tuple[Any, ...]) -> None:
 
 # -- backend-url -----------------------------------------------------------------------------------
 
+
+@st.composite
+def _credential_urls(draw: st.DrawFn) -> str:
+    """Every URL form of the redaction property (tests/test_redaction.py), sometimes mutated."""
+    from tests.test_redaction import cases
+
+    url = draw(cases()).url
+    if draw(st.booleans()):
+        url = _mutate(
+            url.encode(),
+            draw(
+                st.lists(st.tuples(st.integers(0, 200), st.integers(32, 126), st.integers(0, 2)), max_size=3)
+            ),
+        ).decode("utf-8", "replace")
+    return url
+
+
 backend_urls = st.one_of(
+    _credential_urls(),
     st.builds(
         lambda scheme, rest: f"{scheme}://{rest}",
         st.sampled_from(
