@@ -318,12 +318,30 @@ def received_message(
      sequence_number, dlq_source, trace, attrs, body) = row  # fmt: skip
     if body is None:
         attrs, body = by_seq.get(seq, (None, None))
-    check_message_columns(
-        seq, message_id, md5_body, md5_attrs, sent_ms, count, first_receive, group, dedup_id,
-        sequence_number, dlq_source, trace, body,
-    )  # fmt: skip
-    if type(token) is not int:
-        raise CorruptRecord("bad-column:token")
+    # the column types qworker writes (SQLite keeps whatever another program stores): one
+    # expression on this hot path, the failing column named only when one fails
+    if not (
+        type(body) is str
+        and type(seq) is int
+        and type(sent_ms) is int
+        and type(count) is int
+        and type(token) is int
+        and type(message_id) is str
+        and type(md5_body) is str
+        and (first_receive is None or type(first_receive) is int)
+        and (sequence_number is None or type(sequence_number) is int)
+        and (md5_attrs is None or type(md5_attrs) is str)
+        and (group is None or type(group) is str)
+        and (dedup_id is None or type(dedup_id) is str)
+        and (dlq_source is None or type(dlq_source) is str)
+        and (trace is None or type(trace) is str)
+    ):
+        if type(token) is not int:
+            raise CorruptRecord("bad-column:token")
+        check_message_columns(
+            seq, message_id, md5_body, md5_attrs, sent_ms, count, first_receive, group, dedup_id,
+            sequence_number, dlq_source, trace, body,
+        )  # fmt: skip
     attributes = stored_system_attributes(
         sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
     )
@@ -349,25 +367,43 @@ def check_message_columns(
     body: object,
 ) -> None:
     """Raise :class:`CorruptRecord` naming the first column whose type is not the one qworker
-    writes (SQLite keeps whatever type another program stores in a column)."""
-    if type(body) is not str:
-        raise CorruptRecord("bad-column:body" if body is not None else "missing-body")
-    for name, value in (("seq", seq), ("sent_ms", sent_ms), ("receive_count", count)):
-        if type(value) is not int:
-            raise CorruptRecord(f"bad-column:{name}")
-    if type(message_id) is not str or type(md5_body) is not str:
-        raise CorruptRecord("bad-column:message_id" if type(message_id) is not str else "bad-column:md5_body")
-    for name, value in (("first_receive_ms", first_receive), ("sequence_number", sequence_number)):
-        if value is not None and type(value) is not int:
-            raise CorruptRecord(f"bad-column:{name}")
-    for name, value in (
-        ("md5_attrs", md5_attrs),
-        ("group_id", group),
-        ("dedup_id", dedup_id),
-        ("dlq_source", dlq_source),
-        ("trace_header", trace),
+    writes (SQLite keeps whatever type another program stores in a column). One expression on
+    the hot path; the column is named only when something is wrong."""
+    if (
+        type(body) is str
+        and type(seq) is int
+        and type(sent_ms) is int
+        and type(count) is int
+        and type(message_id) is str
+        and type(md5_body) is str
+        and (first_receive is None or type(first_receive) is int)
+        and (sequence_number is None or type(sequence_number) is int)
+        and (md5_attrs is None or type(md5_attrs) is str)
+        and (group is None or type(group) is str)
+        and (dedup_id is None or type(dedup_id) is str)
+        and (dlq_source is None or type(dlq_source) is str)
+        and (trace is None or type(trace) is str)
     ):
-        if value is not None and type(value) is not str:
+        return
+    if body is None:
+        raise CorruptRecord("missing-body")
+    columns = {
+        "body": (body, str, False),
+        "seq": (seq, int, False),
+        "sent_ms": (sent_ms, int, False),
+        "receive_count": (count, int, False),
+        "message_id": (message_id, str, False),
+        "md5_body": (md5_body, str, False),
+        "first_receive_ms": (first_receive, int, True),
+        "sequence_number": (sequence_number, int, True),
+        "md5_attrs": (md5_attrs, str, True),
+        "group_id": (group, str, True),
+        "dedup_id": (dedup_id, str, True),
+        "dlq_source": (dlq_source, str, True),
+        "trace_header": (trace, str, True),
+    }
+    for name, (value, kind, nullable) in columns.items():
+        if not ((nullable and value is None) or type(value) is kind):
             raise CorruptRecord(f"bad-column:{name}")
 
 
