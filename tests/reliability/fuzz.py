@@ -38,8 +38,9 @@ Two ways to run it:
   examples, plus every input that once crashed a target (``REGRESSIONS``): fast, in CI;
 * ``python -m tests.reliability.fuzz --seconds N`` runs each target for N seconds (fresh random
   seeds, no shrinking), keeps going after a crash, and records per target the inputs tried and
-  the crashes found with :func:`tests.reliability.figures.record`. ``--engine atheris`` (when
-  atheris is installed) drives the same targets coverage-guided, one subprocess per target,
+  the crashes found with :func:`tests.reliability.figures.record`. ``--engine atheris`` (after
+  ``pip install atheris``: a wheel exists for CPython 3.11; not a dev dependency, CI does not
+  need it) drives the same targets coverage-guided, one subprocess per target,
   mapping atheris' bytes to structured inputs with hypothesis' ``fuzz_one_input``.
 """
 
