@@ -40,6 +40,7 @@ from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
 from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
 from qworker.limits import check_max_messages, check_record, check_visibility_timeout
+from qworker.redaction import redact_url
 from qworker.safe_receive import GiveBacks, still_held
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class SQLiteBackend(BaseBackend):
 
     @property
     def display_url(self) -> str:
-        return self._url
+        return redact_url(self._url)
 
     def reopened(self) -> SQLiteBackend | None:
         """Another connection to the same file; None for an in-memory database (nothing to share)."""
@@ -116,7 +117,7 @@ class SQLiteBackend(BaseBackend):
         return type(self)(self.options, clock=self._clock, url=self._url, poll_interval=self._poll_interval)
 
     def __repr__(self) -> str:
-        return f"SQLiteBackend({self._url!r})"
+        return f"SQLiteBackend({self.display_url!r})"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
