@@ -41,6 +41,7 @@ from qworker.backend import QueueSpec, RedrivePolicy
 from qworker.config_file import TEMPLATE, FunctionSpec
 from qworker.errors import ConfigError, QWorkerError
 from qworker.importer import normalize_target
+from qworker.runtime.runtime_api import runtimes
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"
@@ -671,19 +672,29 @@ class _FunctionReader:
                 f"{spec.where}: a container-image function (PackageType: Image) has no Handler to run"
             )
             return
+        kind: str | None = "python"
         if runtime is not None:
             try:
                 value = resolver.value(runtime[0], runtime[1])
             except TemplateError:
-                value = None  # the runtime only decides whether the function is Python
-            if isinstance(value, str) and not value.startswith("python"):
-                spec.skip_reason = (
-                    f"{resolver.label}: Resources.{self.logical_id}: Runtime {value} is not Python; "
-                    "qworker runs Python handlers"
-                )
-                return
+                value = None  # the runtime only decides how the function runs
+            if isinstance(value, str):
+                kind = runtimes.family(value)
+                if kind is None:
+                    spec.skip_reason = (
+                        f"{resolver.label}: Resources.{self.logical_id}: {runtimes.unsupported(value)}"
+                    )
+                    return
+                if kind != "python":  # Node.js, provided.*: through the Lambda Runtime API
+                    spec.set("runtime", value, runtime[2])
         handler = self._lookup("Handler")
-        if handler is None:
+        if handler is not None and kind != "python":  # Lambda's own form: src/app.handler
+            text = self._try(spec, "handler", handler)
+            if isinstance(text, str):
+                spec.set("handler", text, handler[2])
+        elif handler is None and kind == "provided":
+            pass  # a bootstrap needs no handler
+        elif handler is None:
             spec.unresolved["handler"] = (
                 f"{resolver.label}: Resources.{self.logical_id}.Properties: no Handler"
             )

@@ -209,12 +209,22 @@ _OPTIONS: list[Callable[[Any], Any]] = [
     # -- beyond Lambda --
     click.option(
         "--isolation",
-        type=click.Choice(["thread", "process"]),
+        type=click.Choice(["thread", "process", "runtime-api"]),
         default="thread",
         show_default=True,
         envvar=_env("ISOLATION"),
         show_envvar=True,
-        help="[qworker] Run sync handlers in threads, or in processes that a timeout kills.",
+        help="[qworker] Run sync handlers in threads, in processes that a timeout kills, or "
+        "(runtime-api) in AWS's awslambdaric through the Lambda Runtime API.",
+    ),
+    click.option(
+        "--runtime-command",
+        envvar=_env("RUNTIME_COMMAND"),
+        show_envvar=True,
+        metavar="CMD",
+        help="Run the function as CMD, a program that speaks the Lambda Runtime API (./bootstrap, "
+        "a Go/Rust/Node runtime), one process per concurrency slot, from the current directory; "
+        "HANDLER is then optional (passed as _HANDLER).",
     ),
     click.option(
         "--visibility-heartbeat",
@@ -359,6 +369,7 @@ def run_command(**_: Any) -> None:
       qworker run app:handler --queue jobs.fifo --backend redis://localhost:6379/0
       qworker run --config qworker.toml
       qworker run --template template.yaml --function OrdersFunction --create-queues
+      qworker run --runtime-command ./bootstrap --queue orders
     """
     import structlog
 
