@@ -21,11 +21,16 @@ from typing import Any
 import structlog
 
 from qworker.context import FunctionInfo, LambdaContext
+from qworker.errors import HandlerImportError
 from qworker.runtime.invoker import InvocationResult
 from qworker.runtime.runtime_api.environment import ExecutionEnvironment
 from qworker.runtime.runtime_api.launch import Launch
 
 log = structlog.get_logger("qworker")
+
+
+class RuntimeInitFailed(HandlerImportError):
+    """The first runtime process could not initialize (exit 4, like an import error)."""
 
 
 class RuntimeApiInvoker:
@@ -45,16 +50,24 @@ class RuntimeApiInvoker:
         self.killed = 0  #: environments killed at a timeout
 
     async def start(self) -> None:
-        """Start the first environment now: its Init errors show before any message is taken."""
+        """Start the first environment now: a runtime that cannot initialize stops the worker
+        with exit code 4 before any message is received, as a Python handler that cannot be
+        imported does. (Later Inits that fail fail their invocation, as in Lambda.)"""
         environment = await self._new()
-        if environment.init_error is None:
-            log.info(
-                "runtime ready",
-                function=self.function.name,
-                runtime=self.launch.runtime,
-                command=" ".join(self.launch.argv),
-                init_ms=environment.ms(environment.init_duration),
+        if environment.init_error is not None:
+            self._count -= 1
+            await environment.close()
+            raise RuntimeInitFailed(
+                f"{self.function.name}: the runtime ({' '.join(self.launch.argv)}) failed its Init "
+                f"phase: {environment.init_error}"
             )
+        log.info(
+            "runtime ready",
+            function=self.function.name,
+            runtime=self.launch.runtime,
+            command=" ".join(self.launch.argv),
+            init_ms=environment.ms(environment.init_duration),
+        )
         self._idle.append(environment)
 
     async def _new(self) -> ExecutionEnvironment:
