@@ -53,7 +53,9 @@ def worker(backend_url: str, *configs: MappingConfig, **options: Any) -> Worker:
     return Worker(list(configs), opts)
 
 
-async def run_until_empty(backend_url: str, *configs: MappingConfig, timeout: float = 60, **options: Any) -> int:
+async def run_until_empty(
+    backend_url: str, *configs: MappingConfig, timeout: float = 60, **options: Any
+) -> int:
     """Run a worker in this process until its queues are empty; returns its exit code."""
     async with asyncio.timeout(timeout):
         return await worker(backend_url, *configs, until_empty=True, **options).serve()

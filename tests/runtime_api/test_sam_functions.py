@@ -23,6 +23,8 @@ pytestmark = [needs_node, needs_curl, pytest.mark.slow]
 
 REPO = Path(__file__).parent.parent.parent
 TEMPLATE = APPS / "sam" / "template.yaml"
+_QWORKER_RUN = [sys.executable, "-m", "qworker", "run"]
+_UNTIL_EMPTY = ["--until-empty", "--log-format", "json"]
 QUEUES = {"node-async": "async", "node-callback": "callback", "shell": "shell", "python": "python"}
 
 
@@ -37,8 +39,7 @@ async def _queues(backend: Backend) -> None:
 def _run_template(backend_url: str, ledger: Ledger) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QW_TEST_LEDGER": str(ledger.path), "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "qworker", "run", "--template", str(TEMPLATE), "--backend", backend_url]
-        + ["--until-empty", "--log-format", "json"],
+        [*_QWORKER_RUN, "--template", str(TEMPLATE), "--backend", backend_url, *_UNTIL_EMPTY],
         cwd=str(APPS),
         env=env,
         capture_output=True,

@@ -14,7 +14,9 @@ while True:
     deadline = int(reply.getheader("Lambda-Runtime-Deadline-Ms"))
     event = json.loads(reply.read())
     with open(os.environ["QW_TEST_LEDGER"], "a") as ledger:
-        ledger.write(json.dumps({"kind": "python-bootstrap", "request_id": request_id, "deadline": deadline}) + "\n")
+        ledger.write(
+            json.dumps({"kind": "python-bootstrap", "request_id": request_id, "deadline": deadline}) + "\n"
+        )
     failed = [r["messageId"] for r in event["Records"] if "fail" in r["body"]]
     body = json.dumps({"batchItemFailures": [{"itemIdentifier": i} for i in failed]})
     api.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", body)
