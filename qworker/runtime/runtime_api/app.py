@@ -61,7 +61,7 @@ class RuntimeApiApp:
 
     async def _next(self, receive: Receive, send: Send) -> None:
         await _read_body(receive, 0)
-        got = await self.state.next(receive())
+        got = await self.state.next(receive)
         if isinstance(got, Answer):
             if got.status != 499:  # 499: the client went away while it waited
                 await _answer(send, got)

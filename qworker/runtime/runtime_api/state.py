@@ -15,7 +15,7 @@ that restarted its loop gets the invocation it had not answered).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -91,8 +91,9 @@ class RuntimeApiState:
 
     # -- the runtime's side (called by the HTTP app) ------------------------------------------
 
-    async def next(self, disconnected: Awaitable[object]) -> Invocation | Answer:
-        """GET /next: the next invocation, once there is one; ``disconnected`` ends the wait."""
+    async def next(self, disconnected: Callable[[], Awaitable[object]]) -> Invocation | Answer:
+        """GET /next: the next invocation, once there is one; ``disconnected()`` (the ASGI
+        ``receive``, which returns only when the client leaves) ends a wait."""
         if self.phase == "InitError":
             return protocol.invalid_transition(self.phase, "Ready")
         if not self.initialized.done():
@@ -110,11 +111,11 @@ class RuntimeApiState:
         self.phase = "Running"
         return invocation
 
-    async def _wait(self, disconnected: Awaitable[object]) -> Invocation | None:
+    async def _wait(self, disconnected: Callable[[], Awaitable[object]]) -> Invocation | None:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Invocation] = loop.create_future()
         self._waiter = waiter
-        gone = asyncio.ensure_future(disconnected)
+        gone = asyncio.ensure_future(disconnected())
         try:
             await asyncio.wait((waiter, gone), return_when=asyncio.FIRST_COMPLETED)
         finally:
