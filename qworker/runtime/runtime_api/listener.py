@@ -60,6 +60,7 @@ class Listener:
             log_config=None,
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # loopback only: no proxy in front, no per-request middleware
             server_header=False,
             date_header=False,
             timeout_keep_alive=_KEEP_ALIVE,

@@ -18,30 +18,113 @@
  * streaming (`awslambda.streamifyResponse`), which SQS invocations never use.
  */
 
-const http = require('node:http');
+const net = require('node:net');
 const path = require('node:path');
 const fs = require('node:fs');
 const { pathToFileURL } = require('node:url');
 
-const API = process.env.AWS_LAMBDA_RUNTIME_API;
-const [HOST, PORT] = API.split(':');
+const [HOST, PORT] = process.env.AWS_LAMBDA_RUNTIME_API.split(':');
 const BASE = '/2018-06-01/runtime';
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+/*
+ * A minimal HTTP/1.1 client for the Runtime API, on one keep-alive socket, one request at a time.
+ * Why not node:http: on a loopback API called twice per invocation, its client cost about three
+ * times the CPU of this one (measured with benchmarks/bench_runtime_api.py); AWS's own client
+ * avoids it too (it calls libcurl from C++). The server is qworker's, which always sends a
+ * Content-Length; anything else is an error, never a guess.
+ */
+class RuntimeApiConnection {
+  constructor(host, port) {
+    this.host = host;
+    this.port = Number(port);
+    this.socket = null;
+    this.pending = null; // {resolve, reject} of the request in flight
+    this.chunks = [];
+    this.size = 0;
+    this.head = null; // {status, headers, start, length} once the head of a response is read
+  }
+
+  connect() {
+    const socket = net.connect(this.port, this.host);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.received(chunk));
+    socket.on('error', () => {}); // 'close' follows and fails the request in flight
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null;
+      this.fail(new Error('the Runtime API closed the connection'));
+    });
+    this.socket = socket;
+  }
+
+  request(method, urlPath, body, headers) {
+    if (!this.socket) this.connect();
+    const payload = body === undefined ? null : Buffer.isBuffer(body) ? body : Buffer.from(body);
+    let head = `${method} ${BASE}${urlPath} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Length: ${payload ? payload.length : 0}\r\n`;
+    for (const [name, value] of Object.entries(headers || {})) head += `${name}: ${value}\r\n`;
+    this.socket.ref(); // a request in flight keeps the process alive
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.chunks = [];
+      this.size = 0;
+      this.head = null;
+      this.socket.cork();
+      this.socket.write(head + '\r\n', 'latin1');
+      if (payload && payload.length) this.socket.write(payload);
+      process.nextTick(() => this.socket && this.socket.uncork());
+    });
+  }
+
+  received(chunk) {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (!this.head) {
+      const buffer = Buffer.concat(this.chunks, this.size);
+      this.chunks = [buffer];
+      const end = buffer.indexOf(HEADER_END);
+      if (end < 0) return;
+      this.head = parseHead(buffer.toString('latin1', 0, end), end + 4);
+      if (!this.head) return this.fail(new Error('the Runtime API sent a response without Content-Length'));
+    }
+    const { start, length } = this.head;
+    if (this.size < start + length) return;
+    const buffer = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    const response = { status: this.head.status, headers: this.head.headers, body: buffer.subarray(start, start + length) };
+    const pending = this.pending;
+    this.pending = null;
+    this.chunks = [];
+    this.size = 0;
+    this.head = null;
+    // an idle connection must not keep the event loop alive: callback handlers answer when
+    // it is empty ('beforeExit'), as in Lambda
+    if (this.socket) this.socket.unref();
+    if (pending) pending.resolve(response);
+  }
+
+  fail(err) {
+    const pending = this.pending;
+    this.pending = null;
+    if (pending) pending.reject(err);
+  }
+}
+
+function parseHead(text, start) {
+  const lines = text.split('\r\n');
+  const status = Number(lines[0].split(' ')[1]);
+  const headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+  }
+  const length = Number(headers['content-length']);
+  if (!Number.isInteger(length) || length < 0) return null;
+  return { status, headers, start, length };
+}
+
+const api = new RuntimeApiConnection(HOST, PORT);
 
 function request(method, urlPath, body, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: HOST, port: Number(PORT), path: BASE + urlPath, method, agent, headers },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return api.request(method, urlPath, body, headers);
 }
 
 function errorBody(err) {
@@ -53,7 +136,7 @@ function errorBody(err) {
 
 function post(urlPath, payload, errorType) {
   const headers = { 'Content-Type': 'application/json' };
-  if (errorType) headers['Lambda-Runtime-Function-Error-Type'] = errorType;
+  if (errorType) headers['Lambda-Runtime-Function-Error-Type'] = errorType.replace(/[\r\n]/g, ' ');
   return request('POST', urlPath, payload, headers).then((res) => {
     if (res.status !== 202) {
       console.error(`Runtime API answered ${res.status} to POST ${urlPath}: ${res.body.toString()}`);
@@ -149,6 +232,7 @@ function context(headers, finish) {
 
 async function invokeOnce(handler) {
   const next = await request('GET', '/invocation/next');
+  if (next.status !== 200) throw new Error(`GET /invocation/next answered ${next.status}: ${next.body}`);
   const id = next.headers['lambda-runtime-aws-request-id'];
   current = id;
   if (next.headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = next.headers['lambda-runtime-trace-id'];

@@ -70,6 +70,10 @@ class Answer:
     status: int
     body: bytes
 
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))]
+
     @classmethod
     def of(cls, code: int, **fields: str) -> Answer:
         return cls(code, json.dumps(fields, separators=(",", ":")).encode())

@@ -112,24 +112,26 @@ class RuntimeApiState:
         return invocation
 
     async def _wait(self, disconnected: Callable[[], Awaitable[object]]) -> Invocation | None:
+        """Wait for a dispatch; ``None`` when the client left first (its ``receive`` returned)."""
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Invocation] = loop.create_future()
-        self._waiter = waiter
+        waiter: asyncio.Future[Invocation | None] = loop.create_future()
+        self._waiter = waiter  # type: ignore[assignment]
         gone = asyncio.ensure_future(disconnected())
+
+        def left(_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        gone.add_done_callback(left)
         try:
-            await asyncio.wait((waiter, gone), return_when=asyncio.FIRST_COMPLETED)
+            invocation = await waiter
         finally:
             if self._waiter is waiter:
                 self._waiter = None
+            gone.remove_done_callback(left)
             if not gone.done():
                 gone.cancel()
-        if waiter.done():
-            if gone.done():  # both at once: keep the invocation for the next GET /next
-                self._queued = waiter.result()
-                return None
-            return waiter.result()
-        waiter.cancel()
-        return None
+        return invocation
 
     def respond(self, request_id: str, body: bytes, *, too_large: bool) -> Answer:
         """POST /invocation/{id}/response."""
