@@ -62,3 +62,32 @@ exports.behaviour = async (event, context) => {
   }
   return null;
 };
+
+// A plain function that neither calls back nor returns a promise: Lambda ignores its return
+// value and answers null once the event loop is empty.
+exports.syncNoCallback = (event, context) => {
+  record('sync', event, context);
+  return { batchItemFailures: failures(event) };
+};
+
+// An async handler whose promise never settles: the event loop empties first.
+exports.neverSettles = async (event, context) => {
+  record('never', event, context);
+  return new Promise(() => {});
+};
+
+// callbackWaitsForEmptyEventLoop = false: the callback answers at once, timers or not.
+exports.noWait = (event, context, callback) => {
+  record('nowait', event, context);
+  context.callbackWaitsForEmptyEventLoop = false;
+  setTimeout(() => {}, 60_000);
+  callback(null, { batchItemFailures: failures(event) });
+};
+
+// A rejection nobody handles ends the process after failing the invocation.
+exports.unhandled = async (event, context) => {
+  record('unhandled', event, context);
+  Promise.reject(new Error('nobody catches me'));
+  await sleep(200);
+  return {};
+};
