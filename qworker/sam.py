@@ -672,21 +672,9 @@ class _FunctionReader:
                 f"{spec.where}: a container-image function (PackageType: Image) has no Handler to run"
             )
             return
-        kind: str | None = "python"
-        if runtime is not None:
-            try:
-                value = resolver.value(runtime[0], runtime[1])
-            except TemplateError:
-                value = None  # the runtime only decides how the function runs
-            if isinstance(value, str):
-                kind = runtimes.family(value)
-                if kind is None:
-                    spec.skip_reason = (
-                        f"{resolver.label}: Resources.{self.logical_id}: {runtimes.unsupported(value)}"
-                    )
-                    return
-                if kind != "python":  # Node.js, provided.*: through the Lambda Runtime API
-                    spec.set("runtime", value, runtime[2])
+        kind = self._runtime(spec, runtime)
+        if kind is None:
+            return
         handler = self._lookup("Handler")
         if handler is not None and kind != "python":  # Lambda's own form: src/app.handler
             text = self._try(spec, "handler", handler)
@@ -723,6 +711,28 @@ class _FunctionReader:
                     spec.set(setting, convert(value, resolver, found[1]), found[2])
         self._environment(spec)
         self._code_uri(spec)
+
+    def _runtime(self, spec: FunctionSpec, runtime: tuple[Any, str, str] | None) -> str | None:
+        """The function's runtime family (``python`` unless said otherwise); ``None``, with the
+        spec's skip reason set, for a runtime qworker cannot run. Node.js and ``provided.*``
+        functions run through the Lambda Runtime API (:mod:`qworker.runtime.runtime_api`)."""
+        if runtime is None:
+            return "python"
+        try:
+            value = self.resolver.value(runtime[0], runtime[1])
+        except TemplateError:
+            return "python"  # the runtime only decides how the function runs
+        if not isinstance(value, str):
+            return "python"
+        kind = runtimes.family(value)
+        if kind is None:
+            spec.skip_reason = (
+                f"{self.resolver.label}: Resources.{self.logical_id}: {runtimes.unsupported(value)}"
+            )
+            return None
+        if kind != "python":
+            spec.set("runtime", value, runtime[2])
+        return kind
 
     def _try(self, spec: FunctionSpec, key: str, found: tuple[Any, str, str]) -> Any:
         """Resolve a property; a value only a deployed stack knows is recorded, not raised."""
