@@ -16,6 +16,7 @@ other hand, is waited for, as in Lambda, and does not count against the function
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import structlog
@@ -128,14 +129,19 @@ class RuntimeApiInvoker:
         if self._closed:
             self._count -= 1
             return None
-        task = asyncio.get_running_loop().create_task(self._replace())
+        # a context of its own: the replacement's logs are not the failed batch's
+        task = asyncio.get_running_loop().create_task(self._replace(), context=contextvars.Context())
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
         return task
 
     async def _replace(self) -> None:
         self._count -= 1  # the new one counts itself
-        fresh = await self._new()
+        try:
+            fresh = await self._new()
+        except Exception as exc:  # the slot is freed all the same; the next invocation retries
+            log.error("could not start a runtime process", function=self.function.name, error=repr(exc))
+            return
         if self._closed:
             self._count -= 1
             await fresh.close()
