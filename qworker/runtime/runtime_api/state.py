@@ -22,6 +22,9 @@ from typing import Literal
 from qworker.runtime.runtime_api import protocol
 from qworker.runtime.runtime_api.protocol import Answer, ReportedError
 
+#: seconds a GET /next waits before it watches for its client leaving
+WATCH_AFTER = 0.05
+
 Phase = Literal["Started", "Ready", "Running", "ResponseSent", "InitError"]
 
 
@@ -112,25 +115,36 @@ class RuntimeApiState:
         return invocation
 
     async def _wait(self, disconnected: Callable[[], Awaitable[object]]) -> Invocation | None:
-        """Wait for a dispatch; ``None`` when the client left first (its ``receive`` returned)."""
+        """Wait for a dispatch; ``None`` when the client left first (its ``receive`` returned).
+
+        The disconnect watch (a task on ``receive``) starts only after :data:`WATCH_AFTER`: with
+        a backlog the invocation comes sooner, and the task would cost more than the wait.
+        """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Invocation | None] = loop.create_future()
         self._waiter = waiter  # type: ignore[assignment]
-        gone = asyncio.ensure_future(disconnected())
+        watch: list[asyncio.Future[object]] = []
 
         def left(_: object) -> None:
             if not waiter.done():
                 waiter.set_result(None)
 
-        gone.add_done_callback(left)
+        def start_watch() -> None:
+            gone = asyncio.ensure_future(disconnected())
+            gone.add_done_callback(left)
+            watch.append(gone)
+
+        timer = loop.call_later(WATCH_AFTER, start_watch)
         try:
             invocation = await waiter
         finally:
+            timer.cancel()
             if self._waiter is waiter:
                 self._waiter = None
-            gone.remove_done_callback(left)
-            if not gone.done():
-                gone.cancel()
+            for gone in watch:
+                gone.remove_done_callback(left)
+                if not gone.done():
+                    gone.cancel()
         return invocation
 
     def respond(self, request_id: str, body: bytes, *, too_large: bool) -> Answer:
