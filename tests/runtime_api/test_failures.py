@@ -157,8 +157,8 @@ async def test_init_error_of_a_replacement_fails_the_invocation(
     serving = asyncio.create_task(w.serve())
     await send(backend, "jobs", [{"crash": 1}])
     await ledger.until(lambda lines: len(lines) == 1)
-    await wait_for(lambda: len((tmp_path / "starts").read_text().splitlines()) == 2)
-    await asyncio.sleep(0.5)  # the replacement's Init has failed: it waits in the pool
+    invoker = w.runners[0].invoker  # the replacement's Init has failed: it waits in the pool
+    await wait_for(lambda: any(e.init_error for e in invoker._idle))  # type: ignore[union-attr]
     await send(backend, "jobs", [{"n": 2}])
     await wait_for(lambda: len((tmp_path / "starts").read_text().splitlines()) == 3)
     await send(backend, "jobs", [{"n": 3}])
