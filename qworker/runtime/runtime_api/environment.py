@@ -38,6 +38,8 @@ log = structlog.get_logger("qworker")
 INIT_TIMEOUT = 10.0
 #: seconds a closing runtime gets after SIGTERM before SIGKILL
 STOP_GRACE = 0.5
+#: the event as Lambda sends it: compact UTF-8 JSON (records are plain dicts, never circular)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 #: what the timeout timer settles an invocation with
 _TIMED_OUT = Settlement("exit")
 
@@ -136,7 +138,7 @@ class ExecutionEnvironment:
             ), False
         if not self.alive:
             return _exit_result(self._exit_code(), started), False
-        payload = json.dumps(event, separators=(",", ":")).encode()
+        payload = _ENCODER.encode(event).encode()
         invocation = Invocation(context.aws_request_id, payload, self._headers(context, timeout))
         self.state.dispatch(invocation)
         # a timer settles the invocation at the timeout (cheaper than a timeout scope per call)
