@@ -39,9 +39,9 @@ async def _run(url: str, handler: str, **kwargs: Any) -> None:
 
 async def test_es_module_with_top_level_await(sqlite: Any, ledger: Ledger) -> None:
     url, backend = sqlite
-    await send(backend, "jobs", [{"n": 1}])
+    await send(backend, "jobs", ["héllo ✓ 𝄞"])  # the event is UTF-8 JSON: bodies arrive intact
     await _run(url, "esm.handler")
-    assert [line["kind"] for line in ledger.lines()] == ["esm"]
+    assert [(line["kind"], line["bodies"]) for line in ledger.lines()] == [("esm", ["héllo ✓ 𝄞"])]
     assert (await backend.get_queue("jobs-dlq")).counts.visible == 0
 
 
