@@ -130,11 +130,10 @@ def _custom(config: MappingConfig, code_dir: str, function_env: tuple[tuple[str,
         if not os.access(path, os.X_OK):
             raise RuntimeNotAvailable(f"--runtime-command: {path} is not executable (chmod +x {path})")
         found = str(path.resolve())
-    handler = config.handler.replace(":", ".") if config.handler else ""
     return Launch(
         (found, *words[1:]),
         code_dir,
-        handler,
+        config.handler,  # as given: a Java handler is pkg.Class::method
         config.runtime or "custom",
         code_dir,
         None,
