@@ -92,7 +92,8 @@ class Worker:
         A function that runs through the Lambda Runtime API is not imported: its runtime is
         checked instead (not installed, no bootstrap: exit 4), and its handler is a stand-in.
         """
-        if self.options.set_lambda_environment and len(self.mappings) == 1 and self.mappings[0].handler:
+        single = len(self.mappings) == 1 and not self.mappings[0].uses_runtime_api  # those get their own
+        if self.options.set_lambda_environment and single:
             os.environ.update(self.functions[0].environment(self.mappings[0].handler))
         elif self.options.set_lambda_environment:
             os.environ.setdefault("AWS_REGION", arn.region())
