@@ -95,7 +95,7 @@ class ModelQueue:
 class ModelBackend(BaseBackend):
     """The in-memory reference backend. ``clock`` returns epoch seconds (tests move it)."""
 
-    capabilities = Capabilities()
+    capabilities = Capabilities(delete_by_id=True)
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -509,3 +509,10 @@ class ModelBackend(BaseBackend):
             message = self._find(q, parsed[0])
             if message is not None and self.is_current_holder(message, parsed[1]):
                 message.last_error = note.error
+
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        q = self._queue(queue)
+        wanted = set(message_ids)
+        deleted = [m.message_id for m in q.messages if m.message_id in wanted]
+        q.messages = [m for m in q.messages if m.message_id not in wanted]
+        return deleted

@@ -66,7 +66,7 @@ class SQLiteBackend(BaseBackend):
     deduplication window, visibility).
     """
 
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: ClassVar[Capabilities] = Capabilities(delete_by_id=True)
 
     def __init__(
         self,
@@ -314,6 +314,12 @@ class SQLiteBackend(BaseBackend):
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         if notes:
             await self._call(acks.record_failures, queue, notes)
+
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        deleted, unlocked = await self._call(acks.delete_by_id, queue, message_ids)
+        if unlocked:
+            self._wakeups.notify(queue)
+        return deleted
 
 
 def _guarded(function: Callable[..., T], store: Store, args: tuple[Any, ...]) -> T:

@@ -34,6 +34,7 @@ SCRIPT_FILES: dict[str, str] = {
     "record_failures": "record_failures-14.lua",
     "quarantine": "quarantine-14.lua",
     "redrive": "redrive-28.lua",
+    "delete_by_id": "delete_by_id-14.lua",
 }
 
 _INCLUDE = re.compile(r'^--- @include "?([A-Za-z0-9_]+)"?\s*$', re.M)
