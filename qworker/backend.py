@@ -604,7 +604,9 @@ class BaseBackend:
     async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
         from qworker.errors import UnsupportedOperation
 
-        raise UnsupportedOperation(f"{type(self).__name__} cannot delete a message without its receipt handle")
+        raise UnsupportedOperation(
+            f"{type(self).__name__} cannot delete a message without its receipt handle"
+        )
 
 
 async def still_held(

@@ -103,7 +103,8 @@ def delete_by_id(store: Store, queue_name: str, message_ids: Sequence[str]) -> t
         return [], False
     with store.write() as conn:
         rows = conn.execute(
-            f"DELETE FROM messages WHERE queue_id = ? AND message_id IN ({_SEQS}) RETURNING message_id, group_id",
+            f"DELETE FROM messages WHERE queue_id = ? AND message_id IN ({_SEQS}) "
+            "RETURNING message_id, group_id",
             (queue.id, json.dumps(list(message_ids))),
         ).fetchall()
         groups = {group for _, group in rows if group is not None}
