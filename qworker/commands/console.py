@@ -102,21 +102,15 @@ async def _serve(backend_url: str, settings: ConsoleSettings, host: str, port: i
 
     from qworker.console import create_console, standalone_app
 
-    backend = open_backend(backend_url)
-    await backend.connect()
-    try:
-        console = create_console(backend, settings)
-        config = uvicorn.Config(
-            standalone_app(console),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            lifespan="on",
-        )
-        server = uvicorn.Server(config)
-        click.echo(f"qworker console on http://{host}:{port}/console/ ({redact_url(backend_url)})", err=True)
-        await server.serve()
-    finally:
-        await backend.close()
+    console = create_console(open_backend(backend_url), settings)
+    config = uvicorn.Config(
+        standalone_app(console),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+    click.echo(f"qworker console on http://{host}:{port}/console/ ({redact_url(backend_url)})", err=True)
+    await uvicorn.Server(config).serve()

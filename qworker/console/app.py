@@ -15,6 +15,8 @@ small static script updates numbers and uPlot charts from a JSON poll.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -132,20 +134,24 @@ def _starting(app: Any, console: Console) -> Any:
     return wrapped
 
 
-def standalone_app(console: Console) -> Starlette:
-    """The console alone, mounted at :data:`MOUNT_PATH` as ``qworker serve`` will mount it,
-    with the sampler started and stopped by the server's lifespan."""
-    from contextlib import asynccontextmanager
+def standalone_app(console: Console, *, own_backend: bool = True) -> Starlette:
+    """The console alone, mounted at :data:`MOUNT_PATH` as ``qworker serve`` will mount it.
 
-    from starlette.responses import RedirectResponse
+    Its lifespan connects the backend (``own_backend``) and starts the sampler, and undoes both
+    at shutdown, so the backend lives on the server's event loop.
+    """
 
     @asynccontextmanager
-    async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
-        await console.start()
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if own_backend:
+            await console.backend.connect()
         try:
+            await console.start()
             yield
         finally:
             await console.stop()
+            if own_backend:
+                await console.backend.close()
 
     async def home(_: Request) -> RedirectResponse:
         return RedirectResponse(f"{MOUNT_PATH}/", status_code=307)

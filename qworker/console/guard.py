@@ -72,7 +72,7 @@ class ConsoleGuard:
         scope.setdefault("state", {})
         scope["state"].update(session=session, bearer=bearer, settings=settings)
         path = scope.get("path", "")[len(scope.get("root_path", "")) :] or "/"
-        send = self._with_headers(send, session if fresh else None, scope)
+        send = self._with_headers(send, session if fresh else None, scope, path.startswith("/static/"))
         authenticated = bearer is not None or session.logged_in or not settings.login_required
         if not authenticated and not path.startswith(_OPEN_PATHS):
             await self._login_needed(scope, send)
@@ -101,7 +101,7 @@ class ConsoleGuard:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return name.lower() in allowed
 
-    def _with_headers(self, send: Send, fresh: sessions.Session | None, scope: Scope) -> Send:
+    def _with_headers(self, send: Send, fresh: sessions.Session | None, scope: Scope, static: bool) -> Send:
         cookie = None
         if fresh is not None:
             secure = "; Secure" if scope.get("scheme") == "https" else ""
@@ -116,7 +116,8 @@ class ConsoleGuard:
                 headers = list(message.get("headers", []))
                 headers += _HEADERS
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
+                    # pages hold CSRF tokens and live data: never cached; vendored files may be
+                    headers.append((b"cache-control", b"public, max-age=3600" if static else b"no-store"))
                 if cookie is not None and not any(k.lower() == b"set-cookie" for k, _ in headers):
                     headers.append((b"set-cookie", cookie))
                 message["headers"] = headers

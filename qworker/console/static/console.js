@@ -67,9 +67,9 @@
       ] : [{show: false}, {show: false, scale: "n"}, {show: false, scale: "r"}],
       series: [
         {},
-        {label: "waiting", scale: "n", stroke: "#2563eb", width: entry.big ? 2 : 1.5, fill: "rgba(37,99,235,0.10)"},
+        {label: "waiting", scale: "n", stroke: "#2563eb", width: entry.big ? 2 : 1.5, fill: "rgba(37,99,235,0.10)", points: {show: entry.big}},
         {label: "in flight", scale: "n", stroke: "#a855f7", width: 1, show: entry.big},
-        {label: "processed/s", scale: "r", stroke: "#16a34a", width: entry.big ? 2 : 1.5}
+        {label: "processed/s", scale: "r", stroke: "#16a34a", width: entry.big ? 2 : 1.5, points: {show: entry.big}}
       ]
     };
     entry.plot = new uPlot(opts, entry.data, entry.el);
@@ -104,7 +104,10 @@
     if (document.hidden) { setTimeout(poll, pollMs); return; }
     var asked = new Set(fresh);
     fetch(url(), {headers: {"Accept": "application/json"}, credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        if (r.status === 401) { window.location.reload(); return null; }  // logged out: to the login page
+        return r.ok ? r.json() : null;
+      })
       .then(function (data) {
         if (!data) return;
         if (data.rows) applyRows(data.rows);
