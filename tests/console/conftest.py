@@ -100,7 +100,7 @@ class ConsoleServer:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/console"
         env = {**os.environ, "QWORKER_BACKEND": db_url}
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             [
                 sys.executable,
