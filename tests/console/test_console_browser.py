@@ -260,7 +260,7 @@ def test_phone_width_has_no_page_overflow(db_url: str, console_server: Any, brow
     make_queues(db_url, QueueSpec("a-rather-long-queue-name-for-a-small-screen"), QueueSpec("b.fifo"))
     send(db_url, "a-rather-long-queue-name-for-a-small-screen", '{"k": "' + "v" * 300 + '"}')
     server = console_server()
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
     try:
         page = context.new_page()
         for path in ("/", "/queues/a-rather-long-queue-name-for-a-small-screen", "/workers"):
