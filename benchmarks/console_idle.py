@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -41,8 +42,7 @@ def _poll(base: str, stop: threading.Event, every: float) -> None:
     version = ""
     while not stop.is_set():
         with urllib.request.urlopen(f"{base}/api/live?v={version}", timeout=5) as response:
-            version = response.headers.get("x-none", "") or version
-            response.read()
+            version = str(json.loads(response.read())["version"])
         stop.wait(every)
 
 
@@ -59,8 +59,18 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         server = subprocess.Popen(
-            [sys.executable, "-m", "qworker", "console", "--backend", url, "--port", str(port),
-             "--sample-interval", str(args.sample_interval)],
+            [
+                sys.executable,
+                "-m",
+                "qworker",
+                "console",
+                "--backend",
+                url,
+                "--port",
+                str(port),
+                "--sample-interval",
+                str(args.sample_interval),
+            ],
             stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}/console"

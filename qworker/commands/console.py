@@ -67,8 +67,30 @@ def console_command(
     backend_url: str,
 ) -> None:
     """Serve the console at http://HOST:PORT/console/ for the backend's queues."""
+    settings = console_settings(
+        host=host,
+        access_keys=access_keys,
+        read_only=read_only,
+        sample_interval=sample_interval,
+        backend_url=backend_url,
+        insecure_no_auth=insecure_no_auth,
+    )
+    asyncio.run(_serve(backend_url, settings, host, port))
+
+
+def console_settings(
+    *,
+    host: str,
+    access_keys: tuple[str, ...] | list[str],
+    read_only: bool,
+    sample_interval: float,
+    backend_url: str,
+    insecure_no_auth: bool = False,
+) -> ConsoleSettings:
+    """The console's settings from command-line options; ``qworker serve`` calls this too, so
+    both commands check keys, the bind address and the session secret the same way."""
     try:
-        keys = parse_access_keys(_split(access_keys))
+        keys = parse_access_keys(_split(tuple(access_keys)))
         secret = session_secret()
     except ConfigError as exc:
         usage_error(str(exc))
@@ -78,7 +100,7 @@ def console_command(
             f"--host {host} is not a loopback address: add --access-key ID:SECRET (or "
             "--insecure-no-auth if the network is trusted)."
         )
-    settings = ConsoleSettings(
+    return ConsoleSettings(
         access_keys=keys,
         read_only=read_only,
         secret=secret,
@@ -86,7 +108,6 @@ def console_command(
         allowed_hosts=LOOPBACK_HOSTS if loopback else None,
         backend_display=redact_url(backend_url),
     )
-    asyncio.run(_serve(backend_url, settings, host, port))
 
 
 def _split(values: tuple[str, ...]) -> list[str]:

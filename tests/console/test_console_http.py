@@ -271,3 +271,14 @@ def test_the_overview_of_1000_queues_renders_in_under_300_ms(tmp_path: Any, reco
     )
     assert response.text.count("<tr data-queue=") == 1000
     assert median < 0.3
+
+
+def test_the_console_command_refuses_an_open_console_off_loopback() -> None:
+    from click.testing import CliRunner
+
+    from qworker.cli import cli
+
+    result = CliRunner().invoke(cli, ["console", "--host", "0.0.0.0", "--backend", "sqlite://"])
+    assert result.exit_code == 2 and "--access-key" in result.output
+    result = CliRunner().invoke(cli, ["console", "--access-key", "no-colon", "--backend", "sqlite://"])
+    assert result.exit_code == 2 and "ID:SECRET" in result.output
