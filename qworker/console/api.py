@@ -15,6 +15,7 @@ runs the fragment asks to be fetched again in a second, and when it ends it stop
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -52,13 +53,15 @@ def routes(console: Console) -> list[Route]:
         except ValueError:
             since = 0.0
         histories = console.sampler.histories
+        floor = time.time() - console.settings.history_seconds  # idle sampling keeps older points
+        since = max(since, floor)
         series = {}
         for name in _names(params.get("charts", "")):
             if name in histories:
                 series[name] = histories[name].columns(since)
         for name in _names(params.get("full", "")):
             if name in histories:
-                series[name] = histories[name].columns()
+                series[name] = histories[name].columns(floor)
         body["series"] = series
         return JSONResponse(body)
 

@@ -127,8 +127,10 @@ def _starting(app: Any, console: Console) -> Any:
     """Start the sampler on the first request when nobody called :meth:`Console.start`."""
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not console._started:
-            await console.start()
+        if scope["type"] == "http":
+            if not console._started:
+                await console.start()
+            console.sampler.touch()
         await app(scope, receive, send)
 
     return wrapped
