@@ -5,7 +5,7 @@ workers), served by ``qworker serve`` at ``/console/`` or alone by ``qworker con
 ``app`` is the ASGI app to mount; see :mod:`qworker.console.app` for the layout.
 """
 
-from qworker.console.app import MOUNT_PATH, Console, create_console, standalone_app
+from qworker.console.app import MOUNT_PATH, Console, create_console, is_console_path, mounted, standalone_app
 from qworker.console.settings import ConsoleSettings, parse_access_keys
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "Console",
     "ConsoleSettings",
     "create_console",
+    "is_console_path",
+    "mounted",
     "parse_access_keys",
     "standalone_app",
 ]

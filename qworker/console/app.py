@@ -136,6 +136,30 @@ def _starting(app: Any, console: Console) -> Any:
     return wrapped
 
 
+def is_console_path(path: str, prefix: str = MOUNT_PATH) -> bool:
+    """True for the paths the console serves (``/console`` and below), for a plain-ASGI router
+    such as ``qworker serve``'s that decides where a request goes."""
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def mounted(console: Console, prefix: str = MOUNT_PATH) -> Any:
+    """The console as an ASGI app for a plain-ASGI router: it takes the request with its full
+    path, sets ``root_path`` to ``prefix`` (so links and cookies carry it) and redirects
+    ``/console`` to ``/console/``. ``qworker serve`` routes :func:`is_console_path` requests here
+    and calls ``console.start()`` / ``console.stop()`` from its lifespan (``--no-console``: it
+    does neither)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == prefix:
+            location = f"{scope.get('root_path', '')}{prefix}/".encode()
+            await send({"type": "http.response.start", "status": 307, "headers": [(b"location", location)]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await console.app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
+
+    return app
+
+
 def standalone_app(console: Console, *, own_backend: bool = True) -> Starlette:
     """The console alone, mounted at :data:`MOUNT_PATH` as ``qworker serve`` will mount it.
 

@@ -282,3 +282,34 @@ def test_the_console_command_refuses_an_open_console_off_loopback() -> None:
     assert result.exit_code == 2 and "--access-key" in result.output
     result = CliRunner().invoke(cli, ["console", "--access-key", "no-colon", "--backend", "sqlite://"])
     assert result.exit_code == 2 and "ID:SECRET" in result.output
+
+
+def test_the_console_mounts_in_a_plain_asgi_router(model: RecordingModel) -> None:
+    """How ``qworker serve`` (plain ASGI, the SQS API at ``/``) serves the console on its port."""
+    from qworker.console import is_console_path, mounted
+
+    console = create_console(model, ConsoleSettings(secret=SECRET))
+    console_app = mounted(console)
+
+    async def sqs_api(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"sqs"})
+
+    async def server(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await console.start()
+                await send({"type": "lifespan.startup.complete"})
+            await console.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        target = console_app if is_console_path(scope["path"]) else sqs_api
+        await target(scope, receive, send)
+
+    with TestClient(server, base_url="http://127.0.0.1") as client:
+        assert client.get("/").text == "sqs"
+        assert client.get("/console", follow_redirects=False).headers["location"] == "/console/"
+        page = client.get("/console/queues/work")
+        assert page.status_code == 200 and 'href="/console/static/console.css"' in page.text
+        assert "Path=/console" in page.headers["set-cookie"]
+        assert client.get("/console/static/htmx.min.js").status_code == 200
