@@ -217,10 +217,12 @@ def worker(db_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright (``playwright install`` cannot download
-    browsers here, so the system one is launched by path)."""
+    browsers here, so the system one is launched by path). Module-scoped: Playwright's sync API
+    keeps an event loop running in the test thread while it is open, which other modules'
+    ``asyncio.run`` must not meet."""
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         pytest.skip(f"Chromium is not installed ({CHROMIUM}): apt-get install -y chromium")
     try:
