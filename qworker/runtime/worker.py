@@ -37,10 +37,9 @@ from qworker.runtime.http import HealthServer
 from qworker.runtime.mapping import MappingRunner
 from qworker.runtime.metrics import RuntimeMetrics
 from qworker.runtime.registry_heartbeat import RegistryHeartbeat
+from qworker.settings.schema import DEFAULT_GRACEFUL_TIMEOUT
 
 log = structlog.get_logger("qworker")
-
-DEFAULT_GRACEFUL_TIMEOUT = 25.0  #: below Kubernetes' default 30 s termination grace period
 
 
 @dataclass(slots=True)
