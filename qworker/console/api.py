@@ -10,7 +10,8 @@ more than one a second).
   (``charts``), and the whole last hour for charts that just appeared (``full``).
 
 ``GET /queues/NAME/redrives/ID`` is the htmx fragment of one redrive's progress; while the task
-runs the fragment asks to be fetched again in 2 s (with the page's own poll, one request a second), and when it ends it stops asking.
+runs the fragment asks to be fetched again in 2 s (with the page's own poll, one request a
+second), and when it ends it stops asking.
 """
 
 from __future__ import annotations
