@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from qworker.backend import QueueSpec, RedrivePolicy
+from qworker.backend import Capabilities, QueueSpec, RedrivePolicy
 from tests.console.conftest import make_queues, on_backend, screenshot, send, until, work_and_dlq
 
 pytestmark = pytest.mark.timeout(120)
@@ -269,3 +269,21 @@ def test_phone_width_has_no_page_overflow(db_url: str, console_server: Any, brow
             assert overflow <= 1, (path, overflow)
     finally:
         context.close()
+
+
+@pytest.mark.skipif(
+    not getattr(Capabilities(), "records", False),
+    reason="the backend protocol has no shared record store yet (branch backend-api adds it)",
+)
+def test_the_workers_page_lists_a_running_worker(
+    db_url: str, console_server: Any, worker: Any, page: Any
+) -> None:
+    work_and_dlq(db_url)
+    process = worker("work")
+    server = console_server()
+    page.goto(f"{server.base}/workers")
+    row = page.locator("table.workers tbody tr").filter(has_text=str(process.process.pid))
+    row.wait_for(timeout=20_000)  # the worker's first heartbeat, then the table's own refresh
+    assert row.get_by_role("link", name="work").is_visible()
+    process.stop()
+    page.locator("table.workers tbody").get_by_text("No live workers").wait_for(timeout=20_000)

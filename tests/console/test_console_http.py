@@ -31,21 +31,21 @@ class RecordingModel(ModelBackend):
     """The reference model plus the record store and ``set_queue_attributes`` that the
     ``backend-api`` branch adds to the protocol (the same signatures), for these tests."""
 
-    capabilities = SimpleNamespace(**asdict(Capabilities(delete_by_id=True)), records=True)  # type: ignore[assignment]
+    capabilities = SimpleNamespace(**{**asdict(Capabilities(delete_by_id=True)), "records": True})  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: dict[tuple[str, str], tuple[Any, float]] = {}
+        self.console_records: dict[tuple[str, str], tuple[Any, float]] = {}
 
-    async def put_record(self, kind: str, key: str, value: Any, ttl_seconds: float) -> None:
-        self.records[(kind, key)] = (value, time.time() + ttl_seconds)
+    async def put_record(self, kind: str, key: str, value: Any, ttl_seconds: float | None) -> None:
+        self.console_records[(kind, key)] = (value, time.time() + (ttl_seconds or 1e9))
 
     async def list_records(self, kind: str) -> dict[str, Any]:
         now = time.time()
-        return {k: v for (rk, k), (v, until) in self.records.items() if rk == kind and until > now}
+        return {k: v for (rk, k), (v, until) in self.console_records.items() if rk == kind and until > now}
 
-    async def delete_record(self, kind: str, key: str) -> None:
-        self.records.pop((kind, key), None)
+    async def delete_record(self, kind: str, key: str) -> bool:
+        return self.console_records.pop((kind, key), None) is not None
 
     async def set_queue_attributes(self, queue: str, spec: QueueSpec) -> None:
         self._queue(queue).spec = spec
