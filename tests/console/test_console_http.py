@@ -313,3 +313,30 @@ def test_the_console_mounts_in_a_plain_asgi_router(model: RecordingModel) -> Non
         assert page.status_code == 200 and 'href="/console/static/console.css"' in page.text
         assert "Path=/console" in page.headers["set-cookie"]
         assert client.get("/console/static/htmx.min.js").status_code == 200
+
+
+def test_the_console_works_on_each_local_backend(backend_url: str) -> None:
+    """Overview, queue page, Send and Delete on SQLite and on Redis (``backend_url`` runs twice)."""
+    from qworker.registry import open_backend
+
+    async def setup() -> None:
+        async with open_backend(backend_url) as backend:
+            await backend.create_queue(QueueSpec("b-dlq"))
+            await backend.create_queue(QueueSpec("b", redrive_policy=RedrivePolicy("b-dlq", 1)))
+            await backend.send("b", [SendEntry('{"n": 1}')])
+
+    asyncio.run(setup())
+    console = create_console(
+        open_backend(backend_url), ConsoleSettings(secret=SECRET, allowed_hosts=LOOPBACK_HOSTS)
+    )
+    with TestClient(standalone_app(console), base_url="http://127.0.0.1") as client:
+        overview = client.get("/console/").text
+        assert 'data-queue="b"' in overview and 'data-queue="b-dlq"' in overview
+        page = client.get("/console/queues/b").text
+        assert "&#34;n&#34;: 1" in page or "&quot;n&quot;: 1" in page
+        token = csrf_of(page)
+        assert client.post("/console/queues/b/send", data={"csrf": token, "body": "two"}).status_code == 200
+        message_id = re.findall(r'name="message_id" value="([^"]+)"', client.get("/console/queues/b").text)[0]
+        client.post("/console/queues/b/delete", data={"csrf": token, "message_id": message_id})
+        rows = {r["name"]: r for r in client.get("/console/api/live").json()["rows"]}
+        assert rows["b"]["visible"] == 1 and rows["b"]["dlq_depth"] == 0
