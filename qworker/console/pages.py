@@ -94,6 +94,7 @@ async def render_queue(
             ]
         except QWorkerError as exc:
             peek_error = str(exc)
+    quarantined = await _quarantined(console, name) if info.counts.quarantined else []
     snap: QueueSnapshot | None = console.sampler.sample.queues.get(name)
     sources = snap.sources if snap else ()
     same_type = [
@@ -117,6 +118,7 @@ async def render_queue(
         can_delete=backend.capabilities.delete_by_id,
         can_edit=hasattr(backend, "set_queue_attributes"),
         peek_error=peek_error,
+        quarantined=quarantined,
         peek_limit=console.settings.peek_limit,
         redrives=console.redrives.for_queue(name),
         workers=console.workers.for_queue(name),
@@ -124,3 +126,23 @@ async def render_queue(
         error=error,
         **extra,
     )
+
+
+async def _quarantined(console: Console, name: str) -> list[dict[str, Any]]:
+    """The queue's quarantined messages (RELIABILITY T16), their raw bytes made printable."""
+    from qworker.commands.quarantine_output import escape_bytes
+
+    try:
+        found = await console.backend.quarantined(name, 20)
+    except QWorkerError:
+        return []
+    return [
+        {
+            "id": q.message_id,
+            "reason": q.reason,
+            "at": present.timestamp_ms(q.quarantined_at),
+            "size": q.raw_size,
+            "preview": escape_bytes(q.raw_preview, 200, more=q.raw_size > len(q.raw_preview)),
+        }
+        for q in found
+    ]

@@ -53,6 +53,7 @@ class QueueSnapshot:
     dead_letter_queue: str | None
     max_receive_count: int | None
     sampled_at: float
+    quarantined: int = 0  #: set aside as undecodable (RELIABILITY T16)
     dlq_depth: int | None = None  #: filled once every queue of the round is read
     sources: tuple[str, ...] = ()  #: queues whose dead-letter queue this is
 
@@ -222,6 +223,7 @@ def _link_dead_letter_queues(
             in_flight=counts.in_flight,
             delayed=counts.delayed,
             oldest_age=age,
+            quarantined=counts.quarantined,
             dead_letter_queue=dlq,
             max_receive_count=policy.max_receive_count if policy is not None else None,
             sampled_at=now,

@@ -340,3 +340,12 @@ def test_the_console_works_on_each_local_backend(backend_url: str) -> None:
         client.post("/console/queues/b/delete", data={"csrf": token, "message_id": message_id})
         rows = {r["name"]: r for r in client.get("/console/api/live").json()["rows"]}
         assert rows["b"]["visible"] == 1 and rows["b"]["dlq_depth"] == 0
+
+
+def test_quarantined_messages_are_shown_escaped(model: RecordingModel, client: TestClient) -> None:
+    (message,) = [m for m in asyncio.run(model.peek("work", 10)) if m.body == "hello"]
+    model.corrupt("work", message.message_id, "body")
+    asyncio.run(model.receive("work", 10))  # the receive sets it aside
+    page = client.get("/console/queues/work").text
+    assert "Quarantine" in page and message.message_id in page
+    assert "<script>" not in page.split("Quarantine", 1)[1].split("</table>", 1)[0]
