@@ -69,6 +69,8 @@ def test_live_updates_cost_at_most_one_request_a_second(db_url: str, console_ser
     page.goto(f"{server.base}/")
     page.wait_for_timeout(6000)
     assert 1 <= len(requests) <= 6, requests
+    make_queues(db_url, QueueSpec("b"))
+    page.get_by_text("Queues were created or deleted").wait_for()
 
 
 def test_queue_page_shows_body_and_dead_letter_error(

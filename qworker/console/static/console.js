@@ -37,6 +37,14 @@
   }
 
   function applyRows(list) {
+    var table = document.getElementById("queues");
+    var notice = document.getElementById("queues-changed");
+    if (table && notice) {  // a queue made or deleted since the page was rendered
+      var names = new Set(list.map(function (r) { return r.name; }));
+      var changed = list.length !== table.querySelectorAll("tr[data-queue]").length;
+      rows.forEach(function (_, name) { if (!names.has(name)) changed = true; });
+      notice.hidden = !changed;
+    }
     list.forEach(function (r) {
       var holder = rows.get(r.name);
       if (!holder) return;
