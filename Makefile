@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test lint format demo bench fuzz reliability clean
+.PHONY: install browser test lint format demo bench fuzz reliability screenshots clean
 
 $(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qworker needs Python 3.11 or newer"'
@@ -64,6 +64,10 @@ reliability: install
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.soak --minutes 3 --warmup 1
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.fuzz --seconds $(FUZZ_SECONDS)
 	$(BIN)/python -m tests.reliability.report $(FIGURES) --command "make reliability"
+
+## the console screenshots the README shows, taken by its browser tests
+screenshots: install browser
+	QWORKER_SCREENSHOTS=1 $(BIN)/pytest -p no:cacheprovider -q tests/console/test_console_browser.py -k "overview_shows or queue_page_shows"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
