@@ -18,9 +18,8 @@ from pydantic import BaseModel
 from qworker import digest
 from qworker.backend import ReceivedMessage
 from qworker.events import build_event, build_record
+from qworker.response_json import MAX_DEPTH, MAX_RESPONSE_BYTES
 from qworker.responses import (
-    MAX_DEPTH,
-    MAX_RESPONSE_BYTES,
     BatchOutcome,
     Verdict,
     fifo_strict,
@@ -655,7 +654,7 @@ _json_values = st.recursive(
 def test_response_size_is_what_the_runtime_writes(value: object) -> None:
     # the 6 MB response check counts the bytes of the runtime's encoding: ASCII escapes and
     # ", " / ": " separators (json.dumps defaults, which simplejson shares)
-    from qworker.responses import _json_form
+    from qworker.response_json import _json_form
 
     form, size = _json_form(value)
     assert form == value

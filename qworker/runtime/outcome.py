@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from qworker import responses
+from qworker import response_json, responses
 from qworker.backend import Backend, FailureNote, ReceivedMessage, VisibilityChange
 from qworker.errors import BackendError
 from qworker.runtime.acks import Deleter
@@ -77,7 +77,7 @@ class Settler:
             outcome: Outcome = "timeout" if result.outcome == "timeout" else "function_error"
             return await self._function_error(messages, result.error_text, outcome)
         if not self.config.report_batch_item_failures:  # ESM-P-1: the response is not read
-            marshal_error = responses.marshal_error(result.value)
+            marshal_error = response_json.marshal_error(result.value)
             if marshal_error is not None:  # Lambda's runtime could not send it: a function error
                 return await self._function_error(messages, marshal_error, "function_error")
             self._warn_if_failures_ignored(result.value, request_id)

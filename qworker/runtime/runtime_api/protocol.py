@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from qworker.responses import MAX_RESPONSE_BYTES
+from qworker.response_json import MAX_RESPONSE_BYTES
 
 #: the API version in every path; ``AWS_LAMBDA_RUNTIME_API`` is ``host:port`` without it
 VERSION = "/2018-06-01"
