@@ -247,7 +247,7 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
             entry_id,
             "InvalidParameterValue",
             f"One or more parameters are invalid. Reason: Message must be shorter than "
-            f"{spec.maximum_message_size} bytes (this one is {size} bytes, body and attributes).",
+            f"{spec.maximum_message_size} bytes.",
         )
     if entry.delay_seconds is not None:
         if spec.fifo:
@@ -255,8 +255,7 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
                 entry_id,
                 "InvalidParameterValue",
                 f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: The request "
-                "include parameter that is not valid for this queue type (FIFO queues take a delay only "
-                "as the queue's DelaySeconds).",
+                "include parameter that is not valid for this queue type.",
             )
         if (
             isinstance(entry.delay_seconds, bool)
@@ -274,16 +273,17 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
         return BatchEntryError(
             entry_id,
             "InvalidParameterValue",
-            f"Value {group!r} for parameter MessageGroupId is invalid. Reason: it must be 1 to 128 "
-            "alphanumeric or punctuation characters.",
+            f"Value {group} for parameter MessageGroupId is invalid. Reason: MessageGroupId can only "
+            "include alphanumeric and punctuation characters. 1 to 128 in length.",
         )
     dedup = entry.message_deduplication_id
     if dedup is not None and (len(dedup) > MAX_DEDUP_ID_LENGTH or not _GROUP_OR_DEDUP_ID.fullmatch(dedup)):
         return BatchEntryError(
             entry_id,
             "InvalidParameterValue",
-            f"Value {dedup!r} for parameter MessageDeduplicationId is invalid. Reason: it must be 1 to "
-            "128 alphanumeric or punctuation characters.",
+            f"Value {dedup} for parameter MessageDeduplicationId is invalid. Reason: "
+            "MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 "
+            "in length.",
         )
     if spec.fifo:
         if group is None:

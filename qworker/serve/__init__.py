@@ -1,0 +1,13 @@
+"""``qworker serve``: the Amazon SQS API over any qworker backend.
+
+The server speaks both wire protocols SQS has (AWS JSON 1.0, what current SDKs send, and the
+older query protocol with XML answers), runs every SQS action on the backend protocol and
+nothing else, and answers with SQS's error codes, statuses and digests, so that SDKs, the AWS
+CLI and infrastructure tools work against it unchanged.
+
+Modules: ``app`` (ASGI, routing, errors), ``body`` (capped body reads), ``json_protocol`` /
+``query_input`` / ``xml_output`` (the wire formats), ``call`` (one call's parameters),
+``actions`` (one module per group of SQS actions), ``attributes`` and ``messages`` (SQS shapes
+<-> backend types), ``service`` (the backend plus per-process state), ``auth`` (SigV4),
+``metrics``, ``runner`` (uvicorn).
+"""

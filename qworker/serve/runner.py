@@ -1,0 +1,98 @@
+"""Running the SQS API server on uvicorn (httptools parser, uvloop loop).
+
+``qworker serve`` calls :func:`serve`. With ``--workers 1`` the app runs in this process; with
+N workers uvicorn starts N processes that share the listening socket, and each builds its own
+app and backend connection through :func:`app_from_environment` (the settings travel in the
+environment: ``QWORKER_BACKEND``, ``QWORKER_SERVE_ACCESS_KEYS``). uvicorn is imported here, never
+by ``qworker run``, whose start-up stays as fast as it was.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from qworker.registry import open_backend, resolve_url
+from qworker.serve.app import SQSApp
+from qworker.serve.auth import Authenticator, load_keys
+from qworker.serve.service import Service
+
+ENV_ACCESS_KEYS = "QWORKER_SERVE_ACCESS_KEYS"
+#: a long poll lasts at most 20 s: a graceful stop lets the ones under way finish
+GRACEFUL_SHUTDOWN = 25
+KEEP_ALIVE = 75  #: seconds an idle keep-alive connection stays open (SDK pools keep them ~60 s)
+
+
+@dataclass
+class ServeSettings:
+    backend_url: str
+    host: str = "127.0.0.1"
+    port: int = 9324
+    workers: int = 1
+    access_keys: list[str] = field(default_factory=list)
+    log_level: str = "info"
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def keys_from_environment() -> list[str]:
+    text = os.environ.get(ENV_ACCESS_KEYS, "")
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_app(backend_url: str | None, access_keys: list[str]) -> SQSApp:
+    """The app for one process: its own backend (connected at startup) and verifier."""
+    from qworker import arn
+
+    backend = open_backend(resolve_url(backend_url))
+    return SQSApp(Service(backend), Authenticator(load_keys(access_keys), region=arn.region()))
+
+
+def app_from_environment() -> SQSApp:
+    """The factory uvicorn's worker processes call (``--workers`` > 1)."""
+    return build_app(None, keys_from_environment())
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run until SIGINT/SIGTERM (uvicorn's signal handling: a graceful stop, then exit)."""
+    import uvicorn
+
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "http": "httptools",
+        "loop": "uvloop" if _has_uvloop() else "asyncio",
+        "lifespan": "on",
+        "access_log": False,
+        "server_header": False,
+        "log_level": settings.log_level,
+        "timeout_keep_alive": KEEP_ALIVE,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
+        "backlog": 4096,
+    }
+    if settings.workers > 1:
+        os.environ["QWORKER_BACKEND"] = resolve_url(settings.backend_url)
+        os.environ[ENV_ACCESS_KEYS] = ",".join(settings.access_keys)
+        uvicorn.run(
+            "qworker.serve.runner:app_from_environment", factory=True, workers=settings.workers, **common
+        )
+        return
+    app = build_app(settings.backend_url, settings.access_keys)
+    uvicorn.run(app, **common)
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
