@@ -19,10 +19,8 @@ suite in :mod:`qworker.testing.conformance` checks each of them on every backend
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -346,6 +344,15 @@ class Backend(Protocol):
         """The URL with any password removed, safe to log."""
         ...
 
+    def reopened(self) -> Backend | None:
+        """A new, unconnected backend on the same store, with a connection of its own, or None
+        when no second connection can see the same queues (an in-memory SQLite database).
+
+        The visibility heartbeat runs in a thread of its own, with its own event loop, so that a
+        handler blocking the worker's loop cannot stop it (RELIABILITY.md T12); it needs this.
+        """
+        ...
+
     async def connect(self) -> None:
         """Open connections and check the backend answers.
 
@@ -505,57 +512,6 @@ class Backend(Protocol):
         ...
 
 
-_giving_back: set[asyncio.Future[object]] = set()
-
-
-async def take_safely(
-    take: Awaitable[T],
-    handles_of: Callable[[T], Sequence[str]],
-    release: Callable[[Sequence[str]], Awaitable[object]],
-    interrupt: Callable[[], Awaitable[object]] | None = None,
-) -> T:
-    """Await ``take``, a step that puts messages in flight, so that cancelling the caller cannot
-    strand what it took.
-
-    A receive is cancelled when a worker shuts down. If that happens while the step runs (the
-    transaction is on SQLite's thread, the script's reply is on its way from Redis), the step
-    still completes, and its messages would stay hidden until their visibility timeout with
-    nobody processing them. Here the step finishes in the background and ``release`` gets the
-    receipt handles of what it took (to make them visible again at once, visibility 0); the
-    caller's cancellation goes on unchanged.
-    :func:`given_back` waits for such releases (the runtime calls it before closing a backend).
-    ``interrupt``, when given, asks a step that may still wait (a long poll) to finish early, so
-    a shutdown does not wait for the poll's timeout; what it takes is given back all the same.
-    """
-    task = asyncio.ensure_future(take)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-
-        async def finish_and_give_back() -> None:
-            if interrupt is not None and not task.done():
-                with contextlib.suppress(Exception):
-                    await interrupt()
-            try:
-                handles = handles_of(await task)
-            except Exception:  # the step failed: it took nothing
-                return
-            if handles:
-                with contextlib.suppress(Exception):  # else they come back after their timeout
-                    await release(handles)
-
-        giving_back = asyncio.ensure_future(finish_and_give_back())
-        _giving_back.add(giving_back)
-        giving_back.add_done_callback(_giving_back.discard)
-        raise
-
-
-async def given_back(timeout: float = 5.0) -> None:
-    """Wait (up to ``timeout``) for messages :func:`take_safely` is giving back."""
-    if _giving_back:
-        await asyncio.wait(set(_giving_back), timeout=timeout)
-
-
 class BaseBackend:
     """Shared plumbing for backends: the async context manager, ARNs and optional methods."""
 
@@ -577,6 +533,9 @@ class BaseBackend:
     def queue_arn(self, queue: str) -> str:
         return arn.queue_arn(queue)
 
+    def reopened(self) -> Backend | None:
+        return None
+
     async def peek(self, queue: str, max_messages: int = 10) -> list[PeekedMessage]:
         from qworker.errors import UnsupportedOperation
 
@@ -584,31 +543,3 @@ class BaseBackend:
 
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         return None
-
-
-async def still_held(
-    messages: list[ReceivedMessage],
-    took_seconds: float,
-    visibility_seconds: float,
-    renew: Callable[[Sequence[VisibilityChange]], Awaitable[list[BatchEntryError]]],
-) -> list[ReceivedMessage]:
-    """The received ``messages`` this receiver still holds, when its reply may have come late.
-
-    A receive puts messages in flight when the server runs it, and their visibility timeout
-    starts then. A worker paused after sending the request (SIGSTOP, a VM pause, a long GC, a
-    starved container) reads the reply later: by then the messages' visibility may have ended
-    and another worker may be running them with a newer receipt handle. Handing them to the
-    handler would start a stale copy after the newer one (RELIABILITY.md T11). So when the call
-    took more than half the visibility timeout (``took_seconds``, measured on the caller's
-    monotonic clock around the request that took the messages), the leases are renewed, fenced,
-    with the same timeout; the messages whose renewal fails (``MessageNotInflight``: expired or
-    received again) are dropped here, and the queue delivers them again with a higher receive
-    count. Replies that came back promptly cost nothing.
-    """
-    if not messages or took_seconds <= visibility_seconds / 2 or visibility_seconds <= 0:
-        return messages
-    failed = await renew([VisibilityChange(m.receipt_handle, visibility_seconds) for m in messages])
-    if not failed:
-        return messages
-    lost = {f.id for f in failed}
-    return [m for m in messages if m.receipt_handle not in lost]

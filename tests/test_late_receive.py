@@ -2,7 +2,7 @@
 
 A worker frozen (SIGSTOP, VM pause, long GC) after sending a receive reads the reply after the
 server put the messages in flight; their visibility may have ended meanwhile and another worker
-may hold them. :func:`qworker.backend.still_held` renews such leases, fenced, and drops the
+may hold them. :func:`qworker.safe_receive.still_held` renews such leases, fenced, and drops the
 messages whose renewal fails, so the stale copy never reaches the handler. These tests drive it
 against the real backends with real expired leases.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from qworker.backend import Backend, BatchEntryError, QueueSpec, SendEntry, VisibilityChange, still_held
+from qworker.backend import Backend, BatchEntryError, QueueSpec, SendEntry, VisibilityChange
+from qworker.safe_receive import still_held
 
 
 class Renewals:

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from qworker.backend import Backend, QueueSpec, SendEntry, given_back
+from qworker.backend import Backend, QueueSpec, SendEntry
 
 
 async def test_cancelled_receive_gives_its_messages_back(backend: Backend) -> None:
@@ -22,7 +22,7 @@ async def test_cancelled_receive_gives_its_messages_back(backend: Backend) -> No
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await given_back()
+        await backend.give_backs.wait()
         counts = (await backend.get_queue("q")).counts
         assert (counts.visible, counts.in_flight) == (20, 0), "a cancelled receive kept messages hidden"
     got = await backend.receive("q", max_messages=20, wait_seconds=0)
@@ -32,7 +32,7 @@ async def test_cancelled_receive_gives_its_messages_back(backend: Backend) -> No
 async def test_cancelled_long_poll_ends_at_once_and_strands_nothing(backend: Backend) -> None:
     """Issue 13 defect 6 (shutdown within one grace period): a long poll cancelled while it waits
     is over at once instead of after its wait (Redis ends its BLPOP with CLIENT UNBLOCK; it used
-    to hold the exit for up to 5 s of ``given_back``). A message sent right after, or right as,
+    to hold the exit for up to 5 s of waiting for the give-back). A message sent right after, or right as,
     the poll is cancelled stays visible."""
     for i, send_during in enumerate((False, True, False, True)):
         queue = f"q{i}"  # a queue each: the message sent in one round is visible in the next
@@ -45,7 +45,7 @@ async def test_cancelled_long_poll_ends_at_once_and_strands_nothing(backend: Bac
         with pytest.raises(asyncio.CancelledError):
             await task
         started = asyncio.get_running_loop().time()
-        await given_back(timeout=10)
+        await backend.give_backs.wait(timeout=10)
         assert asyncio.get_running_loop().time() - started < 2, "the cancelled poll waited for its timeout"
         assert not (await backend.send(queue, [SendEntry("after")])).failed
         counts = (await backend.get_queue(queue)).counts

@@ -2,9 +2,9 @@
 
 :class:`Deleter` merges the deletes of every batch that finishes in the same event-loop turn into
 one backend call (so a busy worker deletes in large batches without waiting for a timer) and
-retries transient failures with capped, jittered back-off. A delete that still fails is logged:
-the message reappears after its visibility timeout and is processed again, never lost
-(at-least-once, ESM-F-2, SQS-RH-2).
+retries transient failures with the shared capped, jittered back-off (:mod:`qworker.retry`). A
+delete that still fails is logged: the message reappears after its visibility timeout and is
+processed again, never lost (at-least-once, ESM-F-2, SQS-RH-2).
 
 The visibility heartbeat is in :mod:`qworker.runtime.heartbeat`.
 """
@@ -13,23 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Sequence
 
 import structlog
 
 from qworker.backend import Backend, BatchEntryError
 from qworker.errors import BackendError
+from qworker.retry import backoff_delay
 
 log = structlog.get_logger("qworker")
 
 DELETE_ATTEMPTS = 6
-BACKOFF_BASE, BACKOFF_CAP = 0.1, 5.0
-
-
-def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
-    """Full-jitter exponential back-off: a random delay in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0, min(cap, base * (2**attempt)))
 
 
 class Deleter:

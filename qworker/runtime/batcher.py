@@ -9,20 +9,21 @@ One :class:`Batcher` per poller (ESM-B-6). ``next_batch`` long-polls for a first
   ESM-B-4). Records that do not fit are carried over, already received, to the next batch; they
   are never dropped.
 
-Filters run per record as records arrive, before batching (FLT-2): records that match no pattern
-go to ``on_filtered`` at once and never count towards the batch (FLT-3, FLT-4).
+Each receive goes through the filter stage (:class:`~qworker.runtime.filtering.RecordMaker`)
+before batching (FLT-2): records that match no pattern are handed on at once to the outcome stage
+(``filtered``, which deletes or skips them) and never count towards the batch (FLT-3, FLT-4).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from qworker import events
 from qworker.backend import Backend, ReceivedMessage
+from qworker.runtime.filtering import Pair, RecordMaker
 
 CutReason = Literal["count", "window", "payload", "available"]
 
@@ -42,23 +43,27 @@ class Batch:
     opened: float  #: monotonic time of the first record
 
 
+class FilteredSink(Protocol):
+    """The next stage for records that matched no filter (:class:`~qworker.runtime.outcome.Settler`)."""
+
+    def discard_filtered(self, messages: list[ReceivedMessage]) -> None: ...
+
+
 @dataclass(slots=True)
 class Batcher:
-    """Receives and filters messages and cuts them into batches."""
+    """Receives messages, has them made into records and filtered, and cuts them into batches."""
 
     backend: Backend
     queue: str
     batch_size: int
     batch_window: float
-    event_source_arn: str
-    aws_region: str
+    records: RecordMaker
+    filtered: FilteredSink
     visibility_timeout: float | None = None  #: ESM-F-4 override, else the queue's
-    matches: Callable[[dict[str, Any], ReceivedMessage], bool] | None = None
-    on_filtered: Callable[[list[ReceivedMessage]], None] = lambda messages: None
     payload_limit: int = events.MAX_EVENT_BYTES
     #: one receive may be split into several batches (standard queues, no window)
     split_receives: bool = True
-    _carry: list[tuple[ReceivedMessage, dict[str, Any]]] = field(default_factory=list)
+    _carry: list[Pair] = field(default_factory=list)
 
     @property
     def carried(self) -> list[ReceivedMessage]:
@@ -75,7 +80,7 @@ class Batcher:
 
         If cancelled, records received so far are kept for the next call (or for release).
         """
-        picked: list[tuple[ReceivedMessage, dict[str, Any]]] = self._carry
+        picked: list[Pair] = self._carry
         self._carry = []
         opened = time.monotonic() if picked else 0.0
         cut: CutReason | None = None
@@ -154,11 +159,9 @@ class Batcher:
 
     def _fill(
         self,
-        picked: list[tuple[ReceivedMessage, dict[str, Any]]],
-        candidates: list[tuple[ReceivedMessage, dict[str, Any]]],
-    ) -> tuple[
-        list[tuple[ReceivedMessage, dict[str, Any]]], list[tuple[ReceivedMessage, dict[str, Any]]], bool
-    ]:
+        picked: list[Pair],
+        candidates: list[Pair],
+    ) -> tuple[list[Pair], list[Pair], bool]:
         """Add candidates to ``picked`` up to ``batch_size`` records and the payload limit
         (ESM-B-4). Returns the batch, the candidates left over, and whether the payload cut it.
 
@@ -186,18 +189,10 @@ class Batcher:
             picked.append((message, record))
         return picked, [], False
 
-    def _filter(self, received: list[ReceivedMessage]) -> list[tuple[ReceivedMessage, dict[str, Any]]]:
-        arn, region, matches = self.event_source_arn, self.aws_region, self.matches
-        kept: list[tuple[ReceivedMessage, dict[str, Any]]] = []
-        dropped: list[ReceivedMessage] = []
-        for message in received:
-            view = events.filter_view(message)
-            if matches is not None and not matches(view, message):
-                dropped.append(message)
-                continue
-            kept.append((message, events.complete_record(view, arn, region)))
+    def _filter(self, received: list[ReceivedMessage]) -> list[Pair]:
+        kept, dropped = self.records.split(received)
         if dropped:
-            self.on_filtered(dropped)
+            self.filtered.discard_filtered(dropped)
         return kept
 
 

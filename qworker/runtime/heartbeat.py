@@ -8,9 +8,9 @@ The heartbeat runs in its own thread, with its own event loop and its own connec
 backend, because the worker's event loop is not always free: an ``async def`` handler that calls
 blocking code (``time.sleep``, a CPU loop, a sync client) stops the loop for as long as it runs,
 and a heartbeat on that loop would stop with it (RELIABILITY.md T12, BullMQ's "stalled" lesson).
-Where no second connection can be opened (an in-memory SQLite database, or a backend object
-given without its URL), :class:`LoopHeartbeat` runs on the worker's loop instead, which is right
-for every handler that does not block the loop.
+Where no second connection can be opened (``Backend.reopened()`` is None: an in-memory SQLite
+database), :class:`LoopHeartbeat` runs on the worker's loop instead, which is right for every
+handler that does not block the loop.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import structlog
 
 from qworker.backend import Backend, VisibilityChange
 from qworker.errors import BackendError
-from qworker.registry import open_backend
 
 log = structlog.get_logger("qworker")
 
@@ -138,8 +137,9 @@ async def _beat_forever(
 class ThreadHeartbeat:
     """Extends running batches' visibility every ``interval`` s from its own thread and connection."""
 
-    def __init__(self, backend_url: str, queue: str, interval: float, extend_to: float) -> None:
-        self.backend_url = backend_url
+    def __init__(self, backend: Backend, queue: str, interval: float, extend_to: float) -> None:
+        #: the worker's backend: each connection of the thread is ``backend.reopened()``
+        self.backend = backend
         self.queue = queue
         self.interval = interval
         self.extend_to = extend_to
@@ -171,6 +171,12 @@ class ThreadHeartbeat:
             loop.call_soon_threadsafe(task.cancel)
         self._thread.join(timeout=10)
 
+    def _open(self) -> Backend:
+        fresh = self.backend.reopened()
+        if fresh is None:
+            raise ValueError(f"{self.backend.display_url} cannot open a second connection")
+        return fresh
+
     def _main(self) -> None:
         try:
             asyncio.run(self._beat())
@@ -182,7 +188,7 @@ class ThreadHeartbeat:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         try:
-            backend = open_backend(self.backend_url)
+            backend = self._open()
             await backend.connect()
         except BaseException as exc:
             self._error = exc
@@ -193,7 +199,7 @@ class ThreadHeartbeat:
         async def reopen(old: Backend) -> Backend:
             with contextlib.suppress(Exception):
                 await old.close()
-            fresh = open_backend(self.backend_url)
+            fresh = self._open()
             await fresh.connect()
             return fresh
 
@@ -236,10 +242,9 @@ class LoopHeartbeat:
 
 
 def make_heartbeat(
-    backend: Backend, backend_url: str | None, queue: str, interval: float, extend_to: float
+    backend: Backend, queue: str, interval: float, extend_to: float
 ) -> ThreadHeartbeat | LoopHeartbeat:
-    """A thread heartbeat when the backend can be opened a second time, else one on the loop."""
-    in_memory = backend_url is not None and backend_url.rstrip("/") in ("sqlite:", "sqlite:///:memory:")
-    if backend_url is None or in_memory:
+    """A thread heartbeat when the backend can open a second connection, else one on the loop."""
+    if backend.reopened() is None:
         return LoopHeartbeat(backend, queue, interval, extend_to)
-    return ThreadHeartbeat(backend_url, queue, interval, extend_to)
+    return ThreadHeartbeat(backend, queue, interval, extend_to)

@@ -1,8 +1,4 @@
-"""Concurrency: slots that cap concurrent invocations, and the controller that sizes them.
-
-A poller takes a slot *before* it receives, so the runtime never receives more messages than it
-can run at once: a message cannot burn a receive count while waiting for capacity, which is
-Lambda's "overpull" problem (SPEC 6.3, ESM-S-4, ESM-DLQ-7) removed by construction.
+"""Scaling: the controller that sizes the concurrency slots (:class:`qworker.runtime.schedule.Slots`).
 
 The controller (ESM-S-1, -2, -6) moves the slot limit between a floor and ``max_concurrency``:
 
@@ -19,63 +15,13 @@ The controller (ESM-S-1, -2, -6) moves the slot limit between a floor and ``max_
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qworker.runtime.schedule import Slots
+
 INITIAL_CONCURRENCY = 5  #: ESM-S-1: "five batches at a time with five concurrent invocations"
-
-
-class Slots:
-    """An asyncio semaphore whose limit can change while it is in use."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def acquire(self) -> None:
-        while self.in_use >= self.limit:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                self._wake()
-                raise
-        self.in_use += 1
-
-    def try_acquire(self, most: int) -> int:
-        """Take up to ``most`` free slots without waiting; returns how many were taken."""
-        if self._waiters:  # others are queued: do not jump ahead of them
-            return 0
-        taken = max(0, min(most, self.limit - self.in_use))
-        self.in_use += taken
-        return taken
-
-    def release(self, count: int = 1) -> None:
-        self.in_use -= count
-        self._wake()
-
-    def set_limit(self, limit: int) -> None:
-        self.limit = limit
-        self._wake()
-
-    @property
-    def busy(self) -> bool:
-        """True when every slot is taken."""
-        return self.in_use >= self.limit
-
-    def _wake(self) -> None:
-        free = self.limit - self.in_use
-        while free > 0 and self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                free -= 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from qworker.backend import Backend
 from qworker.context import FunctionInfo
 from qworker.errors import ExitCode, QWorkerError
 from qworker.importer import import_from_string
-from qworker.registry import open_backend, resolve_url
+from qworker.registry import open_backend
 from qworker.runtime.config import MappingConfig
 from qworker.runtime.http import HealthServer
 from qworker.runtime.mapping import MappingRunner
@@ -116,7 +116,6 @@ class Worker:
                     app_dir=self.options.app_dir,
                     function_environment=dict(os.environ),
                     function=function,
-                    backend_url=resolve_url(self.options.backend_url) if owned else None,
                 )
                 await runner.prepare()
                 self.runners.append(runner)

@@ -423,7 +423,7 @@ async def test_t11b_frozen_worker_cannot_delete_the_next_holders_copy(
     assert report.problems() == [], report.summary()
     # A may have had a long poll on its way when it froze: Redis (or SQLite's thread) then took
     # a second copy for A that A reads only after resuming, when that copy's lease is over. A
-    # must drop it unrun (qworker.backend.still_held), and B gets the message with count 3.
+    # must drop it unrun (qworker.safe_receive.still_held), and B gets the message with count 3.
     runs = sorted((i.pid, i.records[0].receive_count) for i in invocations)
     assert runs in (sorted([(a.pid, 1), (b.pid, 2)]), sorted([(a.pid, 1), (b.pid, 3)])), runs
     assert b_running and b_holds_it == 1, "A's settling removed the copy B was still running"

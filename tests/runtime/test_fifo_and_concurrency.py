@@ -11,7 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from qworker.backend import Backend
-from qworker.runtime.scaling import ScalingController, ScalingPolicy, Slots
+from qworker.runtime.scaling import ScalingController, ScalingPolicy
+from qworker.runtime.schedule import Slots
 from tests.runtime.conftest import Ledger, make_queue, mapping, run_worker_until_empty, send_json
 
 

@@ -39,7 +39,9 @@ async def test_heartbeat_logs_and_recovers_from_an_unexpected_error(
         await backend.create_queue(QueueSpec("q", visibility_timeout=2))
         await backend.send("q", [SendEntry("long job")])
         (message,) = await backend.receive("q", max_messages=1)
-        beat = ThreadHeartbeat(url, "q", 0.1, 2) if kind == "thread" else LoopHeartbeat(backend, "q", 0.1, 2)
+        beat = (
+            ThreadHeartbeat(backend, "q", 0.1, 2) if kind == "thread" else LoopHeartbeat(backend, "q", 0.1, 2)
+        )
         with capture_logs() as logs:
             await beat.start()
             beat.add([message.receipt_handle], time.monotonic() + 30)

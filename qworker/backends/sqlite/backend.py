@@ -23,8 +23,6 @@ from qworker.backend import (
     SendBatchResult,
     SendEntry,
     VisibilityChange,
-    still_held,
-    take_safely,
 )
 from qworker.backends.sqlite import acks, redrive, send
 from qworker.backends.sqlite import receive as receiving
@@ -35,6 +33,7 @@ from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
 from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
 from qworker.limits import check_max_messages, check_visibility_timeout
+from qworker.safe_receive import GiveBacks, still_held
 
 if TYPE_CHECKING:
     from typing import Self
@@ -78,6 +77,7 @@ class SQLiteBackend(BaseBackend):
     ) -> None:
         self.options = options if options is not None else SQLiteOptions(path=None)
         self._url = url if url is not None else _url_of(self.options)
+        self.give_backs = GiveBacks()  #: receives cut short by a cancellation, giving back
         self._clock = clock
         self._worker: WorkerThread | None = None
         self._store: Store | None = None
@@ -95,6 +95,12 @@ class SQLiteBackend(BaseBackend):
     @property
     def display_url(self) -> str:
         return self._url
+
+    def reopened(self) -> SQLiteBackend | None:
+        """Another connection to the same file; None for an in-memory database (nothing to share)."""
+        if self.options.path is None:
+            return None
+        return type(self)(self.options, clock=self._clock, url=self._url, poll_interval=self._poll_interval)
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({self._url!r})"
@@ -125,6 +131,7 @@ class SQLiteBackend(BaseBackend):
         store, worker = self._store, self._worker
         if store is None or worker is None:
             return
+        await self.give_backs.wait()  # receives cut short by a stop give their messages back first
         worker.set_idle_task(None)
         self._store = None
         self._worker = None
@@ -231,7 +238,7 @@ class SQLiteBackend(BaseBackend):
         while True:
             version = self._wakeups.version(queue)
             sent = time.monotonic()
-            outcome = await take_safely(
+            outcome = await self.give_backs.take(
                 self._call(receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0),
                 lambda taken: [m.receipt_handle for m in taken.messages],
                 lambda handles: self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles]),

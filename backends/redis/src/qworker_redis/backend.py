@@ -48,9 +48,7 @@ from qworker.backend import (
     SendEntry,
     SendResult,
     VisibilityChange,
-    still_held,
     system_attributes,
-    take_safely,
 )
 from qworker.errors import (
     BackendError,
@@ -59,6 +57,7 @@ from qworker.errors import (
     QueueDoesNotExist,
     QueueNameExists,
 )
+from qworker.safe_receive import GiveBacks, still_held
 from qworker_redis import codec
 from qworker_redis.connection import make_client, parse_url
 from qworker_redis.fastlane import FastLane, WaitLanes, pack_command
@@ -140,7 +139,9 @@ class RedisBackend(BaseBackend):
     def __init__(
         self, url: str = "redis://localhost:6379/0", *, clock_offset: Callable[[], float] | None = None
     ):
+        self._url = url
         self._settings = parse_url(url)
+        self.give_backs = GiveBacks()  #: receives cut short by a cancellation, giving back
         self._clock_offset = clock_offset
         self._client: Redis | RedisCluster | None = None
         self._refs: dict[str, QueueRef] = {}
@@ -155,6 +156,9 @@ class RedisBackend(BaseBackend):
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
         return cls(url)
+
+    def reopened(self) -> RedisBackend:
+        return type(self)(self._url, clock_offset=self._clock_offset)
 
     @property
     def display_url(self) -> str:
@@ -207,6 +211,7 @@ class RedisBackend(BaseBackend):
                 )
 
     async def close(self) -> None:
+        await self.give_backs.wait()  # receives cut short by a stop give their messages back first
         lane, self._lane = self._lane, None
         if lane is not None:
             await lane.close()
@@ -530,7 +535,7 @@ class RedisBackend(BaseBackend):
             await self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles])
 
         async def receive_now() -> tuple[QueueRef, list[Any]]:
-            return await take_safely(
+            return await self.give_backs.take(
                 self._run("receive", queue, args, with_dlq=True), lambda rr: taken(rr[1]), release
             )
 
@@ -562,7 +567,7 @@ class RedisBackend(BaseBackend):
             timeout = remaining if wake < 0 else min(remaining, wake / 1000 + 0.001)
             sent = time.monotonic()
             waiting: list[FastLane] = []  #: the lane of the long poll, while it waits
-            woken = await take_safely(
+            woken = await self.give_backs.take(
                 self._wait_then_receive(ref, timeout, args(ref), waiting),
                 lambda r: taken(r) if r is not None and r[0] == 1 else [],
                 release,

@@ -152,6 +152,9 @@ class SQSBackend(BaseBackend):
     def from_url(cls, url: str) -> SQSBackend:
         return cls(url)
 
+    def reopened(self) -> SQSBackend:
+        return type(self)(settings=self._settings)
+
     @property
     def display_url(self) -> str:
         return self._settings.display_url
