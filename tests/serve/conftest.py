@@ -74,7 +74,7 @@ def sqs_query(server: ServeProcess) -> Any:
 
 
 @pytest.fixture(params=["json", "query"])
-def client(request: pytest.FixtureRequest) -> Any:
+def client(request: pytest.FixtureRequest, server: ServeProcess) -> Any:
     """The test runs once per protocol."""
     return request.getfixturevalue("sqs" if request.param == "json" else "sqs_query")
 
