@@ -101,7 +101,8 @@ def test_invalid_parameter_values(client: Any, make_queue: Any) -> None:
     exc = error_of(lambda: client.receive_message(QueueUrl=url, MaxNumberOfMessages=11))
     check(client, exc, "InvalidParameterValue", "InvalidParameterValueException", 400)
     assert exc.response["Error"]["Message"] == (
-        "Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided."
+        "Value 11 for parameter MaxNumberOfMessages is invalid. "
+        "Reason: Must be between 1 and 10, if provided."
     )
     exc = error_of(lambda: client.receive_message(QueueUrl=url, WaitTimeSeconds=21))
     check(client, exc, "InvalidParameterValue", "InvalidParameterValueException", 400)
