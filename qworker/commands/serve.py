@@ -39,6 +39,14 @@ from qworker.errors import ExitCode
     help="Allow a non-loopback --host without --access-key (anyone who reaches it may use the queues).",
 )
 @option(
+    "--request-timeout",
+    type=click.FloatRange(0.1, 300),
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds a client has to send a request's head, and again its body (slow clients get 408).",
+)
+@option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -52,6 +60,7 @@ def serve_command(
     workers: int,
     access_keys: tuple[str, ...],
     allow_anonymous: bool,
+    request_timeout: float,
     log_level: str,
     backend_url: str,
 ) -> None:
@@ -82,7 +91,7 @@ def serve_command(
         usage_error("--access-key: this qworker build cannot verify SigV4 signatures yet.")
     logs.configure("auto", log_level)
     run_with_backend(backend_url, lambda backend: backend.list_queues())  # reachable? (else exit 3)
-    settings = runner.ServeSettings(backend_url, host, port, workers, keys, log_level)
+    settings = runner.ServeSettings(backend_url, host, port, workers, keys, log_level, request_timeout)
     try:
         runner.serve(settings)
     except OSError as exc:  # the port is taken, or the address is not ours

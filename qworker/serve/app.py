@@ -72,8 +72,14 @@ class Request:
 class SQSApp:
     """The server's ASGI app over one :class:`Service` (one per process)."""
 
-    def __init__(self, service: Service, authenticator: Authenticator | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        authenticator: Authenticator | None = None,
+        body_timeout: float = bodies.BODY_TIMEOUT,
+    ) -> None:
         self.service = service
+        self.body_timeout = body_timeout
         self.auth = authenticator or Authenticator()
         self.metrics = ServeMetrics(frozenset(ACTIONS))
         self.ready = False
@@ -123,7 +129,7 @@ class SQSApp:
         action, query, request_id = "unknown", request.headers.get(b"x-amz-target") is None, self._ids.next()
         try:
             declared = bodies.declared_length(request.headers.get(b"content-length"))
-            request.body = await bodies.read(receive, declared)
+            request.body = await bodies.read(receive, declared, timeout=self.body_timeout)
             call = self.parse(request, query)
             action = call.action
             call.access_key = self.auth.check(
@@ -199,11 +205,20 @@ def _str_headers(request: Request) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
 
 
+#: errors after which the rest of the request may still be on its way: the connection is closed
+_CLOSING = frozenset({"RequestTimeout", "RequestEntityTooLarge"})
+
+
 def _failure(exc: SQSError, query: bool, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     if query:
-        return exc.status, [(b"content-type", _XML)], xml_output.error(exc, request_id)
-    headers = [(b"content-type", json_protocol.CONTENT_TYPE), json_protocol.error_header(exc)]
-    return exc.status, headers, json_protocol.error_body(exc)
+        headers = [(b"content-type", _XML)]
+        payload = xml_output.error(exc, request_id)
+    else:
+        headers = [(b"content-type", json_protocol.CONTENT_TYPE), json_protocol.error_header(exc)]
+        payload = json_protocol.error_body(exc)
+    if exc.name in _CLOSING:
+        headers.append((b"connection", b"close"))
+    return exc.status, headers, payload
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:

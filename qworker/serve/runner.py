@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from qworker.registry import open_backend, resolve_url
 from qworker.serve.app import SQSApp
 from qworker.serve.auth import Authenticator, load_keys
+from qworker.serve.protocol import GuardedHttpToolsProtocol
 from qworker.serve.service import Service
 
 ENV_ACCESS_KEYS = "QWORKER_SERVE_ACCESS_KEYS"
+ENV_REQUEST_TIMEOUT = "QWORKER_SERVE_REQUEST_TIMEOUT"
+DEFAULT_REQUEST_TIMEOUT = 10.0
 #: a long poll lasts at most 20 s: a graceful stop lets the ones under way finish
 GRACEFUL_SHUTDOWN = 25
 KEEP_ALIVE = 75  #: seconds an idle keep-alive connection stays open (SDK pools keep them ~60 s)
@@ -32,6 +35,8 @@ class ServeSettings:
     workers: int = 1
     access_keys: list[str] = field(default_factory=list)
     log_level: str = "info"
+    #: seconds a client has to send a request's head, and again its body
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
 
 def is_loopback(host: str) -> bool:
@@ -49,17 +54,20 @@ def keys_from_environment() -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def build_app(backend_url: str | None, access_keys: list[str]) -> SQSApp:
+def build_app(backend_url: str | None, access_keys: list[str], request_timeout: float) -> SQSApp:
     """The app for one process: its own backend (connected at startup) and verifier."""
     from qworker import arn
 
+    GuardedHttpToolsProtocol.head_timeout = request_timeout
     backend = open_backend(resolve_url(backend_url))
-    return SQSApp(Service(backend), Authenticator(load_keys(access_keys), region=arn.region()))
+    authenticator = Authenticator(load_keys(access_keys), region=arn.region())
+    return SQSApp(Service(backend), authenticator, body_timeout=request_timeout)
 
 
 def app_from_environment() -> SQSApp:
     """The factory uvicorn's worker processes call (``--workers`` > 1)."""
-    return build_app(None, keys_from_environment())
+    timeout = float(os.environ.get(ENV_REQUEST_TIMEOUT) or DEFAULT_REQUEST_TIMEOUT)
+    return build_app(None, keys_from_environment(), timeout)
 
 
 def serve(settings: ServeSettings) -> None:
@@ -69,7 +77,7 @@ def serve(settings: ServeSettings) -> None:
     common = {
         "host": settings.host,
         "port": settings.port,
-        "http": "httptools",
+        "http": GuardedHttpToolsProtocol,
         "loop": "uvloop" if _has_uvloop() else "asyncio",
         "lifespan": "on",
         "access_log": False,
@@ -82,11 +90,12 @@ def serve(settings: ServeSettings) -> None:
     if settings.workers > 1:
         os.environ["QWORKER_BACKEND"] = resolve_url(settings.backend_url)
         os.environ[ENV_ACCESS_KEYS] = ",".join(settings.access_keys)
+        os.environ[ENV_REQUEST_TIMEOUT] = str(settings.request_timeout)
         uvicorn.run(
             "qworker.serve.runner:app_from_environment", factory=True, workers=settings.workers, **common
         )
         return
-    app = build_app(settings.backend_url, settings.access_keys)
+    app = build_app(settings.backend_url, settings.access_keys, settings.request_timeout)
     uvicorn.run(app, **common)
 
 
