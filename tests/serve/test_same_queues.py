@@ -49,8 +49,8 @@ def test_boto3_producer_qworker_run_consumer(sqs: Any, server: ServeProcess, tmp
             def handler(event, context):
                 with open({str(out)!r}, "a") as f:
                     for record in event["Records"]:
-                        f.write(json.dumps([record["body"], record["messageAttributes"]["kind"]["stringValue"],
-                                            record["eventSourceARN"]]) + "\\n")
+                        kind = record["messageAttributes"]["kind"]["stringValue"]
+                        f.write(json.dumps([record["body"], kind, record["eventSourceARN"]]) + "\\n")
             """
         )
     )
