@@ -93,8 +93,11 @@ def md5_of_system_attributes(trace: str | None) -> str | None:
     return digest.md5_of_message_attributes({TRACE_HEADER: MessageAttributeValue("String", trace)})
 
 
-def send_entry(params: dict[str, Any], entry_id: str | None) -> SendEntry:
-    """A SendMessage request, or one entry of a SendMessageBatch, as a backend entry."""
+def send_entry(params: dict[str, Any], entry_id: str | None, fifo: bool = False) -> SendEntry:
+    """A SendMessage request, or one entry of a SendMessageBatch, as a backend entry.
+
+    On a FIFO queue SQS refuses a per-message delay but accepts an explicit ``DelaySeconds=0``
+    (which leaves the queue's delay in force): that one is dropped here."""
     body = params.get("MessageBody")
     if body is None:
         body = ""
@@ -103,6 +106,8 @@ def send_entry(params: dict[str, Any], entry_id: str | None) -> SendEntry:
     delay = params.get("DelaySeconds")
     if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int)):
         raise invalid_value("DelaySeconds", delay, "must be an integer.")
+    if fifo and delay == 0:
+        delay = None
     group, dedup = params.get("MessageGroupId"), params.get("MessageDeduplicationId")
     for name, value in (("MessageGroupId", group), ("MessageDeduplicationId", dedup)):
         if value is not None and not isinstance(value, str):
