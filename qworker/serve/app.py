@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from qworker import arn
 from qworker.errors import QWorkerError
 from qworker.serve import body as bodies
 from qworker.serve import json_protocol, query_input, xml_output
@@ -76,10 +77,11 @@ class SQSApp:
         self,
         service: Service,
         authenticator: Authenticator | None = None,
-        body_timeout: float = bodies.BODY_TIMEOUT,
+        body_timeout: float | None = bodies.BODY_TIMEOUT,
     ) -> None:
         self.service = service
         self.body_timeout = body_timeout
+        self.account = arn.account_id()
         self.auth = authenticator or Authenticator()
         self.metrics = ServeMetrics(frozenset(ACTIONS))
         self.ready = False
@@ -132,13 +134,14 @@ class SQSApp:
             request.body = await bodies.read(receive, declared, timeout=self.body_timeout)
             call = self.parse(request, query)
             action = call.action
-            call.access_key = self.auth.check(
-                request.method,
-                request.path,
-                request.query_string.decode("latin-1"),
-                _str_headers(request),
-                request.body,
-            )
+            if self.auth.enabled:
+                call.access_key = self.auth.check(
+                    request.method,
+                    request.path,
+                    request.query_string.decode("latin-1"),
+                    _str_headers(request),
+                    request.body,
+                )
             result = await self.run(call, receive)
             status, headers, payload = self.success(call, result, request_id)
         except bodies.ClientGone:
@@ -173,7 +176,7 @@ class SQSApp:
             raise SQSError(
                 "UnknownOperationException", f"The action {action} is not valid for this endpoint."
             )
-        return Call(action, params, query, request.base_url(), request.path)
+        return Call(action, params, query, request.base_url(), request.path, account=self.account)
 
     async def run(self, call: Call, receive: Any) -> dict[str, Any] | None:
         handler = ACTIONS[call.action]

@@ -43,24 +43,31 @@ def too_large(limit: int) -> SQSError:
 
 
 async def read(
-    receive: Any, declared: int | None, limit: int = MAX_BODY, timeout: float = BODY_TIMEOUT
+    receive: Any, declared: int | None, limit: int = MAX_BODY, timeout: float | None = BODY_TIMEOUT
 ) -> bytes:
-    """The whole body, or an SQS error (413 too large, 408 too slow)."""
+    """The whole body, or an SQS error (413 too large, 408 too slow). ``timeout=None`` when the
+    server's protocol enforces the deadline itself (:mod:`qworker.serve.protocol`)."""
     if declared is not None and declared > limit:
         raise too_large(limit)
+    if timeout is None:
+        return await _body(receive, limit)
     try:
         async with asyncio.timeout(timeout):
-            message = await receive()
-            body = _chunk(message)
-            if len(body) > limit:
-                raise too_large(limit)
-            if not message.get("more_body"):
-                return body
-            return await _rest(receive, [body], len(body), limit)
+            return await _body(receive, limit)
     except TimeoutError:
         raise SQSError(
             "RequestTimeout", f"The request body did not arrive within {timeout:g} seconds."
         ) from None
+
+
+async def _body(receive: Any, limit: int) -> bytes:
+    message = await receive()
+    body = _chunk(message)
+    if len(body) > limit:
+        raise too_large(limit)
+    if not message.get("more_body"):
+        return body
+    return await _rest(receive, [body], len(body), limit)
 
 
 def _chunk(message: dict[str, Any]) -> bytes:

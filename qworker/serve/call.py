@@ -26,6 +26,8 @@ class Call:
     path: str = "/"
     #: the verified access key id, when the server checks signatures
     access_key: str | None = None
+    #: the account in queue URLs and ARNs (``QWORKER_ACCOUNT_ID``), read once per server
+    account: str = arn.DEFAULT_ACCOUNT_ID
 
     # -- typed parameters -----------------------------------------------------------------------
 
@@ -80,7 +82,7 @@ class Call:
 
     def queue_url(self, name: str) -> str:
         """The URL of queue ``name`` as this client reaches the server."""
-        return f"{self.base_url}/{arn.account_id()}/{name}"
+        return f"{self.base_url}/{self.account}/{name}"
 
     def queue_name(self) -> str:
         """The queue the call is about: ``QueueUrl`` from the parameters, else the request path.
@@ -97,13 +99,13 @@ class Call:
             raise invalid_value("QueueUrl", url, "must be a queue URL.")
         if not url:
             raise missing_parameter("QueueUrl")
-        return name_from_url(url, self.query)
+        return name_from_url(url, self.query, self.account)
 
     def does_not_exist(self) -> SQSError:
         return queue_does_not_exist(self.query)
 
 
-def name_from_url(url: str, query: bool) -> str:
+def name_from_url(url: str, query: bool, account: str) -> str:
     """The queue name of a queue URL (``http://host/ACCOUNT/NAME``, ``/ACCOUNT/NAME`` or ``NAME``)."""
     if "://" in url:
         _, _, rest = url.partition("://")
@@ -114,6 +116,6 @@ def name_from_url(url: str, query: bool) -> str:
     segments = [s for s in path.split("/") if s]
     if len(segments) == 1:
         return segments[0]
-    if len(segments) == 2 and segments[0] == arn.account_id():
+    if len(segments) == 2 and segments[0] == account:
         return segments[1]
     raise queue_does_not_exist(query)

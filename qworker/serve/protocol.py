@@ -1,11 +1,14 @@
-"""uvicorn's httptools protocol with the two bounds it lacks: time and size of a request head.
+"""uvicorn's httptools protocol with the bounds it lacks: how long a request may take to arrive,
+and how large its head may be.
 
-uvicorn times out idle keep-alive connections, but not a connection that never sends a request
-or sends its request line and headers slowly (slowloris), and it does not bound the head's size.
-Each such connection would be held for ever. Here a request head must arrive within
-:data:`HEAD_TIMEOUT` seconds of the connection opening or of the previous response, and within
-:data:`MAX_HEAD` bytes; otherwise the client gets a ``408`` or ``431`` and the connection is
-closed. (The body has its own deadline and cap, in :mod:`qworker.serve.body`.)
+uvicorn times out idle keep-alive connections, but not a connection that sends its request line
+and headers slowly (slowloris) or stops in the middle of its body, and it does not bound the
+head's size: each such connection would be held for ever. Here, once a request's first byte has
+arrived, its head must be complete within ``head_timeout`` seconds and :data:`MAX_HEAD` bytes,
+and then its body within ``head_timeout`` seconds more; otherwise the client gets a ``408`` (in
+SQS's error shape once the head said which protocol it speaks) or a ``431``, and the connection
+is closed. The deadline is a timer per request on the event loop, cheaper than a timeout around
+the app's body reads. (The body's size cap is the app's, in :mod:`qworker.serve.body`.)
 """
 
 from __future__ import annotations
@@ -27,6 +30,28 @@ def _status(code: int, reason: str) -> bytes:
 
 
 _TIMEOUT = _status(408, "Request Timeout")
+
+
+def body_timeout_response(query: bool, timeout: float) -> bytes:
+    """A whole 408 response in SQS's error shape for the request's protocol."""
+    from qworker.serve import json_protocol, xml_output
+    from qworker.serve.errors import SQSError
+
+    error = SQSError("RequestTimeout", f"The request body did not arrive within {timeout:g} seconds.")
+    if query:
+        body, headers = xml_output.error(error, "0"), b"content-type: text/xml\r\n"
+    else:
+        name, value = json_protocol.error_header(error)
+        body = json_protocol.error_body(error)
+        headers = b"content-type: application/x-amz-json-1.0\r\n" + name + b": " + value + b"\r\n"
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\n"
+        + headers
+        + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+        + body
+    )
+
+
 _TOO_LARGE = _status(431, "Request Header Fields Too Large")
 
 
@@ -75,6 +100,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._stop_timer()
         self._head_bytes = None
         super().on_headers_complete()
+        self._timer = self.loop.call_later(self.head_timeout, self._body_too_slow)
+
+    def on_message_complete(self) -> None:
+        self._stop_timer()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         self._head_bytes = 0
@@ -94,6 +124,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer = None
         if not self.transport.is_closing():
             self._refuse(_TIMEOUT)
+
+    def _body_too_slow(self) -> None:
+        self._timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or cycle.response_complete:
+            return
+        query = not any(name == b"x-amz-target" for name, _ in self.headers)
+        self._refuse(body_timeout_response(query, self.head_timeout))
 
     def _refuse(self, response: bytes) -> None:
         self._stop_timer()

@@ -61,7 +61,8 @@ def build_app(backend_url: str | None, access_keys: list[str], request_timeout: 
     GuardedHttpToolsProtocol.head_timeout = request_timeout
     backend = open_backend(resolve_url(backend_url))
     authenticator = Authenticator(load_keys(access_keys), region=arn.region())
-    return SQSApp(Service(backend), authenticator, body_timeout=request_timeout)
+    # the protocol (GuardedHttpToolsProtocol) holds the body to the same deadline
+    return SQSApp(Service(backend), authenticator, body_timeout=None)
 
 
 def app_from_environment() -> SQSApp:

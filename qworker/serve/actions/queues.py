@@ -11,7 +11,6 @@ import base64
 import binascii
 from typing import Any
 
-from qworker import arn
 from qworker.backend import QueueInfo
 from qworker.errors import QueueDoesNotExist, QueueNameExists
 from qworker.serve import attributes
@@ -67,7 +66,7 @@ def _tags(tags: dict[str, Any]) -> dict[str, str]:
 async def get_queue_url(svc: Service, call: Call) -> dict[str, Any]:
     name = call.required_string("QueueName")
     owner = call.string("QueueOwnerAWSAccountId")
-    if owner is not None and owner != arn.account_id():
+    if owner is not None and owner != call.account:
         raise call.does_not_exist()
     await svc.get_queue(name)
     return {"QueueUrl": call.queue_url(name)}
