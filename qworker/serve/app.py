@@ -135,12 +135,9 @@ class SQSApp:
             call = self.parse(request, query)
             action = call.action
             if self.auth.enabled:
+                raw_path = request.scope.get("raw_path") or request.path.encode()
                 call.access_key = self.auth.check(
-                    request.method,
-                    request.path,
-                    request.query_string.decode("latin-1"),
-                    _str_headers(request),
-                    request.body,
+                    request.method, raw_path, request.query_string, request.raw_headers, request.body
                 )
             result = await self.run(call, receive)
             status, headers, payload = self.success(call, result, request_id)
@@ -202,10 +199,6 @@ class SQSApp:
             await _respond(
                 send, 503, [(b"content-type", _TEXT)], b"not ready: the backend is not connected\n"
             )
-
-
-def _str_headers(request: Request) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
 
 
 #: errors after which the rest of the request may still be on its way: the connection is closed

@@ -27,15 +27,23 @@ class Authenticator:
             self._verifier = SigV4Verifier(keys, region=region)
 
     def check(
-        self, method: str, path: str, query_string: str, headers: list[tuple[str, str]], body: bytes
+        self,
+        method: str,
+        raw_path: bytes,
+        query_string: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
     ) -> str | None:
-        """The verified access key id; ``None`` when no keys are configured. Raises SQSError."""
+        """The verified access key id; ``None`` when no keys are configured. Raises SQSError.
+
+        ``raw_path`` and ``query_string`` are as sent (percent-encoded), ``headers`` the ASGI
+        scope's: the signature covers the bytes the client sent, not their decoded form."""
         if not self.enabled:
             return None
         from qworker.serve.sigv4 import AuthError
 
         try:
-            return str(self._verifier.verify(method, path, query_string, headers, body))
+            return str(self._verifier.verify(method, raw_path, query_string, headers, body))
         except AuthError as exc:
             raise SQSError(exc.code, exc.message, status=exc.status) from None
 

@@ -124,7 +124,7 @@ def from_qworker_error(exc: QWorkerError, *, query: bool) -> SQSError:
     if isinstance(exc, BackendUnavailable):
         return SQSError("ServiceUnavailable", "The backend is unavailable; retry later.")
     code = getattr(exc, "code", "")
-    if code == "PurgeQueueInProgress":
+    if code.endswith("PurgeQueueInProgress"):
         return SQSError("PurgeQueueInProgress", str(exc))
     if code in ("InvalidParameterValue", "InvalidAttributeValue"):
         name = "InvalidParameterValueException" if code == "InvalidParameterValue" else code

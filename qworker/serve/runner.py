@@ -56,11 +56,11 @@ def keys_from_environment() -> list[str]:
 
 def build_app(backend_url: str | None, access_keys: list[str], request_timeout: float) -> SQSApp:
     """The app for one process: its own backend (connected at startup) and verifier."""
-    from qworker import arn
-
     GuardedHttpToolsProtocol.head_timeout = request_timeout
     backend = open_backend(resolve_url(backend_url))
-    authenticator = Authenticator(load_keys(access_keys), region=arn.region())
+    # any credential-scope region: clients pointed at a local endpoint sign with whatever region
+    # their configuration has
+    authenticator = Authenticator(load_keys(access_keys))
     # the protocol (GuardedHttpToolsProtocol) holds the body to the same deadline
     return SQSApp(Service(backend), authenticator, body_timeout=None)
 
