@@ -40,15 +40,15 @@ class Service:
     """The backend and the server's per-process state; one per server process."""
 
     def __init__(self, backend: Backend) -> None:
-        from qworker.serve.actions.move_tasks import MoveTasks
         from qworker.serve.actions.receive import AttemptCache
+        from qworker.serve.tasks import TaskBook
 
         self.backend = backend
         self._tags: dict[str, dict[str, str]] = {}
         self._extras: dict[str, dict[str, str]] = {}
         self._purged: dict[str, float] = {}
         self.attempts = AttemptCache()
-        self.move_tasks = MoveTasks()
+        self.tasks = TaskBook(backend)
 
     def _has(self, method: str) -> bool:
         return callable(getattr(self.backend, method, None))
@@ -151,4 +151,4 @@ class Service:
 
     async def close(self) -> None:
         """Stop this process's move tasks (their messages stay where they are)."""
-        await self.move_tasks.close()
+        await self.tasks.close()
