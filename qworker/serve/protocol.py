@@ -55,6 +55,43 @@ def body_timeout_response(query: bool, timeout: float) -> bytes:
 _TOO_LARGE = _status(431, "Request Header Fields Too Large")
 
 
+class CoalescingTransport:
+    """A transport whose writes of one event-loop turn go out as one ``write``.
+
+    uvicorn writes a response's head and its body separately: two system calls for every
+    SQS answer, where one does (a system call costs more than the rest of a small response's
+    formatting). Writes are gathered and flushed by a callback at the end of the turn; ``close``
+    flushes first. Everything else goes to the real transport.
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` that bounds how long and how large a request head may be.
 
@@ -72,7 +109,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes: int | None = 0  # None while a body (not a head) is being read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._timer = self.loop.call_later(self.timeout_keep_alive, self._idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
