@@ -34,7 +34,8 @@ _FIFO_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
 #: characters SQS refuses in a body (SQS-L-1): everything outside
 #: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
 _FORBIDDEN_BODY_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+#: SQS also takes the Latin-1 Supplement and Latin Extended-A letters (À-ſ) in names
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.\-\u00c0-\u017f]+")
 _GROUP_OR_DEDUP_ID = re.compile(r"[\x21-\x7e]+")  # alphanumerics and punctuation (SQS-F-2/3)
 _BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _ATTRIBUTE_TYPES = ("String", "Number", "Binary")

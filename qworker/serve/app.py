@@ -43,7 +43,10 @@ log = structlog.get_logger("qworker.serve")
 
 _XML = b"text/xml"
 _TEXT = b"text/plain; charset=utf-8"
-_WANTED = (b"x-amz-target", b"content-length", b"host", b"content-type")
+_WANTED = (b"x-amz-target", b"content-length", b"host", b"content-type", b"x-amzn-trace-id", b"accept")
+_JSON = b"application/json"
+#: actions that name no queue, refused when sent to a queue's URL (as SQS does)
+_NOT_ON_QUEUE_URLS = ("CreateQueue", "ListQueues")
 
 
 class Request:
@@ -140,7 +143,7 @@ class SQSApp:
                     request.method, raw_path, request.query_string, request.raw_headers, request.body
                 )
             result = await self.run(call, receive)
-            status, headers, payload = self.success(call, result, request_id)
+            status, headers, payload = self.success(request, call, result, request_id)
         except bodies.ClientGone:
             return
         except SQSError as exc:
@@ -164,16 +167,20 @@ class SQSApp:
             if request.body and request.method != "GET":
                 form.update(query_input.parse_form(request.body))
             action = form.get("Action", "")
-            if not action:
-                raise SQSError("MissingAction", "The request must contain the parameter Action.")
-            if action not in ACTIONS:
+            if not action:  # SQS: a bare 404 <UnknownOperationException/>
+                raise SQSError("UnknownOperationException", "The request has no Action.", status=404)
+            if action not in ACTIONS or (action in _NOT_ON_QUEUE_URLS and request.path.count("/") == 2):
                 raise SQSError("InvalidAction", f"The action {action} is not valid for this endpoint.")
             params = query_input.decode(action, form)
         if action not in ACTIONS:
             raise SQSError(
                 "UnknownOperationException", f"The action {action} is not valid for this endpoint."
             )
-        return Call(action, params, query, request.base_url(), request.path, account=self.account)
+        call = Call(action, params, query, request.base_url(), request.path, account=self.account)
+        trace = request.headers.get(b"x-amzn-trace-id")
+        if trace:
+            call.trace = trace.decode("latin-1")
+        return call
 
     async def run(self, call: Call, receive: Any) -> dict[str, Any] | None:
         handler = ACTIONS[call.action]
@@ -182,9 +189,12 @@ class SQSApp:
         return await _unless_disconnected(handler(self.service, call), receive)
 
     def success(
-        self, call: Call, result: dict[str, Any] | None, request_id: str
+        self, request: Request, call: Call, result: dict[str, Any] | None, request_id: str
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         if call.query:
+            if request.headers.get(b"accept") == _JSON:  # SQS negotiates JSON for query clients
+                document = xml_output.as_json_document(call.action, result, request_id)
+                return 200, [(b"content-type", _JSON)], json_protocol.encode(document)
             return 200, [(b"content-type", _XML)], xml_output.response(call.action, result, request_id)
         return 200, [(b"content-type", json_protocol.CONTENT_TYPE)], json_protocol.encode(result)
 
@@ -209,6 +219,8 @@ def _failure(exc: SQSError, query: bool, request_id: str) -> tuple[int, list[tup
     if query:
         headers = [(b"content-type", _XML)]
         payload = xml_output.error(exc, request_id)
+        if exc.name == "UnknownOperationException":
+            payload = b"<UnknownOperationException/>"
     else:
         headers = [(b"content-type", json_protocol.CONTENT_TYPE), json_protocol.error_header(exc)]
         payload = json_protocol.error_body(exc)

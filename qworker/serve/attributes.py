@@ -92,8 +92,8 @@ def new_queue(name: str, attrs: Mapping[str, Any]) -> tuple[QueueSpec, dict[str,
         raise invalid_parameter(
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
         ) from None
-    for key in attrs:
-        _check_name(key, fifo, creating=True)
+    for key, value in attrs.items():
+        _check_name(key, value, fifo, creating=True)
     spec, extras = _apply(QueueSpec(name), {}, attrs)
     extras.setdefault("SqsManagedSseEnabled", "true")
     return spec, extras
@@ -104,12 +104,12 @@ def changed_queue(
 ) -> tuple[QueueSpec, dict[str, str]]:
     """The spec and extras after SetQueueAttributes."""
     attrs = _string_map(attrs)
-    for key in attrs:
-        _check_name(key, spec.fifo, creating=False)
+    for key, value in attrs.items():
+        _check_name(key, value, spec.fifo, creating=False)
     return _apply(spec, dict(extras), attrs)
 
 
-def _check_name(key: str, fifo: bool, *, creating: bool) -> None:
+def _check_name(key: str, value: str, fifo: bool, *, creating: bool) -> None:
     if key not in ALL_NAMES or key == "All" or key in READ_ONLY:
         raise unknown(key)
     if not fifo and key in _FIFO_ONLY:
@@ -118,7 +118,7 @@ def _check_name(key: str, fifo: bool, *, creating: bool) -> None:
                 "InvalidAttributeName", f"You can specify the {key} only when FifoQueue is set to true."
             )
         raise unknown(key)
-    if key == "FifoQueue" and not creating:
+    if key == "FifoQueue" and not creating and value.lower() != "true":
         raise SQSError(
             "InvalidAttributeValue",
             "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.",

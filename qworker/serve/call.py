@@ -28,6 +28,9 @@ class Call:
     access_key: str | None = None
     #: the account in queue URLs and ARNs (``QWORKER_ACCOUNT_ID``), read once per server
     account: str = arn.DEFAULT_ACCOUNT_ID
+    #: the request's ``X-Amzn-Trace-Id`` header: SQS gives it to the messages sent as their
+    #: ``AWSTraceHeader`` unless they carry one themselves
+    trace: str | None = None
 
     # -- typed parameters -----------------------------------------------------------------------
 

@@ -93,7 +93,9 @@ def md5_of_system_attributes(trace: str | None) -> str | None:
     return digest.md5_of_message_attributes({TRACE_HEADER: MessageAttributeValue("String", trace)})
 
 
-def send_entry(params: dict[str, Any], entry_id: str | None, fifo: bool = False) -> SendEntry:
+def send_entry(
+    params: dict[str, Any], entry_id: str | None, fifo: bool = False, trace: str | None = None
+) -> SendEntry:
     """A SendMessage request, or one entry of a SendMessageBatch, as a backend entry.
 
     On a FIFO queue SQS refuses a per-message delay but accepts an explicit ``DelaySeconds=0``
@@ -119,7 +121,7 @@ def send_entry(params: dict[str, Any], entry_id: str | None, fifo: bool = False)
         delay_seconds=delay,
         message_group_id=group,
         message_deduplication_id=dedup,
-        trace_header=trace_header(params.get("MessageSystemAttributes")),
+        trace_header=trace_header(params.get("MessageSystemAttributes")) or trace,
     )
 
 

@@ -41,10 +41,12 @@ def escape(text: str) -> str:
 def response(action: str, result: dict[str, Any] | None, request_id: str) -> bytes:
     """The whole response document of a successful call."""
     parts = [f'<?xml version="1.0"?><{action}Response xmlns="{NAMESPACE}">']
-    if result is not None:
+    if result:
         parts.append(f"<{action}Result>")
         _members(parts, action, result)
         parts.append(f"</{action}Result>")
+    elif result is not None:
+        parts.append(f"<{action}Result/>")
     parts.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>")
     parts.append(f"</{action}Response>")
     return "".join(parts).encode("utf-8", "surrogatepass")
@@ -90,3 +92,16 @@ def _element(parts: list[str], action: str, name: str, value: Any) -> None:
     else:
         text = escape(str(value))
     parts.append(f"<{name}>{text}</{name}>")
+
+
+def as_json_document(action: str, result: dict[str, Any] | None, request_id: str) -> dict[str, Any]:
+    """The query response as the JSON document SQS sends a query-protocol client that asks for
+    ``Accept: application/json``: the XML's structure, lists under lower-camel names."""
+    inner: dict[str, Any] = {}
+    if result is not None:
+        inner[f"{action}Result"] = {
+            (name[0].lower() + name[1:] if isinstance(value, list) else name): value
+            for name, value in result.items()
+        }
+    inner["ResponseMetadata"] = {"RequestId": request_id}
+    return {f"{action}Response": inner}

@@ -140,9 +140,7 @@ def test_unknown_target_service(server: ServeProcess) -> None:
     ("body", "code"),
     [
         (b"Action=NoSuchAction&Version=2012-11-05", "InvalidAction"),
-        (b"Version=2012-11-05", "MissingAction"),
         (b"Action=GetQueueUrl&QueueName=%FF%FE", "MalformedQueryString"),
-        (b"<xml><Action>ListQueues</Action></xml>", "MissingAction"),
         (b"Action=ReceiveMessage&QueueUrl=/000000000000/q&MaxNumberOfMessages=ten", "InvalidParameterValue"),
         (
             b"Action=SendMessage&QueueUrl=%2F000000000000%2Fnope&MessageBody=x",
@@ -159,6 +157,14 @@ def test_malformed_query_requests(server: ServeProcess, body: bytes, code: str) 
     data = request(body, target=None, content_type="application/x-www-form-urlencoded")
     assert xml_error(exchange(server.port, data)) == code
     still_serving(server.port)
+
+
+@pytest.mark.parametrize("body", [b"Version=2012-11-05", b"<xml><Action>ListQueues</Action></xml>", b""])
+def test_query_request_without_an_action(server: ServeProcess, body: bytes) -> None:
+    """As SQS: a bare 404 ``<UnknownOperationException/>``."""
+    data = request(body, target=None, content_type="application/x-www-form-urlencoded")
+    status, _, payload = exchange(server.port, data)
+    assert (status, payload) == (404, b"<UnknownOperationException/>")
 
 
 def test_too_many_form_fields(server: ServeProcess) -> None:

@@ -136,6 +136,39 @@ def test_message_attribute_selection_and_its_md5(
     assert set(message["Attributes"]) == {"SenderId"}
 
 
+def test_trace_header_from_the_http_header(client: Any, make_queue: Any) -> None:
+    """SQS gives a sent message the request's X-Amzn-Trace-Id as its AWSTraceHeader."""
+    url = make_queue()
+    trace = "Root=1-3152b799-8954dae64eda91bc9a23a7e8;Parent=7fa8c0f79203be72;Sampled=1"
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = trace
+
+    client.meta.events.register("before-send.sqs.SendMessage", add_header)
+    try:
+        client.send_message(QueueUrl=url, MessageBody="traced")
+    finally:
+        client.meta.events.unregister("before-send.sqs.SendMessage", add_header)
+    (message,) = client.receive_message(QueueUrl=url, AttributeNames=["AWSTraceHeader"])["Messages"]
+    assert message["Attributes"] == {"AWSTraceHeader": trace}
+
+
+def test_attribute_names_may_have_latin_letters(client: Any, make_queue: Any) -> None:
+    url = make_queue()
+    attributes = {"attr.1øßä": {"DataType": "String", "StringValue": "v"}}
+    client.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attributes)
+    (message,) = client.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+    assert message["MessageAttributes"] == attributes
+
+
+def test_setting_fifo_queue_true_on_a_fifo_queue_is_accepted(client: Any, make_queue: Any) -> None:
+    url = make_queue(fifo=True)
+    client.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "true"})
+    with pytest.raises(client.exceptions.ClientError) as info:
+        client.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "false"})
+    assert info.value.response["Error"]["Code"] == "InvalidAttributeValue"
+
+
 def test_fifo_groups_dedup_and_sequence_numbers(client: Any, make_queue: Any) -> None:
     url = make_queue(fifo=True)
     sequence = []

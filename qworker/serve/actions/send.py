@@ -48,7 +48,7 @@ def _sent(ok: SendResult, entry: SendEntry) -> dict[str, Any]:
 
 async def send_message(svc: Service, call: Call) -> dict[str, Any]:
     name = call.queue_name()
-    entry = messages.send_entry(call.params, None, name.endswith(".fifo"))
+    entry = messages.send_entry(call.params, None, name.endswith(".fifo"), call.trace)
     result = await svc.backend.send(name, (entry,))
     if result.failed:
         raise _entry_error(result.failed[0])
@@ -66,7 +66,7 @@ async def send_message_batch(svc: Service, call: Call) -> dict[str, Any]:
     entries: list[SendEntry] = []
     for entry_id, params in zip(ids, raw, strict=True):
         try:
-            entries.append(messages.send_entry(params, entry_id, fifo))
+            entries.append(messages.send_entry(params, entry_id, fifo, call.trace))
         except SQSError as exc:
             failed.append(batches.from_error(entry_id, exc))
     total = sum(message_size(entry) for entry in entries)
