@@ -115,6 +115,10 @@ class QueueCounts:
     visible: int
     in_flight: int
     delayed: int
+    #: qworker's own count, not SQS's: messages set aside in the queue's quarantine because they
+    #: could not be decoded (:meth:`Backend.quarantined`, RELIABILITY T16); not part of the three
+    #: above. Always 0 on backends without ``capabilities.quarantine``.
+    quarantined: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +302,31 @@ class PeekedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class QuarantinedMessage:
+    """A message set aside because it could not be decoded (:meth:`Backend.quarantined`, T16)."""
+
+    message_id: str  #: the id it was stored with; names it for restore and drop
+    #: why, a short code: ``bad-attributes:FormatError``, ``not-utf8:body``, ``missing-body``
+    #: (SQLite: problem, then the column); ``undecodable:FormatError``, ``bad-state``,
+    #: ``oversize`` (Redis: the envelope or the state string)
+    reason: str
+    quarantined_at: int  #: epoch ms
+    #: the first bytes of the data as stored (SQLite: the body column; Redis: the envelope),
+    #: unchanged: show it escaped (:func:`qworker.commands.quarantine_output.escape_bytes`)
+    raw_preview: bytes
+    raw_size: int  #: the size of that data in bytes
+
+
+#: per-entry codes of :meth:`Backend.restore_quarantined` (qworker's own, not SQS's)
+QUARANTINE_NOT_FOUND = "QuarantinedMessageNotFound"
+QUARANTINE_UNDECODABLE = "MessageUndecodable"
+#: how many quarantined messages :meth:`Backend.quarantined` returns unless told
+DEFAULT_QUARANTINE_LIST = 100
+#: bytes of raw data in :attr:`QuarantinedMessage.raw_preview`
+QUARANTINE_PREVIEW_BYTES = 256
+
+
+@dataclass(frozen=True, slots=True)
 class RedriveResult:
     """The outcome of :meth:`Backend.redrive`."""
 
@@ -321,6 +350,11 @@ class Capabilities:
     records_failures: bool = True
     #: smallest timeout step the backend honours, in seconds (SQS: 1)
     timeout_resolution: float = 0.001
+    #: messages the backend cannot decode are set aside instead of failing the receive, and can
+    #: be listed, restored and dropped (:meth:`Backend.quarantined`, RELIABILITY T16). False by
+    #: default: a backend must implement the three methods to claim it (SQS stores nothing of
+    #: ours to decode)
+    quarantine: bool = False
 
 
 @runtime_checkable
@@ -446,7 +480,8 @@ class Backend(Protocol):
         * Delayed messages (SQS-L-2) are not returned before their delay ends; messages older than
           the retention period are deleted, in flight or not (SQS-L-3).
         * Cancelling a receive (a worker shutting down) never strands messages: if they were
-          already taken, they are made visible again (:func:`take_safely`), best effort.
+          already taken, they are made visible again, best effort
+          (:meth:`qworker.safe_receive.GiveBacks.take`).
         * FIFO (SQS-F-2, ESM-FIFO-3): messages of a group come in send order; no message of a
           group is returned while another message of that group is in flight; one receive may
           return several groups, taking as many messages of each group as it can, so a busy group
@@ -511,6 +546,62 @@ class Backend(Protocol):
         """
         ...
 
+    async def quarantined(
+        self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
+    ) -> list[QuarantinedMessage]:
+        """The queue's quarantined messages, oldest first, at most ``max_messages`` (qworker's own).
+
+        A backend with ``capabilities.quarantine`` never fails a receive, redrive or peek because
+        a stored message cannot be decoded (corrupt bytes, a foreign or newer format, a missing
+        part; RELIABILITY T16). A receive or redrive that meets one delivers or moves the others
+        and sets it aside, atomically, in the queue's quarantine with its reason, the time and
+        its raw data as they were; peek shows it as corrupt and changes nothing. Quarantined
+        messages are never delivered, do not expire, and are counted in
+        :attr:`QueueCounts.quarantined` only; purging or deleting the queue removes them too.
+        A dead-letter move does not decode: a corrupt message reaches the dead-letter queue as
+        it was and is quarantined there.
+
+        Raises :class:`~qworker.errors.UnsupportedOperation` without the capability.
+        """
+        ...
+
+    async def restore_quarantined(
+        self,
+        queue: str,
+        message_ids: Sequence[str],
+        destination: str | None = None,
+        *,
+        body_only: bool = False,
+    ) -> list[BatchEntryError]:
+        """Put quarantined messages of ``queue`` back, on ``queue`` or on ``destination`` (for
+        example its dead-letter queue; same type, FIFO or standard); returns the failed entries,
+        ``id`` being the message id.
+
+        Each message is decoded again. One that still cannot be decoded is refused and stays in
+        quarantine (``MessageUndecodable``, with the reason); with ``body_only`` only its body is
+        needed and put back: message attributes and the trace header are dropped even when they
+        decode; a FIFO message still needs a readable group id. A restored message is enqueued
+        as a new arrival, as redrive does: the same message id, body, message attributes, group
+        and deduplication ids and trace header; ``SentTimestamp`` now, receive count 0,
+        retention from now; on FIFO at the end of its group, without a deduplication check.
+        On the queue's dead-letter queue it gets ``DeadLetterQueueSourceArn`` = ``queue`` (so a
+        redrive brings it back); on ``queue`` itself it keeps the one it had. It must pass the
+        destination's send checks (size, characters, attributes: SQS's codes, and then stays in
+        quarantine). An id not in the quarantine fails with ``QuarantinedMessageNotFound``; on
+        Redis, an id the destination already holds with ``MessageIdInUse``.
+        Raises ``QueueDoesNotExist`` for either queue, ``InvalidParameterValue`` for a
+        destination of the other type, ``UnsupportedOperation`` without the capability.
+        """
+        ...
+
+    async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        """Delete quarantined messages of ``queue`` for good (every one when ``message_ids`` is
+        ``None``); returns how many were dropped (unknown ids are ignored).
+
+        Raises ``UnsupportedOperation`` without ``capabilities.quarantine``.
+        """
+        ...
+
 
 class BaseBackend:
     """Shared plumbing for backends: the async context manager, ARNs and optional methods."""
@@ -543,3 +634,44 @@ class BaseBackend:
 
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         return None
+
+    async def quarantined(
+        self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
+    ) -> list[QuarantinedMessage]:
+        raise _no_quarantine(self)
+
+    async def restore_quarantined(
+        self,
+        queue: str,
+        message_ids: Sequence[str],
+        destination: str | None = None,
+        *,
+        body_only: bool = False,
+    ) -> list[BatchEntryError]:
+        raise _no_quarantine(self)
+
+    async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        raise _no_quarantine(self)
+
+
+def _no_quarantine(backend: object) -> Exception:
+    from qworker.errors import UnsupportedOperation
+
+    return UnsupportedOperation(
+        f"{type(backend).__name__} has no quarantine: it stores no data of qworker's that could "
+        "fail to decode"
+    )
+
+
+class QuarantineTally:
+    """How many messages this process's backend object set aside, by queue: read by the
+    worker's ``qworker_messages_quarantined_total`` counter (a plain dict, no locking: backends
+    add to it on the event loop)."""
+
+    __slots__ = ("by_queue",)
+
+    def __init__(self) -> None:
+        self.by_queue: dict[str, int] = {}
+
+    def add(self, queue: str, count: int = 1) -> None:
+        self.by_queue[queue] = self.by_queue.get(queue, 0) + count

@@ -79,3 +79,18 @@ def import_from_string(target: str, app_dir: str | Path | None = ".") -> Callabl
             "def handler(event, context) or async def handler(event, context)."
         )
     return value
+
+
+def extend_import_path(directories: list[str]) -> None:
+    """Put more code directories (several SAM ``CodeUri``\\ s) on ``sys.path`` and ``PYTHONPATH``.
+
+    ``PYTHONPATH`` too, so handlers run with ``--isolation process`` import the same modules.
+    """
+    import os
+
+    for directory in reversed(directories):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    if directories:
+        current = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([*directories, *([current] if current else [])])

@@ -1,7 +1,7 @@
 """Run an AWS SAM project unchanged: read ``template.yaml``'s functions, SQS events and queues.
 
 Every ``AWS::Serverless::Function`` with an ``Events: {Name: {Type: SQS}}`` becomes one mapping
-(:class:`~qworker.config_file.FunctionSpec`), with the function's ``Handler``, ``Timeout``,
+(:class:`~qworker.settings.sources.FunctionSpec`), with the function's ``Handler``, ``Timeout``,
 ``MemorySize``, ``Environment`` and ``CodeUri`` (the directory handlers are imported from), merged
 over ``Globals.Function`` as SAM merges them, and the event's ``Queue``, ``BatchSize``,
 ``MaximumBatchingWindowInSeconds``, ``FunctionResponseTypes``, ``FilterCriteria``,
@@ -38,9 +38,9 @@ import yaml
 
 from qworker import arn, limits
 from qworker.backend import QueueSpec, RedrivePolicy
-from qworker.config_file import TEMPLATE, FunctionSpec
 from qworker.errors import ConfigError, QWorkerError
 from qworker.importer import normalize_target
+from qworker.settings.sources import TEMPLATE, FunctionSpec
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"

@@ -19,18 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from qworker.cli import cli
-from qworker.config_file import (
-    CLI,
-    DEFAULT,
-    ConfigFileError,
-    Effective,
-    Given,
-    discover,
-    load_config_file,
-    resolve,
-)
 from qworker.errors import ConfigError
 from qworker.runtime.config import RetryBackoff
+from qworker.settings.layers import CLI, DEFAULT, Effective, Given, resolve
+from qworker.settings.sources import discover, load_config_file
+from qworker.settings.values import ConfigFileError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "qworker.toml"

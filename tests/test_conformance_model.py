@@ -19,3 +19,7 @@ class TestModelConformance(BackendConformance):
     async def backend(self, clock: OffsetClock) -> AsyncIterator[Backend]:
         async with ModelBackend(clock=clock) as backend:
             yield backend
+
+    async def corrupt_message(self, backend: Backend, queue: str, message_id: str, part: str) -> None:
+        assert isinstance(backend, ModelBackend)
+        backend.corrupt(queue, message_id, part)

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from qworker.backend import SendEntry
-from qworker.config_file import DEFAULT, Given, resolve
 from qworker.errors import ConfigError
 from qworker.registry import open_backend
 from qworker.sam import NO_VALUE, Resolver, TemplateError, load_template, read_template
+from qworker.settings.layers import DEFAULT, Given, resolve
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "sam" / "template.yaml"

@@ -13,11 +13,13 @@ import pytest
 
 from qworker.backends.sqlite import SQLiteBackend
 from qworker.testing.conformance import BackendConformance, OffsetClock
+from tests.corruption import corrupt_row
 
 
 class TestSQLiteConformance(BackendConformance):
     timing_unit = 0.3
     controls_clock = True
+    corrupt_message = staticmethod(corrupt_row)  # type: ignore[assignment]
 
     @pytest.fixture
     async def backend(self, clock: OffsetClock, tmp_path: Path) -> AsyncIterator[SQLiteBackend]:
@@ -28,6 +30,7 @@ class TestSQLiteConformance(BackendConformance):
 class TestSQLiteInMemoryConformance(BackendConformance):
     timing_unit = 0.3
     controls_clock = True
+    corrupt_message = staticmethod(corrupt_row)  # type: ignore[assignment]
 
     @pytest.fixture
     async def backend(self, clock: OffsetClock) -> AsyncIterator[SQLiteBackend]:

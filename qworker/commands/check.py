@@ -20,75 +20,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from qworker.backend import Backend, QueueSpec
-from qworker.commands.common import CommandError, run_with_backend
-from qworker.commands.run import extend_import_path, given_values, worker_options
-from qworker.config_file import DEFAULT, MAPPING_SETTINGS, Effective, EffectiveFunction, resolve
+from qworker.backend import Backend
+from qworker.commands.common import CommandError
+from qworker.commands.declared_queues import Check, create_queues
 from qworker.errors import ConfigError, ExitCode, HandlerImportError, QueueDoesNotExist, QWorkerError
-from qworker.importer import import_from_string
+from qworker.importer import extend_import_path, import_from_string
 from qworker.registry import open_backend, redact_url
-from qworker.runtime.config import DEFAULT_MAX_CONCURRENCY
-
-_WORKER_KEYS = (
-    "backend",
-    "app_dir",
-    "graceful_timeout",
-    "pollers",
-    "metrics_port",
-    "metrics_host",
-    "log_format",
-    "log_level",
-    "until_empty",
-)
-
-
-@dataclass
-class Check:
-    """One line of the report: what was checked, whether it passed, and the exit code if not."""
-
-    name: str
-    ok: bool
-    message: str
-    exit_code: int = ExitCode.OK
-
-
-# -- creating the declared queues (also used by `qworker run --create-queues`) --------------------
-
-
-async def create_queues(backend: Backend, queues: list[QueueSpec]) -> list[Check]:
-    """Create each queue (dead-letter queues come first in ``queues``); one check per queue."""
-    checks = []
-    for spec in queues:
-        try:
-            await backend.create_queue(spec)
-        except QWorkerError as exc:
-            checks.append(Check(f"create queue {spec.name}", False, str(exc), int(exc.exit_code)))
-        else:
-            checks.append(
-                Check(f"create queue {spec.name}", True, "created (or already there, same attributes)")
-            )
-    return checks
-
-
-def create_declared_queues(effective: Effective) -> None:
-    """``--create-queues`` for ``qworker run``: create every declared queue or stop with the error."""
-    _raise_queue_errors(effective)
-    url = effective.options.backend_url or ""
-    checks = run_with_backend(url, lambda backend: create_queues(backend, effective.queues))
-    for check in checks:
-        if not check.ok:
-            raise CommandError(f"{check.name}: {check.message}", check.exit_code)
-
-
-def _raise_queue_errors(effective: Effective) -> None:
-    if effective.queue_errors:
-        raise ConfigError(f"cannot create queues: {'; '.join(effective.queue_errors.values())}")
-
+from qworker.settings.cli import given_values, worker_options
+from qworker.settings.layers import Effective, EffectiveFunction, resolve
+from qworker.settings.report import function_settings, worker_settings
 
 # -- the checks ----------------------------------------------------------------------------------
 
@@ -173,60 +117,13 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _display(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def function_settings(function: EffectiveFunction) -> dict[str, dict[str, Any]]:
-    """Every mapping setting's effective value and source (``environment``: variable -> source)."""
-    config, spec = function.config, function.spec
-    out: dict[str, dict[str, Any]] = {}
-    for key in MAPPING_SETTINGS:
-        if key == "environment":
-            continue
-        if key == "visibility_heartbeat":
-            value: Any = config.heartbeat
-        elif key == "retry_backoff":
-            backoff = config.retry_backoff
-            value = f"{_number(backoff.base)}:{_number(backoff.maximum)}" if backoff else None
-        elif key == "max_concurrency":
-            value = config.max_concurrency if config.max_concurrency is not None else DEFAULT_MAX_CONCURRENCY
-        elif key == "function_name":
-            value = config.name
-        else:
-            value = getattr(config, key)
-        out[key] = {"value": _display(value), "source": spec.origins.get(key, DEFAULT)}
-    return out
-
-
 def report(effective: Effective, checks: list[Check]) -> dict[str, Any]:
     """The whole report as JSON-ready data (``--json``)."""
-    worker: dict[str, Any] = {}
-    options = effective.options
-    values = {
-        "backend": redact_url(options.backend_url or ""),
-        "app_dir": options.app_dir,
-        "graceful_timeout": options.graceful_timeout,
-        "pollers": options.pollers,
-        "metrics_port": options.metrics_port,
-        "metrics_host": options.metrics_host,
-        "log_format": effective.log_format,
-        "log_level": effective.log_level,
-        "until_empty": options.until_empty,
-    }
-    for key in _WORKER_KEYS:
-        worker[key] = {"value": _display(values[key]), "source": effective.worker_origins.get(key, DEFAULT)}
-    if effective.extra_paths:
-        worker["extra_import_paths"] = {"value": effective.extra_paths, "source": "template"}
     return {
         "ok": all(check.ok for check in checks),
         "config": str(effective.config_path) if effective.config_path else None,
         "template": str(effective.template_path) if effective.template_path else None,
-        "worker": worker,
+        "worker": worker_settings(effective),
         "functions": [
             {
                 "name": function.name or function.config.name,

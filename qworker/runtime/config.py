@@ -14,14 +14,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from qworker.errors import ConfigError
+from qworker.settings import schema
+from qworker.settings.schema import DEFAULT_MAX_CONCURRENCY
 
-MAX_BATCH_SIZE = 10_000  #: ESM-CFG-1
 MAX_FIFO_BATCH_SIZE = 10  #: ESM-CFG-1, ESM-FIFO-1
-MAX_BATCH_WINDOW = 300  #: ESM-CFG-3
-MIN_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY = 2, 1_000  #: ESM-CFG-7
-MAX_FUNCTION_TIMEOUT = 900  #: Lambda's 15-minute limit
-MIN_MEMORY, MAX_MEMORY = 128, 10_240  #: Lambda's memory range (MB)
-DEFAULT_MAX_CONCURRENCY = 10
 #: ESM-B-4: the synchronous-invocation payload limit the batch is cut at (6 MB)
 MAX_PAYLOAD_BYTES = 6_291_456
 
@@ -97,24 +93,15 @@ class MappingConfig:
         """
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
             raise InvalidMappingConfig(f"BatchSize must be a whole number, not {self.batch_size!r}.")
-        if self.batch_size < 1:
-            raise InvalidMappingConfig(
-                _constraint("batchSize", self.batch_size, "greater than or equal to 1")
-            )
-        if self.batch_size > MAX_BATCH_SIZE:
-            raise InvalidMappingConfig(
-                _constraint("batchSize", self.batch_size, f"less than or equal to {MAX_BATCH_SIZE}")
-            )
         if isinstance(self.batch_window, bool) or not isinstance(self.batch_window, int):
             raise InvalidMappingConfig(
                 "MaximumBatchingWindowInSeconds must be a whole number of seconds, "
                 f"not {self.batch_window!r}."
             )
-        if not 0 <= self.batch_window <= MAX_BATCH_WINDOW:
-            bound = "greater than or equal to 0" if self.batch_window < 0 else "less than or equal to 300"
-            raise InvalidMappingConfig(
-                _constraint("maximumBatchingWindowInSeconds", self.batch_window, bound)
-            )
+        for setting in schema.MAPPING:  # ranges, with AWS's wording where Lambda checks them
+            problem = setting.out_of_range(getattr(self, setting.config_field, None))
+            if problem is not None:
+                raise InvalidMappingConfig(problem)
         if fifo:
             if self.batch_size > MAX_FIFO_BATCH_SIZE:
                 raise InvalidMappingConfig(
@@ -125,27 +112,6 @@ class MappingConfig:
                 raise InvalidMappingConfig("Batching window is not supported for FIFO queues")
         elif self.batch_size > 10 and self.batch_window == 0:
             raise InvalidMappingConfig(_BATCH_WINDOW_NEEDED)
-        if (
-            self.max_concurrency is not None
-            and not MIN_MAX_CONCURRENCY <= self.max_concurrency <= MAX_MAX_CONCURRENCY
-        ):
-            bound = (
-                f"greater than or equal to {MIN_MAX_CONCURRENCY}"
-                if self.max_concurrency < MIN_MAX_CONCURRENCY
-                else f"less than or equal to {MAX_MAX_CONCURRENCY}"
-            )
-            raise InvalidMappingConfig(
-                _constraint("scalingConfig.maximumConcurrency", self.max_concurrency, bound)
-            )
-        if not 0 < self.timeout <= MAX_FUNCTION_TIMEOUT:
-            raise InvalidMappingConfig(
-                f"Function timeout must be more than 0 and at most {MAX_FUNCTION_TIMEOUT} seconds, "
-                f"not {self.timeout}."
-            )
-        if not MIN_MEMORY <= self.memory <= MAX_MEMORY:
-            raise InvalidMappingConfig(
-                _constraint("memorySize", self.memory, f"between {MIN_MEMORY} and {MAX_MEMORY}")
-            )
         if self.heartbeat is not None and queue_visibility_timeout is not None:
             lease = self.effective_visibility_timeout(queue_visibility_timeout) or queue_visibility_timeout
             if self.heartbeat > lease / 2:
@@ -160,10 +126,6 @@ class MappingConfig:
             raise InvalidMappingConfig(
                 f"Queue visibility timeout: {_secs(queue_visibility_timeout)} seconds is less than Function "
                 f"timeout: {_secs(self.timeout)} seconds"
-            )
-        if self.heartbeat is not None and self.heartbeat <= 0:
-            raise InvalidMappingConfig(
-                f"The visibility heartbeat interval must be positive, not {self.heartbeat}."
             )
         if self.isolation not in ("thread", "process"):
             raise InvalidMappingConfig(f"isolation must be 'thread' or 'process', not {self.isolation!r}.")
@@ -186,14 +148,6 @@ class MappingConfig:
         if self.batch_window > 0 and self.batch_window + self.timeout > queue_visibility_timeout:
             return self.batch_window + self.timeout + 30
         return None
-
-
-def _constraint(member: str, value: object, bound: str) -> str:
-    """AWS's request-validation wording."""
-    return (
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
-        f"Member must have value {bound}"
-    )
 
 
 def _secs(value: float) -> str:

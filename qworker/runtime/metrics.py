@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from qworker.backend import QuarantineTally
+
 INVOCATION_OUTCOMES = (
     "success",
     "partial_failure",
@@ -138,8 +140,9 @@ _GAUGES = (
 class _MappingCollector(Collector):
     """Turns every mapping's plain numbers into Prometheus families, at scrape time."""
 
-    def __init__(self, mappings: list[MappingMetrics]) -> None:
+    def __init__(self, mappings: list[MappingMetrics], tallies: list[QuarantineTally]) -> None:
         self.mappings = mappings
+        self.tallies = tallies
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         labels = ["queue", "function"]
@@ -166,6 +169,19 @@ class _MappingCollector(Collector):
                 batches.add_metric([*m.labels, cut], count.value)
         yield invocations
         yield batches
+        quarantined = CounterMetricFamily(
+            "qworker_messages_quarantined",
+            "Messages this worker set aside in the queue's quarantine because they could not be decoded "
+            "(RELIABILITY T16; see 'qworker queue quarantine list')",
+            labels=["queue"],
+        )
+        totals: dict[str, int] = {}
+        for tally in self.tallies:
+            for queue, count in list(tally.by_queue.items()):
+                totals[queue] = totals.get(queue, 0) + count
+        for queue in sorted(totals):
+            quarantined.add_metric([queue], totals[queue])
+        yield quarantined
         for name, doc, attr in (
             ("qworker_batch_size", "Records per invocation", "batch_size"),
             ("qworker_handler_duration_seconds", "Handler run time", "duration"),
@@ -183,7 +199,9 @@ class RuntimeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.mappings: list[MappingMetrics] = []
-        self.registry.register(_MappingCollector(self.mappings))
+        #: the backends' counts of what they set aside (qworker_messages_quarantined_total)
+        self.quarantine_tallies: list[QuarantineTally] = []
+        self.registry.register(_MappingCollector(self.mappings, self.quarantine_tallies))
         r = self.registry
         self.queue_messages = Gauge(
             "qworker_queue_messages",
@@ -198,9 +216,21 @@ class RuntimeMetrics:
             ("queue",),
             registry=r,
         )
+        self.queue_quarantined = Gauge(
+            "qworker_queue_messages_quarantined",
+            "Messages in the queue's quarantine: set aside because they could not be decoded, never "
+            "delivered until restored (qworker's own, not an SQS count; backends with a quarantine only)",
+            ("queue",),
+            registry=r,
+        )
         self.backend_up = Gauge(
             "qworker_backend_up", "1 when the last call to the backend worked", registry=r
         )
+
+    def watch_quarantine(self, tally: QuarantineTally | None) -> None:
+        """Count what a backend object sets aside (its ``quarantine_tally``, if it has one)."""
+        if tally is not None and all(t is not tally for t in self.quarantine_tallies):
+            self.quarantine_tallies.append(tally)
 
     def for_mapping(self, function: str, queue: str) -> MappingMetrics:
         metrics = MappingMetrics(function, queue)

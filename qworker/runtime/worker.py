@@ -36,10 +36,9 @@ from qworker.runtime.config import MappingConfig
 from qworker.runtime.http import HealthServer
 from qworker.runtime.mapping import MappingRunner
 from qworker.runtime.metrics import RuntimeMetrics
+from qworker.settings.schema import DEFAULT_GRACEFUL_TIMEOUT
 
 log = structlog.get_logger("qworker")
-
-DEFAULT_GRACEFUL_TIMEOUT = 25.0  #: below Kubernetes' default 30 s termination grace period
 
 
 @dataclass(slots=True)
@@ -104,6 +103,7 @@ class Worker:
         assert backend is not None
         if owned:
             await backend.connect()
+        self.metrics.watch_quarantine(getattr(backend, "quarantine_tally", None))
         try:
             for config, handler, function in zip(self.mappings, handlers, self.functions, strict=True):
                 runner = MappingRunner(
@@ -202,7 +202,8 @@ class Worker:
         return True, ""
 
     async def _monitor(self) -> None:
-        """Queue depth and age gauges (SQS ApproximateNumberOfMessages*, ApproximateAgeOfOldestMessage)."""
+        """Queue depth and age gauges (SQS ApproximateNumberOfMessages*, ApproximateAgeOfOldestMessage),
+        and the quarantine's size on backends that have one (T16)."""
         queues = sorted({q for r in self.runners for q in (r.config.queue, r.dead_letter_queue) if q})
         backend = self.runners[0].backend
         gauges = self.metrics
@@ -213,11 +214,13 @@ class Worker:
                     gauges.queue_messages.labels(queue, "visible").set(counts.visible)
                     gauges.queue_messages.labels(queue, "in_flight").set(counts.in_flight)
                     gauges.queue_messages.labels(queue, "delayed").set(counts.delayed)
+                    if backend.capabilities.quarantine:
+                        gauges.queue_quarantined.labels(queue).set(counts.quarantined)
                     if backend.capabilities.peek:
                         oldest = await backend.peek(queue, 1)
-                        age = (
-                            time.time() - int(oldest[0].attributes["SentTimestamp"]) / 1000 if oldest else 0.0
-                        )
+                        # a message peek could not decode may have no SentTimestamp (T16)
+                        sent = oldest[0].attributes.get("SentTimestamp", "") if oldest else ""
+                        age = time.time() - int(sent) / 1000 if sent.isdigit() else 0.0
                         gauges.oldest_age.labels(queue).set(max(0.0, age))
                 gauges.backend_up.set(1)
             except QWorkerError as exc:

@@ -18,6 +18,11 @@ timeouts (``timing_unit`` seconds); the few that need minutes to pass (the 5-min
 deduplication window, retention, the 12-hour visibility cap) move the ``clock`` instead and are
 skipped, with the reason, for backends whose clock cannot be moved (``controls_clock = False``).
 Each test makes its own uniquely named queues, so a backend may share one server between tests.
+
+The quarantine tests (RELIABILITY T16) run on backends with ``capabilities.quarantine`` and need
+the test class to damage a stored message the way that backend's data can be damaged: override
+:meth:`BackendConformance.corrupt_message` (SQLite: update a column; Redis: overwrite the
+envelope; the reference model: ``ModelBackend.corrupt``). Without the hook they are skipped.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import pytest
 
 from qworker import digest
 from qworker.backend import (
+    QUARANTINE_NOT_FOUND,
+    QUARANTINE_UNDECODABLE,
     Backend,
     FailureNote,
     MessageAttributeValue,
@@ -42,7 +49,7 @@ from qworker.backend import (
     SendEntry,
     VisibilityChange,
 )
-from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists
+from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists, UnsupportedOperation
 
 
 class OffsetClock:
@@ -145,6 +152,37 @@ class BackendConformance:
     def need_clock(self) -> None:
         if not self.controls_clock:
             pytest.skip("needs a backend whose clock the test can move (controls_clock = False)")
+
+    async def corrupt_message(self, backend: Backend, queue: str, message_id: str, part: str) -> None:
+        """Damage a stored message so the backend cannot decode it (the quarantine tests' hook).
+
+        ``part`` is ``"attributes"`` (its message attributes become undecodable; the body stays
+        readable) or ``"body"`` (its body becomes unreadable). The message must be visible (sent,
+        not received) when this is called. Subclasses for backends with
+        ``capabilities.quarantine`` override it; by default the quarantine tests are skipped.
+        """
+        pytest.skip("the test class has no corrupt_message hook for this backend")
+
+    def need_quarantine(self, backend: Backend) -> None:
+        if not backend.capabilities.quarantine:
+            pytest.skip("this backend has no quarantine (capabilities.quarantine is False)")
+
+    async def send_with_attributes(
+        self, backend: Backend, queue: str, *texts: str, group: str = "g"
+    ) -> list[str]:
+        fifo = queue.endswith(".fifo")
+        entries = [
+            SendEntry(
+                text,
+                message_attributes={"tag": MessageAttributeValue("String", f"t-{text}")},
+                message_group_id=group if fifo else None,
+                message_deduplication_id=uuid.uuid4().hex if fifo else None,
+            )
+            for text in texts
+        ]
+        result = await backend.send(queue, entries)
+        assert not result.failed, result.failed
+        return [r.message_id for r in result.successful]
 
     # == queues =================================================================================
 
@@ -1058,3 +1096,179 @@ class BackendConformance:
         (dead,) = await backend.peek(dlq, 1)
         assert dead.last_error == "ValueError: boom"
         assert dead.message_id == message.message_id
+
+    # == quarantine (RELIABILITY T16; capabilities.quarantine) ==================================
+
+    async def test_without_quarantine_the_calls_are_unsupported(self, backend: Backend) -> None:
+        """T16: a backend without ``capabilities.quarantine`` says so, on all three calls."""
+        if backend.capabilities.quarantine:
+            pytest.skip("this backend has a quarantine")
+        name = await self.make_queue(backend)
+        with pytest.raises(UnsupportedOperation):
+            await backend.quarantined(name)
+        with pytest.raises(UnsupportedOperation):
+            await backend.restore_quarantined(name, ["x"])
+        with pytest.raises(UnsupportedOperation):
+            await backend.drop_quarantined(name)
+
+    async def test_undecodable_message_is_quarantined_while_the_others_flow(self, backend: Backend) -> None:
+        """T16: a receive that meets a message it cannot decode delivers the others of the batch and
+        sets that one aside, with a reason and the time; it is counted as quarantined only."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend, visibility_timeout=600)
+        ids = await self.send_with_attributes(backend, name, "q1", "q2", "q3", "q4")
+        await self.corrupt_message(backend, name, ids[1], "attributes")
+        before = time.time()
+        got = await self.receive_all(backend, name, 3, wait=1)
+        assert sorted(bodies(got)) == ["q1", "q3", "q4"]
+        assert all(m.message_attributes["tag"].string_value == f"t-{m.body}" for m in got)
+        assert await backend.receive(name, max_messages=10, wait_seconds=0) == []
+        (entry,) = await backend.quarantined(name)
+        assert entry.message_id == ids[1] and entry.reason
+        assert before - 5 <= entry.quarantined_at / 1000 <= time.time() + 5
+        counts = (await backend.get_queue(name)).counts
+        assert (counts.visible, counts.in_flight, counts.delayed, counts.quarantined) == (0, 3, 0, 1)
+
+    async def test_undecodable_fifo_head_does_not_block_its_group(self, backend: Backend) -> None:
+        """T16 + SQS-F-2: an undecodable message at the head of a group is set aside; the rest of
+        the group is delivered in order."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend, fifo=True, visibility_timeout=600)
+        ids = await self.send_with_attributes(backend, name, "f1", "f2", "f3", group="G")
+        await self.corrupt_message(backend, name, ids[0], "body")
+        got = await backend.receive(name, max_messages=10, wait_seconds=1)
+        assert [(m.body, m.message_group_id) for m in got] == [("f2", "G"), ("f3", "G")]
+        assert [q.message_id for q in await backend.quarantined(name)] == [ids[0]]
+
+    async def test_peek_shows_an_undecodable_message_and_changes_nothing(self, backend: Backend) -> None:
+        """T16: peek does not fail on a message it cannot decode; it moves nothing."""
+        self.need_quarantine(backend)
+        if not backend.capabilities.peek:
+            pytest.skip("this backend cannot look at messages without receiving them")
+        name = await self.make_queue(backend)
+        ids = await self.send_with_attributes(backend, name, "p1", "p2")
+        await self.corrupt_message(backend, name, ids[0], "body")
+        peeked = await backend.peek(name, 10)
+        assert [p.message_id for p in peeked] == ids
+        assert "corrupt" in (peeked[0].last_error or "") and peeked[1].body == "p2"
+        assert await backend.quarantined(name) == []
+        assert (await backend.get_queue(name)).counts.visible == 2
+
+    async def test_restore_refuses_what_still_cannot_be_decoded_and_body_only_salvages(
+        self, backend: Backend
+    ) -> None:
+        """T16: restore decodes again and refuses an undecodable message (it stays); body_only puts
+        its body back alone, as a new arrival with the same message id."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend, visibility_timeout=600)
+        ids = await self.send_with_attributes(backend, name, "r1", "r2")
+        await self.corrupt_message(backend, name, ids[0], "attributes")
+        assert bodies(await self.receive_all(backend, name, 1, wait=1)) == ["r2"]
+        (failure,) = await backend.restore_quarantined(name, [ids[0]])
+        assert (failure.id, failure.code) == (ids[0], QUARANTINE_UNDECODABLE)
+        assert [q.message_id for q in await backend.quarantined(name)] == [ids[0]]
+        assert await backend.restore_quarantined(name, [ids[0]], body_only=True) == []
+        assert await backend.quarantined(name) == []
+        (back,) = await backend.receive(name, max_messages=10, wait_seconds=2)
+        assert (back.message_id, back.body, back.message_attributes) == (ids[0], "r1", {})
+        assert back.receive_count == 1 and back.md5_of_body == digest.md5_of_body("r1")
+        counts = (await backend.get_queue(name)).counts
+        assert (counts.in_flight, counts.quarantined) == (2, 0)
+
+    async def test_restore_of_an_unreadable_body_is_refused_even_body_only(self, backend: Backend) -> None:
+        """T16: a message whose body cannot be read has nothing to put back; it stays."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend)
+        (victim,) = await self.send_with_attributes(backend, name, "lost")
+        await self.corrupt_message(backend, name, victim, "body")
+        assert await backend.receive(name, max_messages=10, wait_seconds=0) == []
+        for body_only in (False, True):
+            (failure,) = await backend.restore_quarantined(name, [victim], body_only=body_only)
+            assert failure.code == QUARANTINE_UNDECODABLE
+        assert (await backend.get_queue(name)).counts.quarantined == 1
+
+    async def test_restore_fifo_body_only_joins_the_end_of_its_group(self, backend: Backend) -> None:
+        """T16 + SQS-F-2: a restored FIFO message keeps its group and comes after the messages
+        sent before the restore."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend, fifo=True)
+        ids = await self.send_with_attributes(backend, name, "h1", "h2", group="G")
+        await self.corrupt_message(backend, name, ids[0], "attributes")
+        got = await self.receive_all(backend, name, 1, wait=1)
+        assert bodies(got) == ["h2"]
+        assert await backend.delete(name, [m.receipt_handle for m in got]) == []
+        await self.send_with_attributes(backend, name, "h3", group="G")
+        assert await backend.restore_quarantined(name, [ids[0]], body_only=True) == []
+        first = await self.receive_all(backend, name, 2, wait=1)
+        assert [(m.body, m.message_group_id) for m in first] == [("h3", "G"), ("h1", "G")]
+        assert first[1].message_id == ids[0]
+
+    async def test_restore_to_the_dead_letter_queue_and_redrive_back(self, backend: Backend) -> None:
+        """T16 + ESM-DLQ-5/6: restored to the queue's DLQ, a message is a dead letter of the queue
+        (DeadLetterQueueSourceArn), so a redrive takes it home."""
+        self.need_quarantine(backend)
+        source, dlq = await self.make_queue_with_dlq(backend, 3, visibility_timeout=600)
+        (victim,) = await self.send_with_attributes(backend, source, "d1")
+        await self.corrupt_message(backend, source, victim, "attributes")
+        assert await backend.receive(source, max_messages=10, wait_seconds=0) == []
+        assert await backend.restore_quarantined(source, [victim], dlq, body_only=True) == []
+        (dead,) = await backend.receive(dlq, max_messages=10, wait_seconds=2)
+        assert dead.body == "d1"
+        assert dead.attributes["DeadLetterQueueSourceArn"] == backend.queue_arn(source)
+        await self.release(backend, dlq, [dead])
+        assert (await backend.redrive(dlq)).moved == 1
+        assert bodies(await self.receive_all(backend, source, 1, wait=1)) == ["d1"]
+
+    async def test_restore_failures_per_entry(self, backend: Backend) -> None:
+        """T16: an id not in the quarantine fails alone (QuarantinedMessageNotFound); a destination
+        of the other type or a missing one fails the call."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend)
+        fifo = await self.make_queue(backend, fifo=True)
+        ids = await self.send_with_attributes(backend, name, "e1")
+        await self.corrupt_message(backend, name, ids[0], "attributes")
+        assert await backend.receive(name, max_messages=10, wait_seconds=0) == []
+        failed = await backend.restore_quarantined(name, ["no-such-id", ids[0]], body_only=True)
+        assert [(f.id, f.code) for f in failed] == [("no-such-id", QUARANTINE_NOT_FOUND)]
+        assert (await backend.get_queue(name)).counts.visible == 1
+        with pytest.raises(InvalidParameterValue):
+            await backend.restore_quarantined(name, ids, fifo)
+        with pytest.raises(QueueDoesNotExist):
+            await backend.restore_quarantined(name, ids, unique_name())
+
+    async def test_drop_one_then_all(self, backend: Backend) -> None:
+        """T16: drop deletes quarantined messages for good, by id or all of them; purge empties
+        the quarantine too."""
+        self.need_quarantine(backend)
+        name = await self.make_queue(backend)
+        ids = await self.send_with_attributes(backend, name, "x1", "x2", "x3", "ok")
+        for message_id in ids[:3]:
+            await self.corrupt_message(backend, name, message_id, "body")
+        assert bodies(await self.receive_all(backend, name, 1, wait=1)) == ["ok"]
+        assert sorted(q.message_id for q in await backend.quarantined(name)) == sorted(ids[:3])
+        assert len(await backend.quarantined(name, 2)) == 2
+        assert await backend.drop_quarantined(name, [ids[0], "no-such-id"]) == 1
+        assert sorted(q.message_id for q in await backend.quarantined(name)) == sorted(ids[1:3])
+        assert await backend.drop_quarantined(name) == 2
+        assert (await backend.get_queue(name)).counts.quarantined == 0
+        (victim,) = await self.send_with_attributes(backend, name, "y")
+        await self.corrupt_message(backend, name, victim, "body")
+        assert await backend.receive(name, max_messages=10, wait_seconds=0) == []
+        await backend.purge_queue(name)
+        assert await backend.quarantined(name) == []
+
+    async def test_redrive_sets_aside_an_undecodable_dead_letter(self, backend: Backend) -> None:
+        """T16 + ESM-DLQ-6: a dead letter that cannot be decoded is quarantined in the DLQ (and
+        counted as failed); the others move."""
+        self.need_quarantine(backend)
+        source, dlq = await self.make_queue_with_dlq(backend, 1)
+        await self.send_bodies(backend, source, "ok", "bad")
+        got = await self.receive_all(backend, source, 2)
+        await self.release(backend, source, got)
+        assert await backend.receive(source, max_messages=10, wait_seconds=0) == []  # both moved
+        bad = next(m.message_id for m in got if m.body == "bad")
+        await self.corrupt_message(backend, dlq, bad, "body")
+        result = await backend.redrive(dlq)
+        assert (result.moved, result.failed) == (1, 1)
+        assert [q.message_id for q in await backend.quarantined(dlq)] == [bad]
+        assert bodies(await self.receive_all(backend, source, 1, wait=1)) == ["ok"]

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field, replace
 
 from qworker import arn, digest, limits
 from qworker.backend import (
+    DEFAULT_QUARANTINE_LIST,
+    QUARANTINE_NOT_FOUND,
+    QUARANTINE_PREVIEW_BYTES,
     BaseBackend,
     BatchEntryError,
     Capabilities,
@@ -33,6 +36,8 @@ from qworker.backend import (
     MessageAttributeValue,
     MessageState,
     PeekedMessage,
+    QuarantinedMessage,
+    QuarantineTally,
     QueueCounts,
     QueueInfo,
     QueueSpec,
@@ -45,6 +50,7 @@ from qworker.backend import (
     system_attributes,
 )
 from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists
+from qworker.quarantine import Readable, check_destination, plan_restore
 
 _POLL_INTERVAL = 0.005
 
@@ -72,6 +78,9 @@ class StoredMessage:
     received_at_ms: int | None = None
     token: str | None = None  #: the current receipt token; None until first received
     last_error: str | None = None
+    #: what the model pretends it cannot decode (a test's :meth:`ModelBackend.corrupt`):
+    #: ``"attributes"`` or ``"body"``; such a message is quarantined instead of delivered
+    corrupt: str | None = None
 
     def state(self, now_ms: int) -> MessageState:
         if self.visible_at_ms <= now_ms:
@@ -90,18 +99,29 @@ class ModelQueue:
     messages: list[StoredMessage] = field(default_factory=list)
     dedup: dict[tuple[str, str], tuple[str, str | None, int]] = field(default_factory=dict)
     sequence: int = 0
+    #: messages set aside (T16): (message, reason, epoch ms), oldest first
+    quarantine: list[tuple[StoredMessage, str, int]] = field(default_factory=list)
+
+
+#: the reason the model gives for each kind of pretended corruption
+CORRUPTION_REASONS = {"attributes": "bad-attributes:model", "body": "not-utf8:body"}
 
 
 class ModelBackend(BaseBackend):
-    """The in-memory reference backend. ``clock`` returns epoch seconds (tests move it)."""
+    """The in-memory reference backend. ``clock`` returns epoch seconds (tests move it).
 
-    capabilities = Capabilities()
+    It stores Python objects, so nothing can fail to decode; a test makes a message
+    "undecodable" with :meth:`corrupt` to check the quarantine's rules (T16).
+    """
+
+    capabilities = Capabilities(quarantine=True)
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.queues: dict[str, ModelQueue] = {}
         self._numbers = itertools.count(1)
         self._seqs = itertools.count(1)
+        self.quarantine_tally = QuarantineTally()
 
     @classmethod
     def from_url(cls, url: str) -> ModelBackend:
@@ -150,14 +170,18 @@ class ModelBackend(BaseBackend):
         now = self.now_ms()
         self._expire(q, now)
         states = [m.state(now) for m in q.messages]
-        counts = QueueCounts(states.count("visible"), states.count("in_flight"), states.count("delayed"))
+        counts = QueueCounts(
+            states.count("visible"), states.count("in_flight"), states.count("delayed"), len(q.quarantine)
+        )
         return QueueInfo(q.spec, counts, self.queue_arn(queue), q.created, q.modified)
 
     async def list_queues(self, prefix: str = "") -> list[str]:
         return sorted(name for name in self.queues if name.startswith(prefix))
 
     async def purge_queue(self, queue: str) -> None:
-        self._queue(queue).messages.clear()
+        q = self._queue(queue)
+        q.messages.clear()
+        q.quarantine.clear()
 
     async def delete_queue(self, queue: str) -> None:
         self._queue(queue)
@@ -254,8 +278,16 @@ class ModelBackend(BaseBackend):
             if self.should_dead_letter(q, message):
                 self._move_to_dead_letter_queue(q, message, now)
                 continue
+            if message.corrupt is not None:  # T16: set aside; the receive goes on with the others
+                self._set_aside(q, message, now)
+                continue
             received.append(self._deliver(q, message, now, timeout))
         return received
+
+    def _set_aside(self, q: ModelQueue, message: StoredMessage, now: int) -> None:
+        q.messages.remove(message)
+        q.quarantine.append((message, CORRUPTION_REASONS[message.corrupt or "body"], now))
+        self.quarantine_tally.add(q.spec.name)
 
     def candidates(self, q: ModelQueue, now: int) -> list[StoredMessage]:
         """Messages a receive may return now, in the order it should return them."""
@@ -457,6 +489,10 @@ class ModelBackend(BaseBackend):
             source = message.dead_letter_source_arn
             name = destination or (arn.queue_name_from_arn(source) if source else None)
             target = self.queues.get(name) if name else None
+            if message.corrupt is not None and message in dlq.messages:
+                self._set_aside(dlq, message, self.now_ms())
+                failed += 1
+                continue
             if target is None or message not in dlq.messages:
                 failed += 1
                 continue
@@ -487,18 +523,29 @@ class ModelBackend(BaseBackend):
         q = self._queue(queue)
         now = self.now_ms()
         self._expire(q, now)
-        return [
-            PeekedMessage(
+        return [self._peeked(m, now) for m in q.messages[:max_messages]]
+
+    def _peeked(self, m: StoredMessage, now: int) -> PeekedMessage:
+        if m.corrupt is not None:
+            reason = CORRUPTION_REASONS[m.corrupt]
+            return PeekedMessage(
                 message_id=m.message_id,
-                body=m.body,
-                attributes=self.system_attributes_of(m),
-                message_attributes=dict(m.message_attributes),
+                body="",
+                attributes={"SentTimestamp": str(m.sent_ms)},
+                message_attributes={},
                 state=m.state(now),
                 visible_at=m.visible_at_ms,
-                last_error=m.last_error,
+                last_error=f"corrupt message ({reason}); it will be quarantined when received",
             )
-            for m in q.messages[:max_messages]
-        ]
+        return PeekedMessage(
+            message_id=m.message_id,
+            body=m.body,
+            attributes=self.system_attributes_of(m),
+            message_attributes=dict(m.message_attributes),
+            state=m.state(now),
+            visible_at=m.visible_at_ms,
+            last_error=m.last_error,
+        )
 
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         q = self._queue(queue)
@@ -509,3 +556,108 @@ class ModelBackend(BaseBackend):
             message = self._find(q, parsed[0])
             if message is not None and self.is_current_holder(message, parsed[1]):
                 message.last_error = note.error
+
+    # -- quarantine (T16) -----------------------------------------------------------------------
+
+    def corrupt(self, queue: str, message_id: str, part: str = "attributes") -> None:
+        """Test hook: make a stored message undecodable (``part``: ``"attributes"`` or ``"body"``)."""
+        if part not in CORRUPTION_REASONS:
+            raise ValueError(f"part must be one of {sorted(CORRUPTION_REASONS)}, not {part!r}")
+        message = self._find(self._queue(queue), message_id)
+        if message is None:
+            raise KeyError(message_id)
+        message.corrupt = part
+
+    async def quarantined(
+        self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
+    ) -> list[QuarantinedMessage]:
+        limits.check_max_messages(max_messages)
+        out = []
+        for message, reason, at in self._queue(queue).quarantine[:max_messages]:
+            raw = message.body.encode()
+            out.append(
+                QuarantinedMessage(message.message_id, reason, at, raw[:QUARANTINE_PREVIEW_BYTES], len(raw))
+            )
+        return out
+
+    async def restore_quarantined(
+        self,
+        queue: str,
+        message_ids: Sequence[str],
+        destination: str | None = None,
+        *,
+        body_only: bool = False,
+    ) -> list[BatchEntryError]:
+        q = self._queue(queue)
+        target = self._queue(destination) if destination is not None else q
+        check_destination(q.spec, target.spec)
+        failed: list[BatchEntryError] = []
+        now = self.now_ms()
+        for message_id in dict.fromkeys(message_ids):
+            found = next((item for item in q.quarantine if item[0].message_id == message_id), None)
+            if found is None:
+                failed.append(
+                    BatchEntryError(
+                        message_id,
+                        QUARANTINE_NOT_FOUND,
+                        f"No message {message_id!r} in the quarantine of {queue!r}.",
+                    )
+                )
+                continue
+            message = found[0]
+            plan = plan_restore(q.spec, target.spec, message_id, self._readable(message), body_only)
+            if isinstance(plan, BatchEntryError):
+                failed.append(plan)
+                continue
+            q.quarantine.remove(found)
+            entry = plan.entry
+            fresh = StoredMessage(
+                seq=next(self._seqs),
+                message_id=plan.message_id,
+                body=entry.body,
+                md5_of_body=digest.md5_of_body(entry.body),
+                message_attributes=dict(entry.message_attributes),
+                md5_of_message_attributes=digest.md5_of_message_attributes(dict(entry.message_attributes)),
+                sent_ms=now,
+                visible_at_ms=now,
+                expires_ms=now + target.spec.message_retention_period * 1000,
+                group_id=entry.message_group_id,
+                dedup_id=entry.message_deduplication_id,
+                trace_header=entry.trace_header,
+                dead_letter_source_arn=self.queue_arn(plan.dead_letter_source)
+                if plan.dead_letter_source
+                else None,
+            )
+            if target.spec.fifo:
+                target.sequence += 1
+                fresh.sequence_number = f"{target.sequence:020d}"
+            target.messages.append(fresh)
+        return failed
+
+    def _readable(self, message: StoredMessage) -> Readable:
+        source = message.dead_letter_source_arn
+        name = arn.queue_name_from_arn(source) if source else None
+        if message.corrupt is None:
+            return Readable(
+                None,
+                message.body,
+                message.message_id,
+                dict(message.message_attributes),
+                message.group_id,
+                message.dedup_id,
+                message.trace_header,
+                name,
+            )
+        reason = CORRUPTION_REASONS[message.corrupt]
+        body = message.body if message.corrupt == "attributes" else None
+        return Readable(reason, body, message.message_id, None, message.group_id, None, None, name)
+
+    async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        q = self._queue(queue)
+        before = len(q.quarantine)
+        if message_ids is None:
+            q.quarantine.clear()
+        else:
+            wanted = set(message_ids)
+            q.quarantine = [item for item in q.quarantine if item[0].message_id not in wanted]
+        return before - len(q.quarantine)

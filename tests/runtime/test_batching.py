@@ -57,6 +57,9 @@ async def test_batch_closes_when_full_before_the_window(
         worker = asyncio.create_task(run_worker_until_empty(backend_url, config))
         await ledger.until(lambda lines: sum(len(x["ids"]) for x in lines) >= 10, timeout=10)
         assert time.monotonic() - started < 10
+        # the batch line is logged once the batch is settled, a moment after the handler returned
+        while sum(1 for e in logs if e["event"] == "batch") < 2 and time.monotonic() - started < 10:
+            await asyncio.sleep(0.01)
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
     cuts = [e["cut"] for e in logs if e["event"] == "batch"]

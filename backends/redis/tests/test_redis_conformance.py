@@ -9,11 +9,13 @@ import pytest
 from qworker.testing.conformance import BackendConformance, OffsetClock
 from qworker_redis import RedisBackend
 from qworker_redis.testing import RedisServer
+from tests.corruption import corrupt_envelope
 
 
 class TestRedisConformance(BackendConformance):
     timing_unit = 0.3
     controls_clock = True
+    corrupt_message = staticmethod(corrupt_envelope)  # type: ignore[assignment]
 
     @pytest.fixture
     async def backend(self, clock: OffsetClock, redis_server: RedisServer) -> AsyncIterator[RedisBackend]:
@@ -24,6 +26,7 @@ class TestRedisConformance(BackendConformance):
 class TestRedisClusterConformance(BackendConformance):
     timing_unit = 0.3
     controls_clock = True
+    corrupt_message = staticmethod(corrupt_envelope)  # type: ignore[assignment]
 
     @pytest.fixture
     async def backend(self, clock: OffsetClock, cluster_url: str) -> AsyncIterator[RedisBackend]:

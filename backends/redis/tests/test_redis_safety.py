@@ -12,7 +12,7 @@ import msgpack
 import pytest
 import structlog
 
-from qworker.backend import QueueSpec, SendEntry, VisibilityChange
+from qworker.backend import MessageAttributeValue, QueueSpec, SendEntry, VisibilityChange
 from qworker_redis import RedisBackend
 from qworker_redis.testing import RedisServer
 
@@ -30,6 +30,11 @@ def name(fifo: bool = False) -> str:
 async def msgs_key(backend: RedisBackend, queue: str) -> bytes:
     await backend.get_queue(queue)
     return backend._refs[queue].keys.key("msgs")
+
+
+async def reasons(backend: RedisBackend, queue: str) -> dict[str, str]:
+    """Message id -> reason of the queue's quarantine."""
+    return {q.message_id: q.reason for q in await backend.quarantined(queue)}
 
 
 def nested(depth: int) -> bytes:
@@ -63,13 +68,14 @@ async def test_corrupt_envelopes_are_quarantined_while_others_flow(backend: Redi
     with structlog.testing.capture_logs() as logs:
         got = await backend.receive(queue, max_messages=20, wait_seconds=1)
     assert sorted(m.body for m in got) == good
-    quarantined = await backend.quarantined(queue)
+    quarantined = await reasons(backend, queue)
     assert set(quarantined) == set(victims)
     assert all(reason for reason in quarantined.values())
     logged = {e["message_id"]: e["reason"] for e in logs if e["event"] == "redis.message_quarantined"}
     assert logged == quarantined
     counts = (await backend.get_queue(queue)).counts
-    assert (counts.visible, counts.in_flight) == (0, 5)
+    assert (counts.visible, counts.in_flight, counts.quarantined) == (0, 5, len(victims))
+    assert backend.quarantine_tally.by_queue == {queue: len(victims)}
 
 
 async def test_oversize_and_missing_records_are_set_aside_by_the_script(backend: RedisBackend) -> None:
@@ -93,7 +99,8 @@ async def test_oversize_and_missing_records_are_set_aside_by_the_script(backend:
     await backend._call("HSET", ref.keys.key("msgs"), "~" + bad, "this is not a state")
     got = await backend.receive(queue, max_messages=10, wait_seconds=0)
     assert [m.body for m in got] == ["ok"]
-    assert await backend.quarantined(queue) == {big: "oversize", gone: "missing-envelope", bad: "bad-state"}
+    assert await reasons(backend, queue) == {big: "oversize", gone: "missing-envelope", bad: "bad-state"}
+    assert (await backend.get_queue(queue)).counts.quarantined == 3
 
 
 async def test_corrupt_fifo_head_does_not_block_its_group(backend: RedisBackend) -> None:
@@ -105,9 +112,78 @@ async def test_corrupt_fifo_head_does_not_block_its_group(backend: RedisBackend)
     await backend._call("HSET", key, sent.successful[0].message_id, b"garbage")
     got = await backend.receive(queue, max_messages=10, wait_seconds=0)
     assert [m.body for m in got] == ["m1", "m2"]
-    assert list(await backend.quarantined(queue)) == [sent.successful[0].message_id]
+    assert list(await reasons(backend, queue)) == [sent.successful[0].message_id]
     assert await backend.delete(queue, [m.receipt_handle for m in got]) == []
     assert (await backend.get_queue(queue)).counts.visible == 0
+
+
+async def test_a_message_set_aside_for_its_state_is_restored_whole(backend: RedisBackend) -> None:
+    """T16: a message the script set aside for an unreadable state string has a good envelope: a
+    plain restore puts all of it back (attributes, trace header), with a fresh state."""
+    queue = name()
+    await backend.create_queue(QueueSpec(queue))
+    attributes = {"k": MessageAttributeValue("String", "v")}
+    sent = await backend.send(
+        queue, [SendEntry("whole", message_attributes=attributes, trace_header="Root=1")]
+    )
+    victim = sent.successful[0].message_id
+    (first,) = await backend.receive(queue, wait_seconds=0)
+    assert await backend.change_visibility(queue, [VisibilityChange(first.receipt_handle, 0)]) == []
+    await backend._call("HSET", await msgs_key(backend, queue), "~" + victim, "not a state")
+    assert await backend.receive(queue, wait_seconds=0) == []
+    assert await reasons(backend, queue) == {victim: "bad-state"}
+    assert await backend.restore_quarantined(queue, [victim]) == []
+    (back,) = await backend.receive(queue, wait_seconds=0)
+    assert (back.message_id, back.body, back.message_attributes) == (victim, "whole", attributes)
+    assert back.attributes["AWSTraceHeader"] == "Root=1" and back.receive_count == 1
+
+
+async def test_restore_into_another_hash_slot_copies_then_removes(backend: RedisBackend) -> None:
+    """T16: a destination outside the queue's hash slot is filled first and the quarantine entry
+    removed after (at-least-once); a second restore of the same id, as after a crash between
+    the two steps, is refused with MessageIdInUse instead of enqueueing it twice."""
+    queue, other = name(), name()
+    await backend.create_queue(QueueSpec(queue))
+    await backend.create_queue(QueueSpec(other))
+    sent = await backend.send(queue, [SendEntry("moving")])
+    victim = sent.successful[0].message_id
+    await backend._call("HSET", await msgs_key(backend, queue), victim, b"\xc1 garbage")
+    assert await backend.receive(queue, wait_seconds=0) == []
+    await backend.get_queue(other)
+    assert backend._refs[queue].tag != backend._refs[other].tag
+    quarantine_key = backend._refs[queue].keys.key("quarantine")
+    kept = await backend._call("HGET", quarantine_key, victim)
+    readable = msgpack.packb([1, "moving", None, "m", None, None, None, None, "1", None])
+    await backend._call("HSET", quarantine_key, victim + "\0raw", readable)  # as if repaired by hand
+    assert await backend.restore_quarantined(queue, [victim], other) == []
+    assert await backend.quarantined(queue) == []
+    assert (await backend.get_queue(queue)).counts.quarantined == 0
+    # as if the removal had not happened (a crash between the two steps): restore again
+    await backend._call("HSET", quarantine_key, victim, kept, victim + "\0raw", readable)
+    await backend._call("HINCRBY", backend._refs[queue].keys.key("meta"), "qn", 1)
+    (again,) = await backend.restore_quarantined(queue, [victim], other)
+    assert again.code == "MessageIdInUse"
+    (back,) = await backend.receive(other, max_messages=10, wait_seconds=0)
+    assert (back.message_id, back.body) == (victim, "moving")
+
+
+async def test_quarantine_count_of_an_older_queue_is_counted_once(backend: RedisBackend) -> None:
+    """T16: the quarantine hash holds one or two fields a message (its raw envelope's); queues
+    quarantined into before the count existed get it counted once, from the hash."""
+    queue = name()
+    await backend.create_queue(QueueSpec(queue))
+    sent = await backend.send(queue, [SendEntry(f"m{i}") for i in range(3)])
+    key = await msgs_key(backend, queue)
+    for result in sent.successful[:2]:
+        await backend._call("HSET", key, result.message_id, b"\xc1")
+    assert await backend.receive(queue, max_messages=10, wait_seconds=0) != []
+    meta = backend._refs[queue].keys.key("meta")
+    await backend._call("HDEL", meta, "qn")  # what a queue made by an older qworker has
+    assert await backend._call("HLEN", backend._refs[queue].keys.key("quarantine")) == 4
+    assert (await backend.get_queue(queue)).counts.quarantined == 2
+    assert await backend._call("HGET", meta, "qn") == b"2"
+    assert await backend.drop_quarantined(queue, [sent.successful[0].message_id]) == 1
+    assert (await backend.get_queue(queue)).counts.quarantined == 1
 
 
 async def test_skewed_local_clock_cannot_redeliver_early(

@@ -11,9 +11,10 @@ import json
 from collections.abc import Sequence
 
 from qworker import arn
-from qworker.backend import BatchEntryError, FailureNote, MessageState, PeekedMessage, VisibilityChange
-from qworker.backends.sqlite.codec import decode_handle, unpack_attributes
+from qworker.backend import BatchEntryError, FailureNote, PeekedMessage, VisibilityChange
+from qworker.backends.sqlite.codec import decode_handle
 from qworker.backends.sqlite.receive import stored_system_attributes, visibility_ms
+from qworker.backends.sqlite.rows import decode_attributes, lenient_text, readable_id, row_problem
 from qworker.backends.sqlite.store import QueueRow, Store
 from qworker.limits import MAX_VISIBILITY_TIMEOUT, check_max_messages, check_visibility_timeout
 
@@ -183,37 +184,52 @@ def record_failures(store: Store, queue_name: str, notes: Sequence[FailureNote])
 
 
 def peek(store: Store, queue_name: str, max_messages: int) -> list[PeekedMessage]:
-    """Up to ``max_messages`` messages in send order with their state; changes nothing."""
+    """Up to ``max_messages`` messages in send order with their state; changes nothing.
+
+    A row that does not decode (T16) is shown with an empty body and what it is in
+    ``last_error``; the receive that meets it sets it aside.
+    """
     check_max_messages(max_messages)
     queue = store.queue(queue_name)
     now = store.now_ms()
     sender = arn.account_id()
-    rows = store.conn.execute(
-        "SELECT m.message_id, coalesce(m.body, b.body), iif(m.body IS NULL, b.attrs, m.attrs), m.sent_ms, "
-        "m.receive_count, m.first_receive_ms, m.token, m.visible_at, m.group_id, m.dedup_id, "
-        "m.sequence_number, m.dlq_source, m.trace_header, m.last_error "
-        "FROM (SELECT * FROM messages WHERE queue_id = ? AND expires_at > ? ORDER BY seq LIMIT ?) AS m "
-        "LEFT JOIN bodies AS b ON m.body IS NULL AND b.seq = m.seq ORDER BY m.seq",
-        (queue.id, now, max_messages),
-    ).fetchall()
+    with lenient_text(store.conn):
+        rows = store.conn.execute(
+            "SELECT m.seq, m.message_id, m.md5_body, m.md5_attrs, m.sent_ms, m.receive_count, "
+            "m.first_receive_ms, m.token, m.group_id, m.dedup_id, m.sequence_number, m.dlq_source, "
+            "m.trace_header, iif(m.body IS NULL, b.attrs, m.attrs), iif(m.body IS NULL, b.body, m.body), "
+            "CASE WHEN m.visible_at <= ?2 THEN 'visible' WHEN m.token IS NOT NULL THEN 'in_flight' "
+            "ELSE 'delayed' END, m.visible_at, m.last_error "
+            "FROM (SELECT * FROM messages WHERE queue_id = ?1 AND expires_at > ?2 ORDER BY seq LIMIT ?3) "
+            "AS m "
+            "LEFT JOIN bodies AS b ON m.body IS NULL AND b.seq = m.seq ORDER BY m.seq",
+            (queue.id, now, max_messages),
+        ).fetchall()
     peeked = []
     for row in rows:
-        (message_id, body, attrs, sent_ms, count, first_receive, token, visible_at, group, dedup_id,
-         sequence_number, dlq_source, trace, last_error) = row  # fmt: skip
-        state: MessageState = (
-            "visible" if visible_at <= now else ("in_flight" if token is not None else "delayed")
-        )
+        (seq, message_id, _md5, _md5_attrs, sent_ms, count, first_receive, _token, group, dedup_id,
+         sequence_number, dlq_source, trace, attrs, body) = row[:15]  # fmt: skip
+        state, visible_at, last_error = row[15:]
+        problem = "missing-body" if body is None else row_problem(row[:15], queue.fifo)
+        if problem is None:
+            system = stored_system_attributes(
+                sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
+            )
+            message_attributes = decode_attributes(attrs)
+            assert type(message_attributes) is dict  # row_problem decoded them
+        else:
+            body, message_attributes = "", {}
+            system = {"SentTimestamp": str(sent_ms)} if type(sent_ms) is int else {}
+            last_error = f"corrupt message ({problem}); it will be quarantined when received"
         peeked.append(
             PeekedMessage(
-                message_id=message_id,
+                message_id=readable_id(seq, message_id),
                 body=body,
-                attributes=stored_system_attributes(
-                    sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
-                ),
-                message_attributes=unpack_attributes(attrs),
+                attributes=system,
+                message_attributes=message_attributes,
                 state=state,
-                visible_at=visible_at,
-                last_error=last_error,
+                visible_at=visible_at if type(visible_at) is int else 0,
+                last_error=last_error if last_error is None or type(last_error) is str else repr(last_error),
             )
         )
     return peeked

@@ -10,12 +10,17 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
+import structlog
+
 from qworker.backend import (
+    DEFAULT_QUARANTINE_LIST,
     BaseBackend,
     BatchEntryError,
     Capabilities,
     FailureNote,
     PeekedMessage,
+    QuarantinedMessage,
+    QuarantineTally,
     QueueInfo,
     QueueSpec,
     ReceivedMessage,
@@ -24,7 +29,7 @@ from qworker.backend import (
     SendEntry,
     VisibilityChange,
 )
-from qworker.backends.sqlite import acks, redrive, send
+from qworker.backends.sqlite import acks, quarantine, redrive, send
 from qworker.backends.sqlite import receive as receiving
 from qworker.backends.sqlite.schema import open_connection
 from qworker.backends.sqlite.store import Store
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 T = TypeVar("T")
+log = structlog.get_logger("qworker.sqlite")
 
 #: messages moved per transaction by :meth:`SQLiteBackend.redrive` without a rate limit
 REDRIVE_CHUNK = 1_000
@@ -63,9 +69,13 @@ class SQLiteBackend(BaseBackend):
 
     ``clock`` (epoch seconds) is injectable so tests can jump time (retention, the 5-minute
     deduplication window, visibility).
+
+    A message row that cannot be decoded (a damaged file) is set aside in the queue's quarantine
+    instead of failing the receive (RELIABILITY T16, :mod:`~qworker.backends.sqlite.quarantine`);
+    ``quarantine_tally`` counts what this object set aside, for the worker's metrics.
     """
 
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: ClassVar[Capabilities] = Capabilities(quarantine=True)
 
     def __init__(
         self,
@@ -83,6 +93,7 @@ class SQLiteBackend(BaseBackend):
         self._store: Store | None = None
         self._poll_interval = poll_interval
         self._wakeups = Wakeups(self._start_watch, self._stop_watch)
+        self.quarantine_tally = QuarantineTally()
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> Self:
@@ -245,6 +256,10 @@ class SQLiteBackend(BaseBackend):
             )
             for fed in outcome.fed:
                 self._wakeups.notify(fed)
+            if outcome.quarantined:
+                self._note_quarantined(queue, outcome.quarantined)
+                if not outcome.messages:
+                    continue  # everything taken was set aside: look again at once
             if outcome.messages:
                 messages = await still_held(
                     outcome.messages,
@@ -309,6 +324,8 @@ class SQLiteBackend(BaseBackend):
             result = await self._call(redrive.move_chunk, dead_letter_queue, destination, part)
             moved += result.moved
             failed += result.failed
+            if result.quarantined:
+                self._note_quarantined(dead_letter_queue, result.quarantined)
             for name in result.fed:
                 self._wakeups.notify(name)
             if max_per_second is not None and start + chunk < len(seqs):
@@ -321,6 +338,39 @@ class SQLiteBackend(BaseBackend):
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         if notes:
             await self._call(acks.record_failures, queue, notes)
+
+    # -- quarantine (RELIABILITY T16) -----------------------------------------------------------
+
+    def _note_quarantined(self, queue: str, moved: list[tuple[str, str]]) -> None:
+        self.quarantine_tally.add(queue, len(moved))
+        for message_id, reason in moved:
+            log.warning("sqlite.message_quarantined", queue=queue, message_id=message_id, reason=reason)
+
+    async def quarantined(
+        self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
+    ) -> list[QuarantinedMessage]:
+        """The queue's quarantined messages, oldest first (see the protocol); a message whose
+        stored id is not readable is named ``#SEQ``."""
+        check_max_messages(max_messages)
+        return await self._call(quarantine.listing, queue, max_messages)
+
+    async def restore_quarantined(
+        self,
+        queue: str,
+        message_ids: Sequence[str],
+        destination: str | None = None,
+        *,
+        body_only: bool = False,
+    ) -> list[BatchEntryError]:
+        """Put quarantined messages back, all in one transaction (see the protocol)."""
+        failed, fed = await self._call(quarantine.restore, queue, list(message_ids), destination, body_only)
+        for name in fed:
+            self._wakeups.notify(name)
+        return failed
+
+    async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        keys = None if message_ids is None else list(message_ids)
+        return await self._call(quarantine.drop, queue, keys)
 
 
 def _guarded(function: Callable[..., T], store: Store, args: tuple[Any, ...]) -> T:

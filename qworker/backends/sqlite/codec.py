@@ -46,7 +46,8 @@ def new_token_base() -> int:
 
 
 def pack_attributes(attributes: Mapping[str, MessageAttributeValue]) -> bytes | None:
-    """Message attributes as msgpack (``None`` when there are none)."""
+    """Message attributes as msgpack (``None`` when there are none); read back, strictly, by
+    :func:`qworker.backends.sqlite.rows.decode_attributes`."""
     if not attributes:
         return None
     return msgpack.packb(
@@ -56,16 +57,6 @@ def pack_attributes(attributes: Mapping[str, MessageAttributeValue]) -> bytes | 
         },
         use_bin_type=True,
     )
-
-
-def unpack_attributes(blob: bytes | None) -> dict[str, MessageAttributeValue]:
-    """The inverse of :func:`pack_attributes`."""
-    if blob is None:
-        return {}
-    return {
-        name: MessageAttributeValue(data_type, string_value, binary_value)
-        for name, (data_type, string_value, binary_value) in msgpack.unpackb(blob, raw=False).items()
-    }
 
 
 def spec_to_json(spec: QueueSpec) -> str:

@@ -5,29 +5,37 @@ A receive first checks, without any lock, whether anything can be delivered (the
 idle poller therefore never takes the write lock. Otherwise one ``BEGIN IMMEDIATE`` transaction
 drops expired messages, picks the messages, moves poison messages to the dead-letter queue and
 marks the rest received, returning their rows with ``UPDATE ... RETURNING``.
+
+Rows are decoded strictly after the commit (:mod:`qworker.backends.sqlite.rows`); a row that
+does not decode is set aside in the quarantine, fenced on its new token, and the others are
+delivered (RELIABILITY T16). A TEXT value that is not UTF-8 makes ``sqlite3`` fail the fetch
+itself: that transaction is rolled back and the receive runs again fetching leniently.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sqlite3
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from qworker import arn
 from qworker.backend import ReceivedMessage, system_attributes
-from qworker.backends.sqlite.codec import (
-    encode_handle,
-    new_token_base,
-    sequence_number_text,
-    unpack_attributes,
+from qworker.backends.sqlite import quarantine
+from qworker.backends.sqlite.codec import encode_handle, new_token_base, sequence_number_text
+from qworker.backends.sqlite.rows import (
+    COLUMNS,
+    Refused,
+    decode_attributes,
+    is_text_decode_error,
+    join_body,
+    lenient_text,
+    readable_id,
+    row_problem,
 )
 from qworker.backends.sqlite.store import QueueRow, Store
 
-#: the columns :func:`build_message` reads, in order
-COLUMNS = (
-    "seq, message_id, md5_body, md5_attrs, sent_ms, receive_count, first_receive_ms, token, group_id, "
-    "dedup_id, sequence_number, dlq_source, trace_header, attrs, body"
-)
 _MARK = (
     "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, "
     "first_receive_ms = coalesce(first_receive_ms, ?2), received_ms = ?2, token = ?3 + seq "
@@ -73,6 +81,8 @@ class ReceiveOutcome:
     fed: list[str] = field(default_factory=list)
     #: the visibility timeout the messages were received with
     visibility_seconds: float = 0.0
+    #: ``(message id, reason)`` of the rows this attempt set aside in the quarantine (T16)
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
 
 
 def visibility_ms(seconds: float) -> int:
@@ -92,8 +102,52 @@ def receive(
     queue = store.queue(queue_name)
     now = store.now_ms()
     next_visible = _next_visible(store, queue)
+    swept: list[tuple[str, str]] = []
+    if next_visible is None and queue.fifo and _has_messages(store, queue):
+        swept = quarantine.sweep_fifo_orphans(store, queue).moved
     if next_visible is None or next_visible > now:
-        return ReceiveOutcome([], next_visible, version, queue.spec.receive_wait_time_seconds)
+        return ReceiveOutcome(
+            [], next_visible, version, queue.spec.receive_wait_time_seconds, quarantined=swept
+        )
+    try:
+        taken = _take(store, queue, max_messages, visibility_timeout, lenient=False)
+    except sqlite3.OperationalError as exc:
+        if not is_text_decode_error(exc):
+            raise
+        # A TEXT value that is not UTF-8: the transaction was rolled back; fetch leniently.
+        taken = _take(store, queue, max_messages, visibility_timeout, lenient=True)
+    # Built after COMMIT: other processes need not wait for Python to make objects.
+    messages, refused = build_messages(queue, taken.rows, taken.bodies)
+    if refused:
+        swept += quarantine.set_aside(store, queue, refused).moved
+    spec = queue.spec
+    return ReceiveOutcome(
+        messages,
+        taken.next_visible,
+        version,
+        spec.receive_wait_time_seconds,
+        taken.fed,
+        taken.visibility_seconds,
+        swept,
+    )
+
+
+@dataclass(slots=True)
+class _Taken:
+    """What the receive transaction committed: rows marked received, and what waiters need."""
+
+    rows: list[tuple]
+    bodies: list[tuple]
+    next_visible: int | None
+    fed: list[str]
+    visibility_seconds: float
+
+
+def _take(
+    store: Store, queue: QueueRow, max_messages: int, visibility_timeout: float | None, lenient: bool
+) -> _Taken:
+    """The receive transaction. ``lenient``: fetch the rows with
+    :func:`~qworker.backends.sqlite.rows.lenient_text`, for a receive that met non-UTF-8 text."""
     while True:
         with store.write():
             # No second look-up of the queue: a queue's row never changes (attributes are fixed at
@@ -108,21 +162,21 @@ def receive(
             policy = spec.redrive_policy
             dlq = store.find_queue(policy.dead_letter_queue) if policy is not None else None
             receiver = _receive_fifo if queue.fifo else _receive_standard
-            rows, moved = receiver(store, queue, dlq, max_messages, now, visible_at)
+            rows, moved = receiver(store, queue, dlq, max_messages, now, visible_at, lenient)
             next_visible = None if rows else _next_visible(store, queue)
             outside = [row[0] for row in rows if row[-1] is None]  # large: in the bodies table
-            bodies = store.conn.execute(_BODIES, (json.dumps(outside),)).fetchall() if outside else []
+            bodies = []
+            if outside:
+                with lenient_text(store.conn) if lenient else nullcontext():
+                    bodies = store.conn.execute(_BODIES, (json.dumps(outside),)).fetchall()
+        fed = [dlq.spec.name] if moved and dlq is not None else []
         break
-    # Built after COMMIT: other processes need not wait for Python to make objects.
-    fed = [dlq.spec.name] if moved and dlq is not None else []
-    return ReceiveOutcome(
-        build_messages(queue, rows, bodies),
-        next_visible,
-        version,
-        spec.receive_wait_time_seconds,
-        fed,
-        float(timeout),
-    )
+    return _Taken(rows, bodies, next_visible, fed, float(timeout))
+
+
+def _has_messages(store: Store, queue: QueueRow) -> bool:
+    sql = "SELECT 1 FROM messages WHERE queue_id = ? LIMIT 1"
+    return store.conn.execute(sql, (queue.id,)).fetchone() is not None
 
 
 def _next_visible(store: Store, queue: QueueRow) -> int | None:
@@ -134,12 +188,13 @@ def _next_visible(store: Store, queue: QueueRow) -> int | None:
 
 
 def _receive_standard(
-    store: Store, queue: QueueRow, dlq: QueueRow | None, limit: int, now: int, visible_at: int
+    store: Store, queue: QueueRow, dlq: QueueRow | None, limit: int, now: int, visible_at: int, lenient: bool
 ) -> tuple[list[tuple], int]:
     conn = store.conn
     token_base = new_token_base()
     if dlq is None:
-        rows = conn.execute(_RECEIVE_STANDARD, (visible_at, now, token_base, queue.id, limit)).fetchall()
+        with lenient_text(conn) if lenient else nullcontext():
+            rows = conn.execute(_RECEIVE_STANDARD, (visible_at, now, token_base, queue.id, limit)).fetchall()
         rows.sort()
         return rows, 0
     max_count = queue.spec.redrive_policy.max_receive_count  # type: ignore[union-attr]
@@ -148,16 +203,17 @@ def _receive_standard(
     cursor = (-1, -1)
     while len(deliver) < limit:
         wanted = limit - len(deliver)
-        candidates = conn.execute(
-            "SELECT visible_at, seq, receive_count FROM messages WHERE queue_id = ? AND visible_at <= ? "
-            "AND (visible_at, seq) > (?, ?) ORDER BY visible_at, seq LIMIT ?",
-            (queue.id, now, cursor[0], cursor[1], wanted),
+        candidates = conn.execute(  # poison: compared in SQL, so a damaged count cannot raise here
+            "SELECT visible_at, seq, typeof(receive_count) = 'integer' AND receive_count >= ? FROM messages "
+            "WHERE queue_id = ? AND visible_at <= ? AND (visible_at, seq) > (?, ?) ORDER BY visible_at, seq "
+            "LIMIT ?",
+            (max_count, queue.id, now, cursor[0], cursor[1], wanted),
         ).fetchall()
         if not candidates:
             break
         cursor = candidates[-1][:2]
-        poison = [seq for _, seq, count in candidates if count >= max_count]
-        deliver.extend(seq for _, seq, count in candidates if count < max_count)
+        poison = [seq for _, seq, dead in candidates if dead]
+        deliver.extend(seq for _, seq, dead in candidates if not dead)
         if poison:
             move_to_dead_letter_queue(store, queue, dlq, [(seq, None) for seq in poison], now)
             moved += len(poison)
@@ -165,13 +221,14 @@ def _receive_standard(
             break
     if not deliver:
         return [], moved
-    rows = conn.execute(_RECEIVE_LISTED, (visible_at, now, token_base, json.dumps(deliver))).fetchall()
+    with lenient_text(conn) if lenient else nullcontext():
+        rows = conn.execute(_RECEIVE_LISTED, (visible_at, now, token_base, json.dumps(deliver))).fetchall()
     rows.sort()
     return rows, moved
 
 
 def _receive_fifo(
-    store: Store, queue: QueueRow, dlq: QueueRow | None, limit: int, now: int, visible_at: int
+    store: Store, queue: QueueRow, dlq: QueueRow | None, limit: int, now: int, visible_at: int, lenient: bool
 ) -> tuple[list[tuple], int]:
     """Fill from the heads of the groups that can deliver (SQS-F-2, ESM-FIFO-3).
 
@@ -206,9 +263,10 @@ def _receive_fifo(
         move_to_dead_letter_queue(store, queue, dlq, poison, now)
     rows = []
     if deliver:
-        rows = conn.execute(
-            _RECEIVE_LISTED, (visible_at, now, new_token_base(), json.dumps(deliver))
-        ).fetchall()
+        with lenient_text(conn) if lenient else nullcontext():
+            rows = conn.execute(
+                _RECEIVE_LISTED, (visible_at, now, new_token_base(), json.dumps(deliver))
+            ).fetchall()
         order = {seq: index for index, seq in enumerate(deliver)}
         rows.sort(key=lambda row: order[row[0]])
     if touched:
@@ -230,15 +288,16 @@ def _take_from_group(
     last_seq = -1
     while True:
         wanted = limit - len(deliver)
-        rows = store.conn.execute(
-            "SELECT seq, visible_at, receive_count FROM messages WHERE queue_id = ? AND group_id = ? "
-            "AND sequence_number IS NOT NULL AND seq > ? ORDER BY seq LIMIT ?",
-            (queue.id, group, last_seq, wanted),
+        rows = store.conn.execute(  # compared in SQL, so damaged values cannot raise here
+            "SELECT seq, visible_at > ?, typeof(receive_count) = 'integer' AND receive_count >= ? "
+            "FROM messages WHERE queue_id = ? AND group_id = ? AND sequence_number IS NOT NULL AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (now, max_count if max_count is not None else -1, queue.id, group, last_seq, wanted),
         ).fetchall()
-        for seq, message_visible_at, count in rows:
-            if message_visible_at > now:  # delayed (or, defensively, in flight): the group stops here
+        for seq, hidden, dead in rows:
+            if hidden:  # delayed (or, defensively, in flight): the group stops here
                 return
-            if max_count is not None and count >= max_count:
+            if max_count is not None and dead:
                 poison.append((seq, group))
             else:
                 deliver.append(seq)
@@ -280,28 +339,60 @@ def move_to_dead_letter_queue(
 
 
 def build_messages(
-    queue: QueueRow, rows: list[tuple], bodies: list[tuple[int, bytes | None, str]]
-) -> list[ReceivedMessage]:
-    """:class:`ReceivedMessage` objects from rows of :data:`COLUMNS` and the large ``bodies``."""
+    queue: QueueRow, rows: list[tuple], bodies: list[tuple]
+) -> tuple[list[ReceivedMessage], list[Refused]]:
+    """:class:`ReceivedMessage` objects from received rows of :data:`COLUMNS` and their large
+    ``bodies``, and the rows that do not decode (for the quarantine, T16)."""
     queue_id = queue.id
+    fifo = queue.fifo
     sender = arn.account_id()
     by_seq = {seq: (attrs, body) for seq, attrs, body in bodies}
     messages = []
+    refused = []
     for row in rows:
         (seq, message_id, md5_body, md5_attrs, sent_ms, count, first_receive, token, group, dedup_id,
          sequence_number, dlq_source, trace, attrs, body) = row  # fmt: skip
         if body is None:
-            attrs, body = by_seq[seq]
+            pair = by_seq.get(seq)
+            if pair is None:
+                refused.append(Refused(seq, token, readable_id(seq, message_id), "missing-body"))
+                continue
+            attrs, body = pair
+        # Types first, in one expression (the common case costs a few type() calls per row);
+        # the exact reason is worked out only for a row that fails.
+        if not (
+            type(body) is str
+            and type(message_id) is str
+            and type(md5_body) is str
+            and type(sent_ms) is int
+            and type(count) is int
+            and type(token) is int
+            and (md5_attrs is None or type(md5_attrs) is str)
+            and (first_receive is None or type(first_receive) is int)
+            and (group is None or type(group) is str)
+            and (dedup_id is None or type(dedup_id) is str)
+            and (sequence_number is None or type(sequence_number) is int)
+            and (dlq_source is None or type(dlq_source) is str)
+            and (trace is None or type(trace) is str)
+            and (attrs is None or type(attrs) is bytes)
+            and (not fifo or (group is not None and sequence_number is not None))
+        ):
+            full = join_body(row, by_seq) or row
+            reason = row_problem(full, fifo) or "bad-type:token"
+            refused.append(Refused(seq, token, readable_id(seq, message_id), reason))
+            continue
+        message_attributes = decode_attributes(attrs) if attrs is not None else {}
+        if type(message_attributes) is str:
+            refused.append(Refused(seq, token, message_id, message_attributes))
+            continue
         attributes = stored_system_attributes(
             sender, sent_ms, count, first_receive, group, dedup_id, sequence_number, dlq_source, trace
         )
         handle = encode_handle(queue_id, seq, token)
         messages.append(
-            ReceivedMessage(
-                message_id, handle, body, md5_body, attributes, unpack_attributes(attrs), md5_attrs
-            )
+            ReceivedMessage(message_id, handle, body, md5_body, attributes, message_attributes, md5_attrs)
         )
-    return messages
+    return messages, refused
 
 
 def stored_system_attributes(

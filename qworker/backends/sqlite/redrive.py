@@ -3,6 +3,8 @@
 :func:`plan` lists the dead-letter queue's messages visible at the start; :func:`move_chunk`
 moves some of them in one transaction. The async layer calls it chunk by chunk, sleeping between
 chunks to honour ``max_per_second`` and releasing the write lock so workers keep running.
+A dead letter whose row does not decode is set aside in the dead-letter queue's quarantine
+instead of being moved (RELIABILITY T16), and counts as failed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qworker import arn
+from qworker.backends.sqlite import quarantine
+from qworker.backends.sqlite.rows import COLUMNS, Refused, join_body, lenient_text, readable_id, row_problem
 from qworker.backends.sqlite.store import QueueRow, Store
 from qworker.errors import InvalidParameterValue
 
@@ -31,6 +35,8 @@ class ChunkResult:
     moved: int = 0
     failed: int = 0
     fed: set[str] = field(default_factory=set)  #: destination queues (to wake their waiters)
+    #: ``(message id, reason)`` of the dead letters set aside in the quarantine (T16)
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
 
 
 def plan(store: Store, dead_letter_queue: str, destination: str | None) -> list[int]:
@@ -72,25 +78,46 @@ def move_chunk(
     with store.write() as conn:
         dlq = store.queue(dead_letter_queue)
         now = store.now_ms()
-        rows = conn.execute(
-            "SELECT seq, visible_at, expires_at, dlq_source, group_id FROM messages "
-            "WHERE seq IN (SELECT value FROM json_each(?)) AND +queue_id = ? ORDER BY seq",
-            (json.dumps(list(seqs)), dlq.id),
-        ).fetchall()
+        with lenient_text(conn):  # every column, read strictly: what cannot be read is set aside
+            rows = conn.execute(
+                f"SELECT {COLUMNS}, expires_at <= ?, visible_at > ? FROM messages "
+                "WHERE seq IN (SELECT value FROM json_each(?)) AND +queue_id = ? ORDER BY seq",
+                (now, now, json.dumps(list(seqs)), dlq.id),
+            ).fetchall()
+            outside = [row[0] for row in rows if row[14] is None]
+            by_seq = {
+                seq: (attrs, body)
+                for seq, attrs, body in conn.execute(
+                    "SELECT seq, attrs, body FROM bodies WHERE seq IN (SELECT value FROM json_each(?))",
+                    (json.dumps(outside),),
+                )
+            }
         by_target: dict[str, list[tuple[int, str | None]]] = {}
-        for seq, visible_at, expires_at, source, group in rows:
-            if expires_at <= now:
+        refused: list[Refused] = []
+        for row in rows:
+            seq, token, expired, hidden = row[0], row[7], row[15], row[16]
+            if expired:
                 continue
+            full = join_body(row[:15], by_seq)
+            problem = "missing-body" if full is None else row_problem(full, dlq.fifo)
+            if problem is not None:
+                if not hidden:  # one received meanwhile is left to its receiver (and its receive)
+                    refused.append(Refused(seq, token, readable_id(seq, row[1]), problem))
+                result.failed += 1
+                continue
+            source, group = row[11], row[8]
             target = destination
             if target is None and source is not None:
                 try:
                     target = arn.queue_name_from_arn(source)
                 except ValueError:
                     target = None
-            if visible_at > now or target is None:  # received meanwhile, or nowhere to go
+            if hidden or target is None:  # received meanwhile, or nowhere to go
                 result.failed += 1
                 continue
             by_target.setdefault(target, []).append((seq, group))
+        if refused:
+            result.quarantined = quarantine.move_aside(store, dlq, refused, now).moved
         moved: list[int] = []
         dlq_groups: set[str] = set()
         for name, messages in by_target.items():

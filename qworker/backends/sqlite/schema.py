@@ -27,6 +27,16 @@ Tables:
 ``fifo_dedup``
     FIFO only: deduplication ids seen in the last 5 minutes (SQS-F-3), keyed by queue, scope
     (``''`` for ``DeduplicationScope=queue``, the group id for ``messageGroup``) and id.
+``quarantine`` (schema version 2)
+    Messages set aside because their row could not be decoded (RELIABILITY T16): the queue,
+    the reason, the time, and every column of the message row as it was (a large body and its
+    attributes joined in from ``bodies``). Its value columns have no declared type, so SQLite
+    keeps each value exactly as it was stored, type and bytes
+    (:mod:`qworker.backends.sqlite.quarantine`).
+
+Versions (``PRAGMA user_version``): 1, the first; 2 adds ``quarantine``. A file of an older
+version is migrated when it is opened (:data:`_MIGRATIONS`, one transaction); a qworker that
+knows only an older version refuses a newer file rather than misread it.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from qworker.errors import BackendError, BackendUnavailable
 
 #: marks the file as a qworker database (``PRAGMA application_id``; ASCII "qwkr")
 APPLICATION_ID = 0x71776B72
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: bodies plus packed attributes up to this many bytes are stored in the message row
 INLINE_LIMIT = 1024
 #: the WAL file is truncated back to this size after a checkpoint
@@ -137,6 +147,27 @@ _DDL = (
     """,
 )
 
+#: schema version 2: the quarantine (RELIABILITY T16)
+_QUARANTINE_DDL = (
+    """
+    CREATE TABLE quarantine (
+        seq INTEGER PRIMARY KEY,
+        queue_id INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        quarantined_ms INTEGER NOT NULL,
+        message_id, md5_body, md5_attrs, sent_ms, receive_count, first_receive_ms, received_ms,
+        visible_at, expires_at, token, sequence_number, group_id, dedup_id, dlq_source,
+        trace_header, last_error, attrs, body
+    )
+    """,
+    """
+    CREATE INDEX quarantine_queue ON quarantine (queue_id, quarantined_ms)
+    """,
+)
+
+#: the statements that bring a file of version N (the key) to version N + 1
+_MIGRATIONS: dict[int, tuple[str, ...]] = {1: _QUARANTINE_DDL}
+
 
 def open_connection(options: SQLiteOptions) -> sqlite3.Connection:
     """Open the database, set the pragmas and create or check the schema.
@@ -208,12 +239,19 @@ def _ensure_schema(conn: sqlite3.Connection, target: str) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        # Another process may have created it while we waited for the lock.
-        if _schema_state(conn, target) == "empty":
+        # Another process may have created or migrated it while we waited for the lock.
+        state = _schema_state(conn, target)
+        if state == "empty":
             # statement by statement: executescript() would commit our transaction first
-            for statement in _DDL:
+            for statement in (*_DDL, *_QUARANTINE_DDL):
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif state == "old":
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -223,12 +261,15 @@ def _ensure_schema(conn: sqlite3.Connection, target: str) -> None:
 
 
 def _schema_state(conn: sqlite3.Connection, target: str) -> str:
-    """``ready`` (a qworker database of this version) or ``empty`` (a new file); raises otherwise."""
+    """``ready`` (a qworker database of this version), ``old`` (of an older version, to migrate)
+    or ``empty`` (a new file); raises otherwise."""
     application_id = conn.execute("PRAGMA application_id").fetchone()[0]
     if application_id == APPLICATION_ID:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return "ready"
+        if 1 <= version < SCHEMA_VERSION:
+            return "old"
         if version > SCHEMA_VERSION:
             raise BackendError(
                 f"SQLite database {target!r} has schema version {version}, written by a newer qworker "

@@ -169,9 +169,14 @@ class Store:
                 "SELECT count(*), count(token) FROM messages WHERE queue_id = ? AND visible_at > ?",
                 (queue.id, now),
             ).fetchone()
+            quarantined = conn.execute(
+                "SELECT count(*) FROM quarantine WHERE queue_id = ?", (queue.id,)
+            ).fetchone()[0]
         return QueueInfo(
             spec=queue.spec,
-            counts=QueueCounts(visible=visible, in_flight=in_flight, delayed=hidden - in_flight),
+            counts=QueueCounts(
+                visible=visible, in_flight=in_flight, delayed=hidden - in_flight, quarantined=quarantined
+            ),
             arn=arn.queue_arn(name),
             created_timestamp=queue.created_ms // 1000,
             last_modified_timestamp=queue.modified_ms // 1000,
@@ -182,15 +187,18 @@ class Store:
         return [name for name in names if name.startswith(prefix)]
 
     def purge_queue(self, name: str) -> None:
+        """Delete every message of the queue, quarantined ones too."""
         with self.write() as conn:
             queue = self.queue(name)
             conn.execute("DELETE FROM messages WHERE queue_id = ?", (queue.id,))
             conn.execute("DELETE FROM fifo_groups WHERE queue_id = ?", (queue.id,))
+            conn.execute("DELETE FROM quarantine WHERE queue_id = ?", (queue.id,))
 
     def delete_queue(self, name: str) -> None:
         with self.write() as conn:
             queue = self.queue(name)
             conn.execute("DELETE FROM messages WHERE queue_id = ?", (queue.id,))
+            conn.execute("DELETE FROM quarantine WHERE queue_id = ?", (queue.id,))
             conn.execute("DELETE FROM fifo_groups WHERE queue_id = ?", (queue.id,))
             conn.execute("DELETE FROM fifo_dedup WHERE queue_id = ?", (queue.id,))
             conn.execute("DELETE FROM queues WHERE id = ?", (queue.id,))

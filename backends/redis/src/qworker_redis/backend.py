@@ -34,11 +34,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from qworker import arn, digest, limits
 from qworker.backend import (
+    DEFAULT_QUARANTINE_LIST,
+    QUARANTINE_NOT_FOUND,
+    QUARANTINE_PREVIEW_BYTES,
     BaseBackend,
     BatchEntryError,
     Capabilities,
     FailureNote,
     PeekedMessage,
+    QuarantinedMessage,
+    QuarantineTally,
     QueueCounts,
     QueueInfo,
     QueueSpec,
@@ -57,6 +62,7 @@ from qworker.errors import (
     QueueDoesNotExist,
     QueueNameExists,
 )
+from qworker.quarantine import Restore, check_destination, plan_restore
 from qworker.safe_receive import GiveBacks, still_held
 from qworker_redis import codec
 from qworker_redis.connection import make_client, parse_url
@@ -134,6 +140,7 @@ class RedisBackend(BaseBackend):
         fenced_receipts=True,
         records_failures=True,
         timeout_resolution=0.001,
+        quarantine=True,
     )
 
     def __init__(
@@ -152,6 +159,8 @@ class RedisBackend(BaseBackend):
         #: single node: script calls go through one pipelined connection (see fastlane.py)
         self._lane: FastLane | None = None
         self._wait_lanes: WaitLanes | None = None
+        #: messages this object set aside, by queue (the worker's quarantine counter)
+        self.quarantine_tally = QuarantineTally()
 
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
@@ -404,7 +413,7 @@ class RedisBackend(BaseBackend):
         ref, reply = await self._run(
             "counts", queue, lambda r: (r.inc, self._offset_ms()), fresh=self._cluster
         )
-        counts = QueueCounts(visible=reply[1], in_flight=reply[2], delayed=reply[3])
+        counts = QueueCounts(visible=reply[1], in_flight=reply[2], delayed=reply[3], quarantined=reply[6])
         return QueueInfo(ref.spec, counts, self.queue_arn(queue), reply[4], reply[5])
 
     async def list_queues(self, prefix: str = "") -> list[str]:
@@ -726,7 +735,9 @@ class RedisBackend(BaseBackend):
                 reason=reason,
                 key=ref.keys.key("quarantine").decode(),
             )
-        await self._eval(SCRIPTS["quarantine"], ref.keys.all, args)
+        reply = await self._eval(SCRIPTS["quarantine"], ref.keys.all, args)
+        if reply[0] == 1 and reply[1]:
+            self.quarantine_tally.add(ref.name, reply[1])
 
     # -- delete / change visibility -------------------------------------------------------------
 
@@ -921,17 +932,122 @@ class RedisBackend(BaseBackend):
         if args:
             await self._run("record_failures", queue, lambda r: (r.inc, *args))
 
-    # -- inspection helpers (CLI, tests) --------------------------------------------------------
+    # -- quarantine (RELIABILITY T16) -----------------------------------------------------------
 
-    async def quarantined(self, queue: str) -> dict[str, str]:
-        """Message id -> reason of every quarantined message of ``queue``."""
-        ref = await self._ref(queue)
-        raw = await self._call("HGETALL", ref.keys.key("quarantine"))
-        return {
-            field.decode(): value.decode("utf-8", "replace").split("|", 1)[0]
-            for field, value in (raw.items() if isinstance(raw, dict) else _pairs(raw))
-            if b"\0" not in field
-        }
+    async def quarantined(
+        self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
+    ) -> list[QuarantinedMessage]:
+        """The queue's quarantined messages, oldest first (see the protocol). The receive script
+        sets aside what it can judge without decoding (oversize, missing envelope, unreadable
+        state: ``bad-state``); the client what does not decode (``undecodable:...``,
+        ``unknown-format``, ``bad-field-type``, ``bad-attributes``)."""
+        limits.check_max_messages(max_messages)
+        _, reply = await self._run(
+            "quarantine_list", queue, lambda r: (r.inc, max_messages, QUARANTINE_PREVIEW_BYTES)
+        )
+        out = []
+        for i in range(2, len(reply), 4):
+            reason, at = [*reply[i + 1].decode("utf-8", "replace").split("|", 2), ""][:2]
+            out.append(
+                QuarantinedMessage(
+                    message_id=reply[i].decode("utf-8", "replace"),
+                    reason=reason,
+                    quarantined_at=int(at) if at.isdigit() else 0,
+                    raw_preview=bytes(reply[i + 2]),
+                    raw_size=int(reply[i + 3]),
+                )
+            )
+        return out
+
+    async def restore_quarantined(
+        self,
+        queue: str,
+        message_ids: Sequence[str],
+        destination: str | None = None,
+        *,
+        body_only: bool = False,
+    ) -> list[BatchEntryError]:
+        """Put quarantined messages back (see the protocol). When the destination shares the
+        queue's hash slot (the queue itself, its dead-letter queue) enqueueing and leaving the
+        quarantine are one script; otherwise the copy is made first and the quarantine entry
+        removed after (at-least-once; a restore run twice finds the id already there)."""
+        source = await self._ref(queue)
+        target = await self._ref(destination) if destination is not None else source
+        check_destination(source.spec, target.spec)
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return []
+        key = source.keys.key("quarantine")
+        values = await self._call("HMGET", key, *(f for i in ids for f in (i, i + "\0raw")))
+        failed: list[BatchEntryError] = []
+        plans: list[tuple[str, Restore]] = []
+        for index, message_id in enumerate(ids):
+            info, raw = values[2 * index], values[2 * index + 1]
+            if info is None:
+                failed.append(_not_quarantined(message_id, queue))
+                continue
+            state = info.split(b"|", 2)[2] if info.count(b"|") >= 2 else b""
+            plan = plan_restore(
+                source.spec, target.spec, message_id, codec.readable(message_id, raw, state), body_only
+            )
+            if isinstance(plan, BatchEntryError):
+                failed.append(plan)
+            else:
+                plans.append((message_id, plan))
+        if not plans:
+            return failed
+        same_slot = target.tag == source.tag
+        args: list[Any] = []
+        for _, plan in plans:
+            entry = plan.entry
+            attributes = dict(entry.message_attributes)
+            prefix = codec.encode_prefix(
+                entry.body,
+                attributes,
+                digest.md5_of_body(entry.body),
+                digest.md5_of_message_attributes(attributes) if attributes else None,
+                entry.message_group_id,
+                entry.message_deduplication_id,
+                entry.trace_header,
+            )
+            args += (plan.message_id, prefix, entry.message_group_id or "", plan.dead_letter_source or "")
+        reply = await self._eval(
+            SCRIPTS["restore"],
+            target.keys.all + (source.keys.all if same_slot else target.keys.all),
+            [target.inc, source.inc, self._offset_ms(), "1" if same_slot else "0", len(plans), *args],
+        )
+        if reply[0] < 0:
+            raise QueueDoesNotExist(target.name if reply[0] == ScriptError.QUEUE_DOES_NOT_EXIST else queue)
+        restored = []
+        for (message_id, plan), code in zip(plans, reply[1:], strict=True):
+            if code == 1:
+                restored.append(message_id)
+            elif code == 0:
+                failed.append(_not_quarantined(message_id, queue))
+            else:
+                failed.append(
+                    BatchEntryError(
+                        message_id,
+                        "MessageIdInUse",
+                        f"{target.name!r} already holds a message with id {plan.message_id}: it stays "
+                        "in quarantine (was it restored already?).",
+                    )
+                )
+        if restored and not same_slot:
+            await self._run("unquarantine", queue, lambda r: (r.inc, "0", *restored))
+        return failed
+
+    async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        if message_ids is None:
+            _, reply = await self._run("unquarantine", queue, lambda r: (r.inc, "1"))
+        else:
+            ids = list(dict.fromkeys(message_ids))
+            if not ids:
+                return 0
+            _, reply = await self._run("unquarantine", queue, lambda r: (r.inc, "0", *ids))
+        return int(reply[1])
+
+    # -- inspection helpers (CLI, tests) --------------------------------------------------------
 
     def ready_list_key(self, queue: str) -> str:
         """The key a KEDA ``redis`` scaler should count with LLEN (standard queues; queue must be
@@ -939,8 +1055,10 @@ class RedisBackend(BaseBackend):
         return self._refs[queue].keys.ready.decode()
 
 
-def _pairs(flat: list[Any]) -> list[tuple[Any, Any]]:
-    return list(zip(flat[::2], flat[1::2], strict=True))
+def _not_quarantined(message_id: str, queue: str) -> BatchEntryError:
+    return BatchEntryError(
+        message_id, QUARANTINE_NOT_FOUND, f"No message {message_id!r} in the quarantine of {queue!r}."
+    )
 
 
 def _config_value(reply: Any) -> str | None:

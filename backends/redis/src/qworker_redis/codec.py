@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import msgpack
 
 from qworker.backend import MessageAttributeValue
+from qworker.quarantine import Readable
 
 VERSION = 1
 #: the largest envelope accepted: the 1 MiB message limit plus room for the fixed fields
@@ -156,6 +157,37 @@ def decode_fields(data: bytes | None) -> Fields | str:
             else:
                 return "bad-attributes"
     return body, attributes, md5_of_body, md5_of_attributes, group_id, dedup_id, trace, sent_ms, sequence
+
+
+def readable(message_id: str, data: bytes | None, state: bytes | None) -> Readable:
+    """What can be read of a quarantined message, from its raw envelope and its raw state
+    string (``token|count|first|received|arrival|src|group``; empty when it had none), for a
+    restore (:func:`qworker.quarantine.plan_restore`)."""
+    src = group = None
+    parts = (state or b"").split(b"|", 6)
+    if len(parts) == 7:
+        src, group = _text(parts[5]), _text(parts[6])
+    fields = decode_fields(data)
+    if type(fields) is not str:
+        body, attributes, _, _, group_id, dedup_id, trace, _, _ = fields
+        return Readable(None, body, message_id, attributes, group_id, dedup_id, trace, src or None)
+    body = salvaged_group = None
+    if data is not None and len(data) <= MAX_ENVELOPE:
+        try:
+            items = _unpackb(data, max_array_len=64, max_map_len=0, max_ext_len=0)
+        except Exception:  # as decode_fields: nothing can be read
+            items = None
+        if type(items) is list and len(items) == 10:
+            body = items[1] if type(items[1]) is str else None
+            salvaged_group = items[5] if type(items[5]) is str else None
+    return Readable(fields, body, message_id, None, salvaged_group or group or None, None, None, src or None)
+
+
+def _text(raw: bytes) -> str | None:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class MessageIds:

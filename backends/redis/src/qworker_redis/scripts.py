@@ -33,7 +33,10 @@ SCRIPT_FILES: dict[str, str] = {
     "peek": "peek-14.lua",
     "record_failures": "record_failures-14.lua",
     "quarantine": "quarantine-14.lua",
+    "quarantine_list": "quarantine_list-14.lua",
+    "unquarantine": "unquarantine-14.lua",
     "redrive": "redrive-28.lua",
+    "restore": "restore-28.lua",
 }
 
 _INCLUDE = re.compile(r'^--- @include "?([A-Za-z0-9_]+)"?\s*$', re.M)

@@ -5,7 +5,8 @@
   ARGV[1] incarnation   ARGV[2] clock offset ms
   Expires messages past retention first (bounded). Due delayed and expired in-flight messages
   count as visible even before a receive moves them.
-  Returns {1, visible, in_flight, delayed, created_s, modified_s, quarantined}, or {-1}.
+  Returns {1, visible, in_flight, delayed, created_s, modified_s, quarantined}, or {-1}
+  (quarantined: messages, not hash fields; see quarantine_count in base.lua).
 ]]
 --- @include base
 
@@ -28,4 +29,4 @@ else
 end
 local m = redis.call('HMGET', Q.meta, 'created', 'modified')
 return {1, visible, inflight_live, delayed_live, tonumber(m[1]), tonumber(m[2]),
-  redis.call('HLEN', Q.quarantine)}
+  quarantine_count(Q)}

@@ -178,12 +178,37 @@ local function remove_message(Q, M, id, st, popped)
   return g
 end
 
+-- How many messages the quarantine holds (meta field 'qn'). The hash has one or two fields per
+-- message (the raw envelope's is ID\0raw), so HLEN cannot tell; a queue quarantined into by an
+-- older qworker has no 'qn' yet: it is counted once, here.
+local function quarantine_count(Q)
+  local n = redis.call('HGET', Q.meta, 'qn')
+  if n then return tonumber(n) end
+  local c = 0
+  for _, f in ipairs(redis.call('HKEYS', Q.quarantine)) do
+    if not string.find(f, '\0', 1, true) then c = c + 1 end
+  end
+  redis.call('HSET', Q.meta, 'qn', c)
+  return c
+end
+
 -- Set a message aside with a reason (T16): never delivered, never blocks the queue.
 local function quarantine(Q, M, id, st, raw_state, reason, now, popped)
   local env = redis.call('HGET', Q.msgs, id)
-  redis.call('HSET', Q.quarantine, id, reason .. '|' .. fmt_int(now) .. '|' .. (raw_state or ''))
+  quarantine_count(Q)
+  if redis.call('HSET', Q.quarantine, id, reason .. '|' .. fmt_int(now) .. '|' .. (raw_state or '')) == 1 then
+    redis.call('HINCRBY', Q.meta, 'qn', 1)
+  end
   if env then redis.call('HSET', Q.quarantine, id .. '\0raw', env) end
   return remove_message(Q, M, id, st, popped)
+end
+
+-- Take message id out of the quarantine (restored or dropped); true when it was there.
+local function unquarantine(Q, id)
+  quarantine_count(Q)
+  if redis.call('HDEL', Q.quarantine, id, id .. '\0raw') == 0 then return false end
+  redis.call('HINCRBY', Q.meta, 'qn', -1)
+  return true
 end
 
 -- SQS-L-3: delete messages past the retention period, at most LIMIT per call.

@@ -27,7 +27,7 @@ local function make_queue(Q, inc, now, first, fenced)
   if m[1] or m[4] then redis.call('UNLINK', unpack(KEYS, 1, 14)) end
   local secs = math.floor(now / 1000)
   redis.call('HSET', Q.meta, 'inc', inc, 'created', secs, 'modified', secs, 'seq', 0, 'ghosts', 0,
-    unpack(ARGV, first))
+    'qn', 0, unpack(ARGV, first))
   return {1, secs, secs}
 end
 

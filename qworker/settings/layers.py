@@ -1,32 +1,4 @@
-"""Configuration files, and how every source of settings combines into the worker's mappings.
-
-A project declares its functions once, in ``qworker.toml`` or in ``[tool.qworker]`` of
-``pyproject.toml`` (same keys), so that one ``qworker run --config qworker.toml`` process serves
-them all::
-
-    backend = "redis://localhost:6379/0"     # any worker-wide `qworker run` option
-    metrics_port = 9090
-    template = "template.yaml"               # optional: functions from an AWS SAM template
-
-    [defaults]                               # mapping settings shared by every function
-    timeout = 30
-
-    [functions.orders]                       # one function + its event source mapping
-    handler = "orders:handler"
-    queue = "orders"
-    batch_size = 50
-    batch_window = 2
-    report_batch_item_failures = true
-    filters = ['{"body": {"type": ["order"]}}']
-    environment = { TABLE = "orders" }
-
-    [queues.orders]                          # queues `qworker check --create-queues` creates
-    visibility_timeout = 180
-    dlq = "orders-dlq"
-    max_receive_count = 5
-
-Keys are the ``qworker run`` option names with ``_`` for ``-`` (``--batch-size`` is
-``batch_size``), so one vocabulary serves the command line, the environment and the file.
+"""Combining every source of settings into the worker's mappings, remembering where each came from.
 
 Precedence, highest first (STYLE.md 2.2): the command line, then ``QWORKER_*`` environment
 variables, then the config file, then the SAM template, then the defaults. Which layer a value came
@@ -45,376 +17,38 @@ has: the process environment is the higher layer.
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qworker import limits
-from qworker.backend import QueueSpec, RedrivePolicy
-from qworker.errors import ConfigError, QWorkerError
+from qworker.backend import QueueSpec
+from qworker.errors import ConfigError
 from qworker.filters import FilterCriteria
 from qworker.runtime.config import MappingConfig, RetryBackoff
 from qworker.runtime.worker import WorkerOptions
+from qworker.settings.schema import BY_KEY, IDENTITY, WORKER
+from qworker.settings.sources import (
+    CLI,
+    DEFAULT,
+    ENV,
+    FILE,
+    MAPPING_VOCABULARY,
+    TEMPLATE,
+    ConfigFile,
+    FunctionSpec,
+    discover,
+    load_config_file,
+    queue_spec_from_settings,
+)
+from qworker.settings.values import parse_backoff
 
 if TYPE_CHECKING:
     from qworker.sam import Template
 
-CONFIG_FILE_NAME = "qworker.toml"
-PYPROJECT = "pyproject.toml"
-
-#: origins of a value, lowest precedence first (``file`` and ``template`` carry the file's name)
-DEFAULT, TEMPLATE, FILE, ENV, CLI = "default", "template", "file", "env", "cli"
-
 #: where the single mapping of a plain ``qworker run MODULE:HANDLER --queue NAME`` comes from
 COMMAND_LINE = "the command line"
-
-Converter = Callable[[Any, str], Any]
-
-
-class ConfigFileError(ConfigError):
-    """A configuration file is unreadable or holds an invalid key or value (exit 2)."""
-
-
-# -- value checks: TOML is typed, so a wrong type is an error, never a silent conversion ---------
-
-
-def _whole(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigFileError(f"{where}: expected a whole number, got {value!r}")
-    return value
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigFileError(f"{where}: expected a number, got {value!r}")
-    return float(value)
-
-
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigFileError(f"{where}: expected true or false, got {value!r}")
-    return value
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigFileError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(*choices: str) -> Converter:
-    def check(value: Any, where: str) -> str:
-        if value not in choices:
-            raise ConfigFileError(f"{where}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
-        return str(value)
-
-    return check
-
-
-def _patterns(value: Any, where: str) -> tuple[str, ...]:
-    """Filter patterns: JSON strings (as in ``Filters[].Pattern``) or tables, one per filter."""
-    if isinstance(value, str | dict):
-        value = [value]
-    if not isinstance(value, list):
-        raise ConfigFileError(f"{where}: expected a list of filter patterns, got {value!r}")
-    out = []
-    for i, pattern in enumerate(value):
-        if isinstance(pattern, dict):
-            out.append(json.dumps(pattern))
-        elif isinstance(pattern, str):
-            out.append(pattern)
-        else:
-            raise ConfigFileError(
-                f"{where}[{i}]: a filter pattern is a JSON string or a table, got {pattern!r}"
-            )
-    return tuple(out)
-
-
-def _variables(value: Any, where: str) -> dict[str, str]:
-    """Environment variables: a table of names to strings (numbers and booleans are written out)."""
-    if not isinstance(value, dict):
-        raise ConfigFileError(f'{where}: expected a table of NAME = "value", got {value!r}')
-    out = {}
-    for name, item in value.items():
-        if isinstance(item, bool):
-            out[name] = "true" if item else "false"
-        elif isinstance(item, str | int | float):
-            out[name] = str(item)
-        else:
-            raise ConfigFileError(f"{where}.{name}: an environment variable is a string, got {item!r}")
-    return out
-
-
-def _backoff(value: Any, where: str) -> str:
-    text = _text(value, where)
-    parse_backoff(text, where)
-    return text
-
-
-#: mapping settings: what one function and its event source mapping can set
-MAPPING_SETTINGS: dict[str, Converter] = {
-    "handler": _text,
-    "queue": _text,
-    "function_name": _text,
-    "enabled": _flag,
-    "batch_size": _whole,
-    "batch_window": _whole,
-    "max_concurrency": _whole,
-    "report_batch_item_failures": _flag,
-    "filters": _patterns,
-    "timeout": _number,
-    "memory": _whole,
-    "environment": _variables,
-    "isolation": _choice("thread", "process"),
-    "visibility_heartbeat": _number,
-    "retry_backoff": _backoff,
-    "fifo_strict": _flag,
-    "scaling": _choice("fast", "aws"),
-    "filter_action": _choice("delete", "skip"),
-    "max_filters": _whole,
-    "filter_extensions": _flag,
-}
-#: settings that name one function: from the command line they apply to a single selected function
-IDENTITY_SETTINGS = ("handler", "queue", "function_name")
-
-#: worker-wide settings (one per process)
-WORKER_SETTINGS: dict[str, Converter] = {
-    "backend": _text,
-    "app_dir": _text,
-    "graceful_timeout": _number,
-    "pollers": _whole,
-    "log_format": _choice("auto", "json", "console"),
-    "log_level": _choice("debug", "info", "warning", "error"),
-    "metrics_port": _whole,
-    "metrics_host": _text,
-    "template": _text,
-    "template_parameters": _variables,
-}
-
-#: queue attributes, named as the options of ``qworker queue create``
-QUEUE_SETTINGS: dict[str, Converter] = {
-    "fifo": _flag,
-    "visibility_timeout": _number,
-    "retention": _whole,
-    "delay": _whole,
-    "max_message_size": _whole,
-    "receive_wait": _number,
-    "dlq": _text,
-    "max_receive_count": _whole,
-    "content_based_dedup": _flag,
-    "dedup_scope": _choice("queue", "messageGroup"),
-}
-
-_MAPPING_FIELDS = {"visibility_heartbeat": "heartbeat"}  # vocabulary key -> MappingConfig field
-
-
-def parse_backoff(value: str, where: str = "--retry-backoff") -> RetryBackoff:
-    """``BASE`` or ``BASE:MAX`` seconds -> :class:`RetryBackoff` (ConfigError when malformed)."""
-    base_text, _, max_text = value.partition(":")
-    try:
-        base = float(base_text)
-        maximum = float(max_text) if max_text else 900.0
-    except ValueError:
-        raise ConfigError(
-            f"{where} takes BASE or BASE:MAX seconds (for example 1:300), not {value!r}"
-        ) from None
-    if not 0 < base <= maximum <= 43_200:
-        raise ConfigError(f"{where} needs 0 < BASE <= MAX <= 43200, not {value!r}")
-    return RetryBackoff(base, maximum)
-
-
-def _unknown(key: str, known: Iterable[str], where: str) -> ConfigFileError:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(sorted(known))}"
-    return ConfigFileError(f"{where}: unknown key {key!r}{hint}")
-
-
-def _check_table(table: Any, vocabulary: Mapping[str, Converter], where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ConfigFileError(f"{where}: expected a table, got {table!r}")
-    out = {}
-    for key, value in table.items():
-        if key not in vocabulary:
-            raise _unknown(key, vocabulary, where)
-        out[key] = vocabulary[key](value, f"{where} {key}")
-    return out
-
-
-# -- what a source says about one function ------------------------------------------------------
-
-
-@dataclass
-class FunctionSpec:
-    """One function and one of its event source mappings, as a config file or template declares it.
-
-    ``values`` uses the ``MAPPING_SETTINGS`` vocabulary; ``origins`` says where each came from.
-    A template value that cannot be resolved outside CloudFormation is kept in ``unresolved``
-    (key -> error text): it is an error only if no higher layer sets that key.
-    """
-
-    name: str  #: what ``--function`` selects (a ``[functions.NAME]`` section, a SAM logical id)
-    where: str  #: the place in the file, for error messages
-    group: str = ""  #: the function several mappings belong to (SAM: one per SQS event)
-    origin: str = DEFAULT  #: the source that declared the function (its name's origin)
-    values: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
-    env_origins: dict[str, str] = field(default_factory=dict)
-    #: key (or ``environment.NAME``) -> why its template value cannot be resolved
-    unresolved: dict[str, str] = field(default_factory=dict)
-    app_dir: str | None = None  #: directory the handler is imported from (SAM ``CodeUri``)
-    app_dir_origin: str = DEFAULT
-    app_dir_error: str | None = None  #: why the template's code location cannot be used
-    skip_reason: str | None = None  #: why this function cannot run here (an error only if selected)
-
-    def set(self, key: str, value: Any, origin: str) -> None:
-        if key == "environment":
-            for name, text in value.items():
-                self.set_variable(name, text, origin)
-            return
-        self.values[key] = value
-        self.origins[key] = origin
-        self.unresolved.pop(key, None)
-
-    def set_variable(self, name: str, value: str, origin: str) -> None:
-        self.environment[name] = value
-        self.env_origins[name] = origin
-        self.unresolved.pop(f"environment.{name}", None)
-
-    def matches(self, selector: str) -> bool:
-        return selector in (self.name, self.group) or selector == self.values.get("function_name")
-
-
-@dataclass
-class ConfigFile:
-    """A loaded ``qworker.toml`` / ``[tool.qworker]``: worker settings, defaults, functions, queues."""
-
-    path: Path
-    worker: dict[str, Any]
-    defaults: dict[str, Any]
-    functions: list[FunctionSpec]
-    queues: dict[str, dict[str, Any]]
-
-
-def discover(directory: Path) -> Path | None:
-    """``qworker.toml`` in ``directory``, else its ``pyproject.toml`` if it has ``[tool.qworker]``."""
-    candidate = directory / CONFIG_FILE_NAME
-    if candidate.is_file():
-        return candidate
-    pyproject = directory / PYPROJECT
-    if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return None
-        if isinstance(data.get("tool"), dict) and "qworker" in data["tool"]:
-            return pyproject
-    return None
-
-
-def load_config_file(path: str | Path) -> ConfigFile:
-    """Read and check a config file. ``pyproject.toml`` is read from its ``[tool.qworker]`` table.
-
-    Paths in the file (``app_dir``, ``template``) are relative to the file's directory.
-    """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigFileError(f"config file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(f"cannot read config file {str(path)!r}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(f"{path}: invalid TOML: {exc}") from None
-    label = str(path)
-    if path.name == PYPROJECT:
-        tool = data.get("tool")
-        if not isinstance(tool, dict) or "qworker" not in tool:
-            raise ConfigFileError(f"{path}: no [tool.qworker] table")
-        data, label = tool["qworker"], f"{path} [tool.qworker]"
-        if not isinstance(data, dict):
-            raise ConfigFileError(f"{path}: [tool.qworker] must be a table")
-    base = path.resolve().parent
-    worker_keys = {k: v for k, v in data.items() if k not in ("defaults", "functions", "queues")}
-    worker = _check_table(worker_keys, WORKER_SETTINGS, label)
-    for key in ("app_dir", "template"):
-        if key in worker:
-            worker[key] = str((base / worker[key]).resolve())
-    defaults = _check_table(data.get("defaults", {}), MAPPING_SETTINGS, f"{label} [defaults]")
-    for key in IDENTITY_SETTINGS:
-        if key in defaults:
-            raise ConfigFileError(f"{label} [defaults]: {key!r} names one function; set it per function")
-    sections = data.get("functions", {})
-    if not isinstance(sections, dict):
-        raise ConfigFileError(f"{label}: 'functions' must be a table of [functions.NAME] sections")
-    functions = []
-    for name, table in sections.items():
-        where = f"{label} [functions.{name}]"
-        spec = FunctionSpec(
-            name=name,
-            where=where,
-            group=name,
-            origin=f"{FILE} {path.name}",
-            app_dir=str(base),
-            app_dir_origin=f"{FILE} {path.name}",
-        )
-        for key, value in _check_table(table, MAPPING_SETTINGS, where).items():
-            spec.set(key, value, f"{FILE} {path.name}")
-        functions.append(spec)
-    queue_tables = data.get("queues", {})
-    if not isinstance(queue_tables, dict):
-        raise ConfigFileError(f"{label}: 'queues' must be a table of [queues.NAME] sections")
-    queues = {
-        name: _check_table(table, QUEUE_SETTINGS, f"{label} [queues.{name}]")
-        for name, table in queue_tables.items()
-    }
-    return ConfigFile(path, worker, defaults, functions, queues)
-
-
-def queue_spec_from_settings(
-    name: str, settings: Mapping[str, Any], where: str, base: QueueSpec | None = None
-) -> QueueSpec:
-    """A :class:`QueueSpec` from ``[queues.NAME]`` settings, over ``base`` (the template's spec)."""
-    spec = base or QueueSpec(name)
-    fifo = name.endswith(".fifo")
-    if settings.get("fifo") and not fifo:
-        raise ConfigFileError(f"{where}: FIFO queue names end in .fifo; name the queue '{name}.fifo'")
-    if not fifo and ("content_based_dedup" in settings or "dedup_scope" in settings):
-        raise ConfigFileError(f"{where}: content_based_dedup and dedup_scope are for FIFO queues only")
-    if ("dlq" in settings) != ("max_receive_count" in settings) and base is None:
-        raise ConfigFileError(f"{where}: dlq and max_receive_count go together")
-    policy = spec.redrive_policy
-    if "dlq" in settings or "max_receive_count" in settings:
-        policy = RedrivePolicy(
-            settings.get("dlq", policy.dead_letter_queue if policy else ""),
-            settings.get("max_receive_count", policy.max_receive_count if policy else 0),
-        )
-        if not policy.dead_letter_queue or not policy.max_receive_count:
-            raise ConfigFileError(f"{where}: dlq and max_receive_count go together")
-    spec = replace(
-        spec,
-        visibility_timeout=settings.get("visibility_timeout", spec.visibility_timeout),
-        message_retention_period=settings.get("retention", spec.message_retention_period),
-        delay_seconds=settings.get("delay", spec.delay_seconds),
-        maximum_message_size=settings.get("max_message_size", spec.maximum_message_size),
-        receive_wait_time_seconds=settings.get("receive_wait", spec.receive_wait_time_seconds),
-        redrive_policy=policy,
-        content_based_deduplication=settings.get("content_based_dedup", spec.content_based_deduplication),
-        deduplication_scope=settings.get("dedup_scope", spec.deduplication_scope),
-    )
-    try:
-        limits.validate_queue_spec(spec)
-    except QWorkerError as exc:
-        raise ConfigFileError(f"{where}: {exc}") from None
-    return spec
-
-
-# -- combining the layers ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,14 +272,14 @@ def _apply_explicit(
 ) -> None:
     """Command line and environment values: tuning options for all, identity options for one."""
     several = config is not None or template is not None
-    for key in MAPPING_SETTINGS:
+    for key in MAPPING_VOCABULARY:
         item = explicit.get(key)
         if item is None:
             continue
         value = item.value
         if key == "filters":
             value = tuple(value)
-        if key in IDENTITY_SETTINGS and several and len(selected) != 1:
+        if key in IDENTITY and several and len(selected) != 1:
             flag = "HANDLER" if key == "handler" else "--" + key.replace("_", "-")
             raise ConfigError(
                 f"{flag} ({_describe(item)}) names one function, but {len(selected)} are selected "
@@ -660,7 +294,7 @@ def _describe(item: Given) -> str:
 
 
 def _apply_defaults(selected: list[FunctionSpec], given: Mapping[str, Given]) -> None:
-    for key in MAPPING_SETTINGS:
+    for key in MAPPING_VOCABULARY:
         item = given.get(key)
         if item is None or item.explicit:
             continue
@@ -684,17 +318,8 @@ def _apply_environment(selected: list[FunctionSpec], environ: Mapping[str, str])
 
 def _worker_settings(effective: Effective, given: Mapping[str, Given], config: ConfigFile | None) -> None:
     values: dict[str, Any] = {}
-    for key in (
-        "backend",
-        "graceful_timeout",
-        "pollers",
-        "metrics_port",
-        "metrics_host",
-        "app_dir",
-        "log_format",
-        "log_level",
-        "until_empty",
-    ):
+    for setting in WORKER:
+        key = setting.key
         item = given.get(key)
         if item is not None and item.explicit:
             values[key], effective.worker_origins[key] = item.value, item.origin
@@ -702,16 +327,14 @@ def _worker_settings(effective: Effective, given: Mapping[str, Given], config: C
             values[key], effective.worker_origins[key] = config.worker[key], f"{FILE} {config.path.name}"
         elif item is not None:
             values[key], effective.worker_origins[key] = item.value, DEFAULT
-    if values.get("pollers", 1) < 1:
-        raise ConfigError(f"pollers must be at least 1, not {values['pollers']}")
-    port = values.get("metrics_port")
-    if port is not None and not 0 <= port <= 65535:
-        raise ConfigError(f"metrics port must be between 0 and 65535, not {port}")
+        problem = setting.out_of_range(values.get(key))
+        if problem is not None:
+            raise ConfigError(problem)
     options = effective.options
     options.backend_url = values.get("backend")
     options.until_empty = bool(values.get("until_empty", False))
     options.pollers = values.get("pollers", options.pollers)
-    options.metrics_port = port
+    options.metrics_port = values.get("metrics_port")
     if values.get("graceful_timeout") is not None:
         options.graceful_timeout = values["graceful_timeout"]
     if values.get("metrics_host"):
@@ -810,10 +433,10 @@ def _build(spec: FunctionSpec, effective: Effective) -> MappingConfig:
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         if key == "retry_backoff":
-            value = parse_backoff(value) if value else None
+            value = RetryBackoff(*parse_backoff(value)) if value else None
         elif key == "filters":
             value = tuple(value)
-        kwargs[_MAPPING_FIELDS.get(key, key)] = value
+        kwargs[BY_KEY[key].config_field] = value
     if spec.name and "function_name" not in values:
         kwargs["function_name"] = spec.group or spec.name
         spec.origins["function_name"] = spec.origin

@@ -1,0 +1,69 @@
+--[[
+  Put quarantined messages back as new arrivals (qworker queue quarantine restore, T16), and
+  (same hash slot) take them out of the quarantine in the same step.
+
+  KEYS[1..14]   destination queue's keys
+  KEYS[15..28]  the keys of the queue whose quarantine holds them (ignored when ARGV[4] is '0')
+  ARGV[1] destination incarnation   ARGV[2] quarantine owner's incarnation   ARGV[3] clock offset
+  ARGV[4] '1' = take them out of the quarantine here, '0' = the client does it afterwards
+  (another slot: at-least-once, copy then remove)   ARGV[5] number of messages n
+  then 4 per message: message id (kept), envelope prefix, group, dead-letter source queue name
+  A message no longer in the quarantine (restored or dropped meanwhile), or whose id the
+  destination already holds, is skipped. Visible at once, whatever the queue's DelaySeconds;
+  FIFO: at the end of its group, no deduplication check.
+  Returns {1, code per message}: 1 restored, 0 no longer in the quarantine, 2 the destination
+  already holds a message of that id; {-1} destination gone; {-2} quarantine owner gone.
+]]
+--- @include base
+
+local Q = qkeys(0)
+local M = load_meta(Q, ARGV[1])
+if not M then return {E_NO_QUEUE} end
+local here = ARGV[4] == '1'
+local S
+if here then
+  S = qkeys(14)
+  if not load_meta(S, ARGV[2]) then return {-2} end
+end
+local now = now_ms(tonumber(ARGV[3]))
+local sent = fmt_int(now)
+local sent_part = string.char(0xa0 + #sent) .. sent
+local out = {1}
+local touched = {}
+local any = false
+for i = 0, tonumber(ARGV[5]) - 1 do
+  local b = 6 + i * 4
+  local id, env, g, src = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local code = 1
+  if here and redis.call('HEXISTS', S.quarantine, id) == 0 then
+    code = 0
+  elseif redis.call('HEXISTS', Q.msgs, id) == 1 or redis.call('HEXISTS', Q.msgs, sk(id)) == 1 then
+    code = 2
+  end
+  if code == 1 then
+    if here then unquarantine(S, id) end
+    redis.call('ZADD', Q.expiry, now + M.ret, id)
+    if M.fifo then
+      local arrival = string.format('%020d', redis.call('HINCRBY', Q.meta, 'seq', 1))
+      redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '|' .. src .. '|' .. g)
+      redis.call('HSET', Q.msgs, id, env .. sent_part .. '\180' .. arrival)
+      redis.call('ZADD', Q.gmsgs, 0, gmember(g, arrival, id))
+      touched[g] = true
+    else
+      redis.call('HSET', Q.msgs, id, env .. sent_part .. '\192')
+      if src ~= '' then
+        redis.call('HSET', Q.msgs, sk(id), '|0||||' .. src .. '|')
+        redis.call('RPUSH', Q.ready, '*' .. id)
+      else
+        redis.call('RPUSH', Q.ready, id)
+      end
+      any = true
+    end
+  end
+  out[#out + 1] = code
+end
+for g in pairs(touched) do
+  if refresh_group(Q, g) then any = true end
+end
+if any then signal(Q) end
+return out
