@@ -263,3 +263,24 @@ def test_invalid_base64_binary_attribute(server: ServeProcess) -> None:
         "MessageAttributes": {"b": {"DataType": "Binary", "BinaryValue": "not base64!"}},
     }
     json_error(exchange(server.port, request(json.dumps(body).encode(), target="SendMessage")))
+
+
+def test_a_long_poll_whose_client_left_takes_no_message(server: ServeProcess) -> None:
+    """The receive of a client that disconnected is cancelled: a message sent afterwards goes to
+    the next receiver, not to the dead connection (where it would stay hidden for a visibility
+    timeout)."""
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    exchange(server.port, request(json.dumps({"QueueName": name}).encode(), target="CreateQueue"))
+    queue_url = f"/000000000000/{name}"
+    poll = {"QueueUrl": queue_url, "WaitTimeSeconds": 20, "VisibilityTimeout": 300}
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(request(json.dumps(poll).encode(), target="ReceiveMessage"))
+    time.sleep(0.5)
+    sock.close()
+    time.sleep(0.5)
+    send = {"QueueUrl": queue_url, "MessageBody": "for the living"}
+    assert exchange(server.port, request(json.dumps(send).encode(), target="SendMessage"))[0] == 200
+    receive = {"QueueUrl": queue_url, "WaitTimeSeconds": 2}
+    status, _, body = exchange(server.port, request(json.dumps(receive).encode(), target="ReceiveMessage"))
+    assert status == 200
+    assert [m["Body"] for m in json.loads(body)["Messages"]] == ["for the living"]
