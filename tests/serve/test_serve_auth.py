@@ -40,8 +40,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 def client_for(server: ServeProcess, key_id: str, secret: str, protocol: str = "json") -> Any:
     client = make_client(server.url, protocol)
-    client._request_signer._credentials.access_key = key_id  # noqa: SLF001 - the test's own keys
-    client._request_signer._credentials.secret_key = secret  # noqa: SLF001
+    client._request_signer._credentials.access_key = key_id
+    client._request_signer._credentials.secret_key = secret
     return client
 
 
