@@ -48,14 +48,20 @@ def server(serve_backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     process.stop()
 
 
-def make_client(endpoint: str, protocol: str = "json", **config: Any) -> Any:
+def make_client(
+    endpoint: str, protocol: str = "json", credentials: dict[str, str] | None = None, **config: Any
+) -> Any:
     """A boto3 SQS client; ``protocol="query"`` loads the query-protocol model (data/README.md)."""
     session = botocore.session.get_session()
     if protocol == "query":
         session.set_config_variable("data_path", str(QUERY_MODEL_DIR))
     config.setdefault("retries", {"max_attempts": 1})
     return boto3.Session(botocore_session=session).client(
-        "sqs", endpoint_url=endpoint, region_name=REGION, config=Config(**config), **CREDENTIALS
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        config=Config(**config),
+        **(credentials or CREDENTIALS),
     )
 
 

@@ -39,10 +39,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 def client_for(server: ServeProcess, key_id: str, secret: str, protocol: str = "json") -> Any:
-    client = make_client(server.url, protocol)
-    client._request_signer._credentials.access_key = key_id
-    client._request_signer._credentials.secret_key = secret
-    return client
+    credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    return make_client(server.url, protocol, credentials)
 
 
 @pytest.mark.parametrize("protocol", ["json", "query"])
