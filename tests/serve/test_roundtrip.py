@@ -233,7 +233,7 @@ def test_batches_report_failures_per_entry(client: Any, make_queue: Any) -> None
             {"Id": "delay", "MessageBody": "late", "DelaySeconds": 901},
         ],
     )
-    assert [e["Id"] for e in result["Successful"]] == ["ok"]
+    assert [e["Id"] for e in result["Successful"]] == ["ok"]  # "Failed" is there: some failed
     failed = {e["Id"]: e for e in result["Failed"]}
     assert {k: v["Code"] for k, v in failed.items()} == {
         "big": "InvalidParameterValue",
@@ -253,6 +253,38 @@ def test_batches_report_failures_per_entry(client: Any, make_queue: Any) -> None
     )
     assert [e["Id"] for e in deleted["Successful"]] == ["a"]
     assert [(e["Id"], e["Code"]) for e in deleted["Failed"]] == [("b", "ReceiptHandleIsInvalid")]
+
+
+def test_batch_entries_carry_attributes_and_digests(client: Any, make_queue: Any) -> None:
+    url = make_queue()
+    trace = {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-aa-bb"}}
+    entries = [
+        {"Id": "plain", "MessageBody": "p"},
+        {
+            "Id": "attrs",
+            "MessageBody": "a",
+            "MessageAttributes": ATTRIBUTES,
+            "MessageSystemAttributes": trace,
+        },
+        {"Id": "late", "MessageBody": "l", "DelaySeconds": 1},
+    ]
+    result = client.send_message_batch(QueueUrl=url, Entries=entries)
+    by_id = {entry["Id"]: entry for entry in result["Successful"]}
+    assert set(by_id) == {"plain", "attrs", "late"} and "Failed" not in result
+    assert by_id["attrs"]["MD5OfMessageAttributes"] == canonical_md5(ATTRIBUTES)
+    assert by_id["attrs"]["MD5OfMessageSystemAttributes"] == canonical_md5(trace)
+    assert "MD5OfMessageAttributes" not in by_id["plain"]
+    got = client.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=3
+    )
+    messages = {m["Body"]: m for m in got["Messages"]}
+    while len(messages) < 3:
+        more = client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=3
+        )
+        messages.update({m["Body"]: m for m in more.get("Messages", [])})
+    assert messages["a"]["MessageAttributes"] == ATTRIBUTES
+    assert messages["a"]["MessageId"] == by_id["attrs"]["MessageId"]
 
 
 def test_visibility_changes(client: Any, make_queue: Any) -> None:

@@ -58,5 +58,10 @@ def from_backend(entry_id: str, error: BatchEntryError) -> dict[str, Any]:
 
 
 def result(successful: list[dict[str, Any]], failed: list[dict[str, Any]]) -> dict[str, Any]:
-    """A ``*BatchResult``: both lists, as SQS always sends them."""
-    return {"Successful": successful, "Failed": failed}
+    """A ``*BatchResult``; SQS leaves an empty list out."""
+    out: dict[str, Any] = {}
+    if successful:
+        out["Successful"] = successful
+    if failed:
+        out["Failed"] = failed
+    return out
