@@ -127,7 +127,7 @@ def send_entry(
 
 class Selection:
     """Which attributes a ReceiveMessage asked for (``AttributeNames``/``MessageSystemAttributeNames``
-    and ``MessageAttributeNames``: ``All``, ``.*``, exact names, ``prefix.*``)."""
+    and ``MessageAttributeNames``: ``All``, ``*``, ``.*``, exact names, ``prefix.*``)."""
 
     __slots__ = ("all_attributes", "attribute_names", "message_all", "message_names", "prefixes")
 
@@ -137,9 +137,10 @@ class Selection:
                 raise SQSError("InvalidAttributeName", f"Unknown Attribute {name}.")
         self.all_attributes = "All" in system
         self.attribute_names = frozenset(system)
-        self.message_all = any(name in ("All", ".*") for name in message)
+        self.message_all = any(name in ("All", ".*", "*") for name in message)
         self.message_names = frozenset(name for name in message if not name.endswith(".*"))
-        self.prefixes = tuple(name[:-1] for name in message if name.endswith(".*") and name != ".*")
+        # "Hel.*" selects every name that starts with "Hel" (Hello, Help.Me), as SQS does
+        self.prefixes = tuple(name[:-2] for name in message if name.endswith(".*") and name != ".*")
 
     def wants_message_attribute(self, name: str) -> bool:
         return self.message_all or name in self.message_names or name.startswith(self.prefixes)

@@ -117,6 +117,8 @@ def test_message_round_trip_with_every_attribute_type(client: Any, make_queue: A
     [
         (["All"], set(ATTRIBUTES)),
         ([".*"], set(ATTRIBUTES)),
+        (["*"], set(ATTRIBUTES)),
+        (["cou.*", "money"], {"count", "money"}),
         (["text", "blob"], {"text", "blob"}),
         (["bin.*"], {"bin.custom"}),
         (["nothing"], set()),
