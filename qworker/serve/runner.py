@@ -83,6 +83,7 @@ def serve(settings: ServeSettings) -> None:
         "lifespan": "on",
         "access_log": False,
         "server_header": False,
+        "proxy_headers": False,  # queue URLs come from the Host header; no middleware per request
         "log_level": settings.log_level,
         "timeout_keep_alive": KEEP_ALIVE,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
