@@ -22,12 +22,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from qworker import arn
 
 if TYPE_CHECKING:
     from typing import Self
+
+#: the queue attributes SQS stores and returns that qworker keeps without acting on them
+#: (:attr:`QueueSpec.extra_attributes`)
+EXTRA_ATTRIBUTE_NAMES = frozenset(
+    {"Policy", "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"}
+)
 
 #: SQS defaults (SPEC SQS-V-1, SQS-L-1..3, SQS-R-1).
 DEFAULT_VISIBILITY_TIMEOUT = 30
@@ -68,6 +74,19 @@ class QueueSpec:
     content_based_deduplication: bool = False  #: FIFO only (SQS-F-3)
     #: FIFO only: ``"queue"`` or ``"messageGroup"`` (high-throughput mode, SQS-F-4)
     deduplication_scope: Literal["queue", "messageGroup"] = "queue"
+    #: attributes SQS stores and returns but qworker does not act on, as given (name -> text):
+    #: ``Policy``, ``RedriveAllowPolicy``, ``KmsMasterKeyId``, ``KmsDataKeyReusePeriodSeconds``,
+    #: ``SqsManagedSseEnabled`` (:data:`EXTRA_ATTRIBUTE_NAMES`). Kept sorted by name (a mapping or
+    #: pairs in any order are accepted), so two specs with the same attributes are equal.
+    extra_attributes: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        extra = self.extra_attributes
+        if extra or type(extra) is not tuple:
+            pairs = extra.items() if isinstance(extra, Mapping) else extra
+            normalized = tuple(sorted((str(name), value) for name, value in dict(pairs).items()))
+            if normalized != extra:
+                object.__setattr__(self, "extra_attributes", normalized)
 
     @property
     def fifo(self) -> bool:
@@ -97,7 +116,12 @@ class QueueSpec:
             attrs["FifoThroughputLimit"] = (
                 "perMessageGroupId" if self.deduplication_scope == "messageGroup" else "perQueue"
             )
+        attrs.update(self.extra_attributes)
         return attrs
+
+    def extra(self) -> dict[str, str]:
+        """:attr:`extra_attributes` as a dict."""
+        return dict(self.extra_attributes)
 
 
 def _seconds_text(value: float) -> str:
@@ -355,6 +379,8 @@ class Capabilities:
     #: default: a backend must implement the three methods to claim it (SQS stores nothing of
     #: ours to decode)
     quarantine: bool = False
+    #: the shared record store works (:meth:`Backend.put_record` and its siblings); SQS has none
+    records: bool = True
 
 
 @runtime_checkable
@@ -406,7 +432,7 @@ class Backend(Protocol):
         """The queue's ARN, used as ``eventSourceARN`` (SPEC EVT-7)."""
         ...
 
-    async def create_queue(self, spec: QueueSpec) -> None:
+    async def create_queue(self, spec: QueueSpec, tags: Mapping[str, str] | None = None) -> None:
         """Create a queue (SQS CreateQueue).
 
         Idempotent when a queue of that name exists with the same attributes; raises
@@ -414,7 +440,49 @@ class Backend(Protocol):
         :class:`~qworker.errors.InvalidParameterValue` for values outside SQS's ranges, a name
         that is not valid, or a dead-letter queue that does not exist or is not of the same type
         (FIFO to FIFO, standard to standard; ESM-DLQ-3).
+
+        ``tags`` (SQS CreateQueue ``tags``, the limits of :meth:`tag_queue`) are stored only when
+        the queue is created: as on SQS, creating a queue that exists leaves its tags as they are.
         """
+        ...
+
+    async def set_queue_attributes(self, queue: str, spec: QueueSpec) -> None:
+        """Replace the queue's attributes by ``spec``'s (SQS SetQueueAttributes; ``spec.name``
+        must be ``queue``).
+
+        The new values apply at once to every later call of every process and client on the same
+        store (no client keeps a stale copy): ``get_queue``; send validation
+        (``MaximumMessageSize``, ``ContentBasedDeduplication``); the default visibility timeout
+        and long-poll wait of receives; ``DelaySeconds`` of messages sent afterwards; the
+        ``RedrivePolicy`` of later receives. Messages already in flight keep their visibility
+        timeout, delayed ones their delay. ``MessageRetentionPeriod`` applies to the messages
+        already in the queue too, as SQS documents ("will impact existing messages in the queue
+        potentially causing them to be expired and deleted if the MessageRetentionPeriod is
+        reduced below the age of existing messages"): a message expires at its enqueue time plus
+        the queue's current retention period. ``LastModifiedTimestamp`` changes.
+
+        Raises :class:`~qworker.errors.QueueDoesNotExist`;
+        :class:`~qworker.errors.InvalidAttributeValue` for values out of range;
+        :class:`~qworker.errors.InvalidParameterValue` for changes SQS refuses: the queue type
+        (``FifoQueue``: ``spec.name`` is not ``queue``), ``ContentBasedDeduplication`` or
+        ``DeduplicationScope`` on a standard queue, a ``RedrivePolicy`` whose dead-letter queue
+        does not exist, is of the other type or is the queue itself.
+        """
+        ...
+
+    async def tag_queue(self, queue: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags (SQS TagQueue). At most 50 tags per queue, keys of 1-128
+        characters, values of 0-256 (:func:`qworker.limits.check_tags`): beyond that
+        :class:`~qworker.errors.InvalidParameterValue` and nothing changes. Raises
+        :class:`~qworker.errors.QueueDoesNotExist`."""
+        ...
+
+    async def untag_queue(self, queue: str, keys: Sequence[str]) -> None:
+        """Remove tags by key (SQS UntagQueue); keys the queue does not have are ignored."""
+        ...
+
+    async def queue_tags(self, queue: str) -> dict[str, str]:
+        """The queue's tags (SQS ListQueueTags). Raises :class:`~qworker.errors.QueueDoesNotExist`."""
         ...
 
     async def get_queue(self, queue: str) -> QueueInfo:
@@ -429,7 +497,13 @@ class Backend(Protocol):
         ...
 
     async def purge_queue(self, queue: str) -> None:
-        """Delete every message of the queue, in flight or not (SQS PurgeQueue)."""
+        """Delete every message of the queue, in flight or not (SQS PurgeQueue).
+
+        As on SQS, one purge per queue every 60 seconds: a purge less than 60 s after the last
+        one raises :class:`~qworker.errors.PurgeQueueInProgress` (SQS
+        ``AWS.SimpleQueueService.PurgeQueueInProgress``) and deletes nothing. The time of the
+        last purge is stored with the queue, so every process sees it.
+        """
         ...
 
     async def delete_queue(self, queue: str) -> None:
@@ -546,6 +620,35 @@ class Backend(Protocol):
         """
         ...
 
+    # -- a small shared store of records -------------------------------------------------------
+    #
+    # State several processes must see (the background message-move tasks of ``qworker serve
+    # --workers N``, worker heartbeats for the console): JSON values under ``(kind, key)``, each
+    # expiring after its own time to live. Not for messages: nothing here is ordered or leased.
+    # Limits (:func:`qworker.limits.check_record`): ``kind`` 1-64 characters of
+    # ``[A-Za-z0-9_.-]``, ``key`` 1-256 characters, the value's JSON at most 64 KiB,
+    # ``ttl_seconds`` None or > 0. Backends without ``capabilities.records`` (SQS) raise
+    # :class:`~qworker.errors.UnsupportedOperation`.
+
+    async def put_record(
+        self, kind: str, key: str, value: Mapping[str, Any], ttl_seconds: float | None
+    ) -> None:
+        """Store ``value`` (a JSON-serialisable mapping) under ``(kind, key)``, replacing what was
+        there; it expires ``ttl_seconds`` from now (``None``: never)."""
+        ...
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record's value, or ``None`` when there is none or it expired."""
+        ...
+
+    async def list_records(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every unexpired record of ``kind``: key -> value."""
+        ...
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        """Delete the record; True when there was one (an expired record counts as none)."""
+        ...
+
     async def quarantined(
         self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
     ) -> list[QuarantinedMessage]:
@@ -634,6 +737,25 @@ class BaseBackend:
 
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         return None
+
+    def _no_records(self) -> NoReturn:
+        from qworker.errors import UnsupportedOperation
+
+        raise UnsupportedOperation(f"{type(self).__name__} has no shared record store (capabilities.records)")
+
+    async def put_record(
+        self, kind: str, key: str, value: Mapping[str, Any], ttl_seconds: float | None
+    ) -> None:
+        self._no_records()
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        self._no_records()
+
+    async def list_records(self, kind: str) -> dict[str, dict[str, Any]]:
+        self._no_records()
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        self._no_records()
 
     async def quarantined(
         self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST

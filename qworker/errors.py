@@ -40,6 +40,14 @@ class InvalidParameterValue(ConfigError):
     """A request parameter is outside what SQS accepts (SQS ``InvalidParameterValue``)."""
 
 
+class InvalidAttributeValue(InvalidParameterValue):
+    """A queue attribute's value is outside what SQS accepts (SQS ``InvalidAttributeValue``, the
+    code of CreateQueue and SetQueueAttributes). A subclass of :class:`InvalidParameterValue`, so
+    code that catches that catches this too."""
+
+    code = "InvalidAttributeValue"
+
+
 class InvalidAttributeName(ConfigError):
     """A queue or message attribute name is unknown or malformed (SQS ``InvalidAttributeName``)."""
 
@@ -82,6 +90,21 @@ class QueueNameExists(BackendError):
 
     code = "QueueAlreadyExists"
     exit_code = ExitCode.USAGE
+
+
+class PurgeQueueInProgress(BackendError):
+    """The queue was purged less than 60 seconds ago (SQS ``PurgeQueueInProgress``): SQS allows one
+    PurgeQueue per queue every 60 seconds, and so does every qworker backend (the time of the last
+    purge is stored with the queue, so every process sees it). ``retry_after`` is the number of
+    seconds until the next purge is allowed."""
+
+    code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, queue: str, retry_after: float | None = None) -> None:
+        super().__init__(f"Only one PurgeQueue operation on {queue} is allowed every 60 seconds.")
+        self.queue = queue
+        self.retry_after = retry_after
 
 
 class ReceiptHandleIsInvalid(BackendError):

@@ -6,13 +6,21 @@ who moves from SQS sees the errors they know (SPEC section 4: SQS-L-*, SQS-F-*, 
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from qworker.backend import BatchEntryError, MessageAttributeValue, QueueSpec, SendEntry
-from qworker.errors import InvalidParameterValue
+from qworker.backend import (
+    EXTRA_ATTRIBUTE_NAMES,
+    BatchEntryError,
+    MessageAttributeValue,
+    QueueSpec,
+    SendEntry,
+)
+from qworker.errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
 
 MAX_VISIBILITY_TIMEOUT = 43_200  #: 12 hours (SQS-V-1, SQS-V-2)
 MAX_DELAY_SECONDS = 900  #: 15 minutes (SQS-L-2)
@@ -28,6 +36,14 @@ MAX_GROUP_ID_LENGTH = 128  #: SQS-L-5
 MAX_DEDUP_ID_LENGTH = 128  #: SQS-F-3
 MAX_BATCH_ENTRY_ID_LENGTH = 80  #: SQS-L-5
 DEDUPLICATION_WINDOW_SECONDS = 300  #: 5 minutes (SQS-F-3)
+PURGE_INTERVAL_SECONDS = 60  #: one PurgeQueue per queue every 60 s (SQS PurgeQueueInProgress)
+MAX_TAGS = 50  #: tags per queue (SQS TagQueue)
+MAX_TAG_KEY_LENGTH = 128  #: SQS TagQueue
+MAX_TAG_VALUE_LENGTH = 256  #: SQS TagQueue
+MIN_KMS_REUSE_PERIOD, MAX_KMS_REUSE_PERIOD = 60, 86_400  #: KmsDataKeyReusePeriodSeconds
+MAX_RECORD_KIND_LENGTH = 64  #: Backend.put_record
+MAX_RECORD_KEY_LENGTH = 256  #: Backend.put_record
+MAX_RECORD_BYTES = 64 * 1024  #: a record's JSON text, at most (Backend.put_record)
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
@@ -39,6 +55,7 @@ _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.\-\u00c0-\u017f]+")
 _GROUP_OR_DEDUP_ID = re.compile(r"[\x21-\x7e]+")  # alphanumerics and punctuation (SQS-F-2/3)
 _BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _ATTRIBUTE_TYPES = ("String", "Number", "Binary")
+_RECORD_KIND = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def validate_queue_name(name: str) -> None:
@@ -95,6 +112,7 @@ def validate_queue_spec(spec: QueueSpec) -> None:
             "Unknown Attribute ContentBasedDeduplication: only FIFO queues (names ending in .fifo) "
             "support ContentBasedDeduplication and DeduplicationScope."
         )
+    validate_extra_attributes(spec.extra_attributes)
     if spec.deduplication_scope not in ("queue", "messageGroup"):
         raise InvalidParameterValue(
             f"Invalid value for the parameter DeduplicationScope: {spec.deduplication_scope!r} "
@@ -104,11 +122,161 @@ def validate_queue_spec(spec: QueueSpec) -> None:
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidParameterValue(f"Invalid value for the parameter {name}: {value!r} is not a number.")
+        raise InvalidAttributeValue(f"Invalid value for the parameter {name}: {value!r} is not a number.")
     if not low <= value <= high:
-        raise InvalidParameterValue(
+        raise InvalidAttributeValue(
             f"Invalid value for the parameter {name}: {value} (valid values: {low} to {high})."
         )
+
+
+def validate_extra_attributes(extra: Iterable[tuple[str, str]]) -> None:
+    """Check :attr:`QueueSpec.extra_attributes`: names SQS knows (else ``InvalidAttributeName``),
+    values of the form SQS accepts (else ``InvalidAttributeValue``). qworker keeps them without
+    acting on them: a ``Policy`` is not enforced, nothing is encrypted."""
+    for name, value in extra:
+        if name not in EXTRA_ATTRIBUTE_NAMES:
+            raise InvalidAttributeName(
+                f"Unknown Attribute {name}. (Attributes kept as given: "
+                f"{', '.join(sorted(EXTRA_ATTRIBUTE_NAMES))}.)"
+            )
+        if not isinstance(value, str):
+            raise InvalidAttributeValue(f"Invalid value for the parameter {name}: {value!r} is not text.")
+        if name == "KmsDataKeyReusePeriodSeconds":
+            if not value.isdigit() or not MIN_KMS_REUSE_PERIOD <= int(value) <= MAX_KMS_REUSE_PERIOD:
+                raise InvalidAttributeValue(
+                    f"Invalid value for the parameter KmsDataKeyReusePeriodSeconds: {value!r} (valid "
+                    f"values: {MIN_KMS_REUSE_PERIOD} to {MAX_KMS_REUSE_PERIOD})."
+                )
+        elif name == "SqsManagedSseEnabled":
+            if value not in ("true", "false"):
+                raise InvalidAttributeValue(
+                    f"Invalid value for the parameter SqsManagedSseEnabled: {value!r} (true or false)."
+                )
+        elif name == "Policy" and value:
+            if not isinstance(_json_object(value), dict):
+                raise InvalidAttributeValue(
+                    "Invalid value for the parameter Policy: it must be a JSON object."
+                )
+        elif name == "RedriveAllowPolicy" and value:
+            _check_redrive_allow_policy(value)
+
+
+def _json_object(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _check_redrive_allow_policy(text: str) -> None:
+    policy = _json_object(text)
+    permission = policy.get("redrivePermission") if isinstance(policy, dict) else None
+    if permission not in ("allowAll", "denyAll", "byQueue"):
+        raise InvalidAttributeValue(
+            f"Value {text} for parameter RedriveAllowPolicy is invalid. Reason: redrivePermission must be "
+            "one of allowAll, denyAll, byQueue."
+        )
+    assert isinstance(policy, dict)
+    sources = policy.get("sourceQueueArns")
+    if permission == "byQueue":
+        if not isinstance(sources, list) or not 1 <= len(sources) <= 10:
+            raise InvalidAttributeValue(
+                f"Value {text} for parameter RedriveAllowPolicy is invalid. Reason: byQueue needs "
+                "sourceQueueArns, 1 to 10 queue ARNs."
+            )
+    elif sources is not None:
+        raise InvalidAttributeValue(
+            f"Value {text} for parameter RedriveAllowPolicy is invalid. Reason: sourceQueueArns is "
+            "allowed only with redrivePermission byQueue."
+        )
+
+
+def check_spec_change(queue: str, spec: QueueSpec) -> None:
+    """Raise unless ``spec`` may replace the attributes of ``queue`` (SQS SetQueueAttributes):
+    the spec is valid (:func:`validate_queue_spec`) and names the same queue, so the queue type
+    does not change (SQS-F-1: ``FifoQueue`` is set at creation only)."""
+    if not isinstance(spec, QueueSpec):
+        raise InvalidParameterValue(f"set_queue_attributes takes a QueueSpec, not {type(spec).__name__}.")
+    if spec.name != queue:
+        if spec.name.endswith(".fifo") != queue.endswith(".fifo"):
+            raise InvalidParameterValue(
+                "Invalid value for the parameter FifoQueue: a queue's type is set when it is created and "
+                f"cannot be changed ({queue!r} is a "
+                f"{'FIFO' if queue.endswith('.fifo') else 'standard'} queue)."
+            )
+        raise InvalidParameterValue(
+            f"The spec names queue {spec.name!r}, not {queue!r}: set_queue_attributes cannot rename a queue."
+        )
+    validate_queue_spec(spec)
+
+
+def check_tags(tags: Mapping[str, str], current: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Validate tags to add (SQS TagQueue) and return the queue's tags after adding them: keys
+    1-128 characters, values 0-256, at most 50 tags on the queue; else ``InvalidParameterValue``."""
+    if not isinstance(tags, Mapping):
+        raise InvalidParameterValue(f"Tags must be a mapping of key to value, not {type(tags).__name__}.")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise InvalidParameterValue(
+                f"Tag keys must be between 1 and {MAX_TAG_KEY_LENGTH} characters in length: {key!r}."
+            )
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidParameterValue(
+                f"Tag values must be between 0 and {MAX_TAG_VALUE_LENGTH} characters in length (tag {key!r})."
+            )
+    merged = {**(current or {}), **tags}
+    if len(merged) > MAX_TAGS:
+        raise InvalidParameterValue(
+            f"Too many tags added for queue: a queue can have at most {MAX_TAGS} tags "
+            f"({len(merged)} asked for)."
+        )
+    return merged
+
+
+def check_tag_keys(keys: Iterable[str]) -> list[str]:
+    """The keys of an UntagQueue, checked (1-128 characters each)."""
+    if isinstance(keys, str):
+        raise InvalidParameterValue("TagKeys must be a list of keys, not one string.")
+    out = list(keys)
+    for key in out:
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise InvalidParameterValue(
+                f"Tag keys must be between 1 and {MAX_TAG_KEY_LENGTH} characters in length: {key!r}."
+            )
+    return out
+
+
+def check_record(
+    kind: str, key: str, value: Mapping[str, Any] | None = None, ttl_seconds: float | None = None
+) -> str:
+    """Validate a record of the shared store (:meth:`Backend.put_record`); returns the value's
+    JSON text ("" when ``value`` is None: a lookup)."""
+    if not isinstance(kind, str) or not _RECORD_KIND.fullmatch(kind):
+        raise InvalidParameterValue(
+            f"Invalid record kind {kind!r}: 1 to {MAX_RECORD_KIND_LENGTH} characters of A-Z a-z 0-9 _ . -"
+        )
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_RECORD_KEY_LENGTH or "\0" in key:
+        raise InvalidParameterValue(
+            f"Invalid record key {key!r}: 1 to {MAX_RECORD_KEY_LENGTH} characters, no NUL."
+        )
+    if ttl_seconds is not None and (
+        isinstance(ttl_seconds, bool)
+        or not isinstance(ttl_seconds, int | float)
+        or math.isnan(ttl_seconds)
+        or ttl_seconds <= 0
+    ):
+        raise InvalidParameterValue(f"A record's ttl_seconds must be None or > 0, not {ttl_seconds!r}.")
+    if value is None:
+        return ""
+    if not isinstance(value, Mapping):
+        raise InvalidParameterValue(f"A record's value must be a mapping, not {type(value).__name__}.")
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterValue(f"A record's value must be JSON-serialisable: {exc}") from None
+    if len(text.encode()) > MAX_RECORD_BYTES:
+        raise InvalidParameterValue(f"A record's value is at most {MAX_RECORD_BYTES} bytes of JSON.")
+    return text
 
 
 def check_max_messages(value: object) -> None:

@@ -265,14 +265,113 @@ def test_list_sorted_with_prefix(url: str) -> None:
     assert invoke(url, "queue", "list", "--prefix", "zzz").stdout == ""
 
 
-@pytest.mark.parametrize("command", ["stats", "purge", "delete", "peek"])
-def test_unknown_queue_exits_2_with_hint(url: str, command: str) -> None:
-    result = invoke(url, "queue", command, "ghost")
+@pytest.mark.parametrize(
+    "command", [["stats"], ["purge"], ["delete"], ["peek"], ["tags"], ["set-attributes", "--delay", "1"]]
+)
+def test_unknown_queue_exits_2_with_hint(url: str, command: list[str]) -> None:
+    result = invoke(url, "queue", command[0], "ghost", *command[1:])
     assert_error(result, 2, "does not exist", "'ghost'", "qworker queue create ghost")
 
 
 def test_unknown_fifo_queue_hint_has_fifo_flag(url: str) -> None:
     assert_error(invoke(url, "queue", "stats", "ghost.fifo"), 2, "qworker queue create ghost.fifo --fifo")
+
+
+# --- set-attributes / tags ---------------------------------------------------------------------
+
+
+def test_set_attributes_changes_what_is_given_and_says_so(url: str) -> None:
+    assert invoke(url, "queue", "create", "q", "--visibility-timeout", "45", "--delay", "2").exit_code == 0
+    result = invoke(url, "queue", "set-attributes", "q", "--visibility-timeout", "60", "--retention", "600")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "MessageRetentionPeriod: 345600 -> 600",
+        "VisibilityTimeout: 45 -> 60",
+    ]
+    attrs = stats(url, "q")
+    assert (attrs["VisibilityTimeout"], attrs["MessageRetentionPeriod"], attrs["DelaySeconds"]) == (
+        "60",
+        "600",
+        "2",
+    )
+    same = invoke(url, "queue", "set-attributes", "q", "--delay", "2")
+    assert same.exit_code == 0 and same.stderr == "queue q: nothing changed\n"
+
+
+def test_set_attributes_redrive_policy(url: str) -> None:
+    for name in ("q", "dlq", "dlq2"):
+        invoke(url, "queue", "create", name)
+    assert_error(invoke(url, "queue", "set-attributes", "q", "--dlq", "dlq"), 2, "--max-receive-count")
+    assert_error(invoke(url, "queue", "set-attributes", "q", "--max-receive-count", "3"), 2, "--dlq NAME")
+    assert (
+        invoke(url, "queue", "set-attributes", "q", "--dlq", "dlq", "--max-receive-count", "3").exit_code == 0
+    )
+    assert '"maxReceiveCount": 3' in stats(url, "q")["RedrivePolicy"]
+    assert (
+        invoke(url, "queue", "set-attributes", "q", "--max-receive-count", "5").exit_code == 0
+    )  # keeps the DLQ
+    assert invoke(url, "queue", "set-attributes", "q", "--dlq", "dlq2").exit_code == 0  # keeps the count
+    policy = json.loads(stats(url, "q")["RedrivePolicy"])
+    assert (policy["deadLetterTargetArn"].endswith(":dlq2"), policy["maxReceiveCount"]) == (True, 5)
+    assert_error(invoke(url, "queue", "set-attributes", "q", "--no-dlq", "--dlq", "dlq"), 2, "--no-dlq")
+    assert invoke(url, "queue", "set-attributes", "q", "--no-dlq").exit_code == 0
+    assert "RedrivePolicy" not in stats(url, "q")
+    assert_error(
+        invoke(url, "queue", "set-attributes", "q", "--dlq", "ghost", "--max-receive-count", "2"),
+        2,
+        "Dead letter target does not exist",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        ([], ["nothing to change"]),
+        (["--visibility-timeout", "43201"], ["--visibility-timeout"]),
+        (["--content-based-dedup"], ["FIFO queues only"]),
+        (["--dedup-scope", "messageGroup"], ["FIFO queues only"]),
+    ],
+)
+def test_set_attributes_refuses(url: str, args: list[str], fragments: list[str]) -> None:
+    invoke(url, "queue", "create", "q")
+    assert_error(invoke(url, "queue", "set-attributes", "q", *args), 2, *fragments)
+
+
+def test_set_attributes_fifo_deduplication(url: str) -> None:
+    invoke(url, "queue", "create", "f.fifo")
+    result = invoke(
+        url, "queue", "set-attributes", "f.fifo", "--content-based-dedup", "--dedup-scope", "messageGroup"
+    )
+    assert result.exit_code == 0, result.output
+    attrs = stats(url, "f.fifo")
+    assert (attrs["ContentBasedDeduplication"], attrs["DeduplicationScope"]) == ("true", "messageGroup")
+    assert invoke(url, "queue", "set-attributes", "f.fifo", "--no-content-based-dedup").exit_code == 0
+    assert stats(url, "f.fifo")["ContentBasedDeduplication"] == "false"
+
+
+def test_create_with_tags_then_tag_untag_and_list(url: str) -> None:
+    result = invoke(url, "queue", "create", "q", "--tag", "team=payments", "--tag", "env=")
+    assert result.exit_code == 0, result.output
+    assert json.loads(invoke(url, "queue", "tags", "q").stdout) == {"env": "", "team": "payments"}
+    invoke(url, "queue", "create", "q", "--tag", "team=other")  # exists: its tags stay
+    assert invoke(url, "queue", "tag", "q", "cost=42", "team=core").exit_code == 0
+    assert invoke(url, "queue", "untag", "q", "env", "absent").exit_code == 0
+    assert json.loads(invoke(url, "queue", "tags", "q").stdout) == {"cost": "42", "team": "core"}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--tag", "no-equals"], "expected KEY=VALUE"),
+        (["--tag", "=value"], "expected KEY=VALUE"),
+        (["--tag", "k=" + "v" * 257], "between 0 and 256"),
+        ([arg for i in range(51) for arg in ("--tag", f"k{i}=v")], "at most 50 tags"),
+    ],
+)
+def test_create_refuses_bad_tags(url: str, args: list[str], fragment: str) -> None:
+    assert_error(invoke(url, "queue", "create", "q", *args), 2, fragment)
+    assert invoke(url, "queue", "list").stdout == ""
 
 
 # --- purge / delete -----------------------------------------------------------------------------
@@ -292,6 +391,20 @@ def test_purge_empties_queue_and_keeps_it(url: str) -> None:
     assert result.exit_code == 0, result.output
     assert "purged queue q" in result.stderr
     assert visible_and_in_flight(url, "q") == ("0", "0")
+
+
+def test_purge_again_within_60_seconds_exits_2_with_sqs_error(url: str) -> None:
+    invoke(url, "queue", "create", "q")
+    assert invoke(url, "queue", "purge", "q").exit_code == 0
+    _send(url, "q", "kept")
+    result = invoke(url, "queue", "purge", "q")
+    assert_error(
+        result,
+        2,
+        "Only one PurgeQueue operation on q is allowed every 60 seconds.",
+        "try again in ",
+    )
+    assert visible_and_in_flight(url, "q") == ("1", "0")
 
 
 def test_delete_removes_queue(url: str) -> None:

@@ -23,3 +23,9 @@ class TestModelConformance(BackendConformance):
     async def corrupt_message(self, backend: Backend, queue: str, message_id: str, part: str) -> None:
         assert isinstance(backend, ModelBackend)
         backend.corrupt(queue, message_id, part)
+
+    @pytest.fixture
+    async def other_backend(self, backend: Backend, clock: OffsetClock) -> AsyncIterator[Backend]:
+        assert isinstance(backend, ModelBackend)
+        async with ModelBackend(clock=clock, share_with=backend) as other:
+            yield other

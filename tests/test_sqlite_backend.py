@@ -168,6 +168,71 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         await SQLiteBackend.from_url(file_url(tmp_path)).connect()
 
 
+async def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    """A file written by a qworker of schema version 1 (before SetQueueAttributes, tags and the
+    record store) is migrated when opened: its queues and messages are kept and work; the new
+    columns start empty. (Each migration step is its own function in schema.MIGRATIONS.)"""
+    from qworker.backends.sqlite import schema
+
+    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    for statement in schema._DDL:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO queues (name, spec, created_ms, modified_ms) VALUES ('old', ?, 1700000000000, "
+        "1700000000000)",
+        (
+            '{"content_based_deduplication":false,"deduplication_scope":"queue","delay_seconds":0,'
+            '"maximum_message_size":1048576,"message_retention_period":345600,'
+            '"receive_wait_time_seconds":0,"redrive_policy":null,"visibility_timeout":30}',
+        ),
+    )
+    conn.close()
+    async with SQLiteBackend.from_url(file_url(tmp_path)) as backend:
+        assert await pragma(backend, "user_version") == SCHEMA_VERSION
+        assert (await backend.get_queue("old")).spec == QueueSpec("old")
+        assert await backend.queue_tags("old") == {}
+        await backend.send("old", [SendEntry("kept")])
+        await backend.set_queue_attributes("old", QueueSpec("old", message_retention_period=600))
+        await backend.tag_queue("old", {"migrated": "yes"})
+        await backend.put_record("tasks", "t1", {"state": "RUNNING"}, None)
+        (message,) = await backend.receive("old")
+        assert message.body == "kept"
+    async with SQLiteBackend.from_url(file_url(tmp_path)) as again:  # opened at the new version
+        assert await again.queue_tags("old") == {"migrated": "yes"}
+        assert await again.get_record("tasks", "t1") == {"state": "RUNNING"}
+
+
+async def test_a_retention_change_moves_the_expiry_of_queued_messages_without_rewriting_them(
+    tmp_path: Path,
+) -> None:
+    """SetQueueAttributes(MessageRetentionPeriod) adds the difference to the queue's
+    expiry_shift_ms (one row), not to every message: a queue of any size changes at once. A
+    standard DLQ still counts from the original enqueue time after the move (ESM-DLQ-4)."""
+    clock = OffsetClock()
+    async with SQLiteBackend.from_url(file_url(tmp_path), clock=clock) as backend:
+        await backend.create_queue(QueueSpec("dlq", message_retention_period=300))
+        await backend.create_queue(QueueSpec("q", redrive_policy=RedrivePolicy("dlq", 1)))
+        await backend.send("q", [SendEntry(str(i)) for i in range(100)])
+        stored = "SELECT count(DISTINCT expires_at) FROM messages"
+        before = await backend._call(lambda store: store.conn.execute(stored).fetchone()[0])
+        await backend.set_queue_attributes(
+            "q", QueueSpec("q", message_retention_period=60, redrive_policy=RedrivePolicy("dlq", 1))
+        )
+        await backend.set_queue_attributes("dlq", QueueSpec("dlq", message_retention_period=200))
+        assert await backend._call(lambda store: store.conn.execute(stored).fetchone()[0]) == before
+        clock.advance(50)
+        got = await backend.receive("q", 100, visibility_timeout=0)
+        assert len(got) == 100
+        assert await backend.receive("q", 100) == []  # all 100 dead-lettered, 50 s after enqueue
+        assert (await backend.get_queue("dlq")).counts.visible == 100
+        clock.advance(140)  # 190 s after enqueue: the DLQ keeps them 200 s
+        assert (await backend.get_queue("dlq")).counts.visible == 100
+        clock.advance(20)
+        assert (await backend.get_queue("dlq")).counts.visible == 0
+
+
 async def test_calls_need_a_connection(tmp_path: Path) -> None:
     backend = SQLiteBackend.from_url(file_url(tmp_path))
     with pytest.raises(BackendUnavailable, match="not connected"):

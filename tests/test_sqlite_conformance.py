@@ -26,6 +26,12 @@ class TestSQLiteConformance(BackendConformance):
         async with SQLiteBackend.from_url(f"sqlite:///{tmp_path}/conformance.db", clock=clock) as backend:
             yield backend
 
+    @pytest.fixture
+    async def other_backend(self, clock: OffsetClock, tmp_path: Path) -> AsyncIterator[SQLiteBackend]:
+        """A second connection to the same file (another process would open it the same way)."""
+        async with SQLiteBackend.from_url(f"sqlite:///{tmp_path}/conformance.db", clock=clock) as other:
+            yield other
+
 
 class TestSQLiteInMemoryConformance(BackendConformance):
     timing_unit = 0.3
@@ -36,3 +42,8 @@ class TestSQLiteInMemoryConformance(BackendConformance):
     async def backend(self, clock: OffsetClock) -> AsyncIterator[SQLiteBackend]:
         async with SQLiteBackend.from_url("sqlite://", clock=clock) as backend:
             yield backend
+
+    @pytest.fixture
+    async def other_backend(self, backend: SQLiteBackend) -> SQLiteBackend:
+        """An in-memory database has one client: the same object (nothing else can share it)."""
+        return backend

@@ -236,16 +236,17 @@ async def test_peek_reads_damaged_rows_without_failing(backend: SQLiteBackend) -
     assert await backend.quarantined("q") == []
 
 
-async def test_a_version_1_file_is_migrated_when_opened(tmp_path: Path) -> None:
-    """T16: a database written before the quarantine (schema version 1) gets the quarantine
-    table when a newer qworker opens it; its queues and messages stay as they were."""
+async def test_a_file_from_before_the_quarantine_is_migrated_when_opened(tmp_path: Path) -> None:
+    """T16: a database written before the quarantine (schema version 2: migration step 3 adds
+    it) gets the quarantine table when a newer qworker opens it; its queues and messages stay as
+    they were."""
     path = tmp_path / "old.db"
     async with SQLiteBackend.from_url(f"sqlite:///{path}") as backend:
         await backend.create_queue(QueueSpec("q"))
         await send(backend, "q", "before")
-    conn = sqlite3.connect(path)  # back to version 1: its tables (schema._DDL) and number
+    conn = sqlite3.connect(path)  # back to version 2: no quarantine table
     conn.execute("DROP TABLE quarantine")
-    conn.execute("PRAGMA user_version = 1")
+    conn.execute("PRAGMA user_version = 2")
     conn.close()
     async with SQLiteBackend.from_url(f"sqlite:///{path}") as backend:
         assert await sql(backend, "PRAGMA user_version") == [(sqlite_schema.SCHEMA_VERSION,)]

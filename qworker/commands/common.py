@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from qworker.errors import BackendUnavailable, ExitCode, QueueDoesNotExist, QWorkerError
+from qworker.errors import BackendUnavailable, ExitCode, PurgeQueueInProgress, QueueDoesNotExist, QWorkerError
 from qworker.registry import DEFAULT_BACKEND_URL, open_backend, redact_url
 
 if TYPE_CHECKING:
@@ -116,6 +117,9 @@ def describe(exc: QWorkerError, backend_url: str | None = None) -> str:
             f"{exc}{where}. List queues with 'qworker queue list'; create it with "
             f"'qworker queue create {exc.queue}{fifo}'."
         )
+    if isinstance(exc, PurgeQueueInProgress):
+        wait = f"in {math.ceil(exc.retry_after)} s" if exc.retry_after is not None else "within a minute"
+        return f"{exc} Queue {exc.queue!r} was purged less than 60 seconds ago: try again {wait}."
     if isinstance(exc, BackendUnavailable):
         target = redact_url(backend_url) if backend_url else "the backend"
         return (

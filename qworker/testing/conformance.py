@@ -13,10 +13,18 @@ A backend proves it gives SQS's semantics by passing this suite::
             async with MyBackend(..., clock=clock) as backend:
                 yield backend
 
-Every test names the SPEC statements it checks. Tests use real timing with short visibility
-timeouts (``timing_unit`` seconds); the few that need minutes to pass (the 5-minute
-deduplication window, retention, the 12-hour visibility cap) move the ``clock`` instead and are
-skipped, with the reason, for backends whose clock cannot be moved (``controls_clock = False``).
+        @pytest.fixture
+        async def other_backend(self, clock):   # a second client of the same store
+            async with MyBackend(..., clock=clock) as other:
+                yield other
+
+Every test names the SPEC statements it checks. Changes every client must see at once
+(SetQueueAttributes, tags, PurgeQueue's 60 s, the record store) are made through ``backend``
+and checked through ``other_backend``; without that fixture those tests are skipped.
+Tests use real timing with short visibility timeouts (``timing_unit`` seconds); the few that
+need minutes to pass (the 5-minute deduplication window, retention, the 12-hour visibility cap)
+move the ``clock`` instead and are skipped, with the reason, for backends whose clock cannot be
+moved (``controls_clock = False``).
 Each test makes its own uniquely named queues, so a backend may share one server between tests.
 
 The quarantine tests (RELIABILITY T16) run on backends with ``capabilities.quarantine`` and need
@@ -29,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -49,7 +59,15 @@ from qworker.backend import (
     SendEntry,
     VisibilityChange,
 )
-from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists, UnsupportedOperation
+from qworker.errors import (
+    InvalidAttributeName,
+    InvalidAttributeValue,
+    InvalidParameterValue,
+    PurgeQueueInProgress,
+    QueueDoesNotExist,
+    QueueNameExists,
+    UnsupportedOperation,
+)
 
 
 class OffsetClock:
@@ -75,6 +93,19 @@ def bodies(messages: list[ReceivedMessage]) -> list[str]:
     return [m.body for m in messages]
 
 
+def comparable(spec: QueueSpec) -> QueueSpec:
+    """``spec`` with its JSON-valued extra attributes (``Policy``, ``RedriveAllowPolicy``) in one
+    canonical form: SQS may return a policy re-serialized (other spacing, same JSON)."""
+    extra = tuple(
+        (name, json.dumps(json.loads(value), sort_keys=True) if name in _JSON_ATTRIBUTES and value else value)
+        for name, value in spec.extra_attributes
+    )
+    return dataclasses.replace(spec, extra_attributes=extra)
+
+
+_JSON_ATTRIBUTES = ("Policy", "RedriveAllowPolicy")
+
+
 class BackendConformance:
     """SQS semantics every qworker backend must have. Subclass it and override ``backend``."""
 
@@ -92,6 +123,16 @@ class BackendConformance:
     async def backend(self, clock: OffsetClock) -> AsyncIterator[Backend]:
         raise NotImplementedError("subclasses of BackendConformance override the `backend` fixture")
         yield  # pragma: no cover  # noqa: PT022
+
+    @pytest.fixture
+    async def other_backend(self, backend: Backend, clock: OffsetClock) -> AsyncIterator[Backend]:
+        """A second client of ``backend``'s store, made as another process would make it (for a
+        URL: a second ``open_backend(url)``), on the same ``clock``. The tests of changes that
+        every client must see at once (SetQueueAttributes, tags, purges, records) act through one
+        and check through the other. Subclasses override it; by default those tests are skipped.
+        """
+        pytest.skip("the subclass does not provide `other_backend`, a second client of the same store")
+        yield backend  # pragma: no cover  # noqa: PT022
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -332,6 +373,431 @@ class BackendConformance:
         assert len(await backend.receive(name, max_messages=1, wait_seconds=0)) == 1
         counts = (await backend.get_queue(name)).counts
         assert (counts.visible, counts.in_flight, counts.delayed) == (2, 1, 2)
+
+    # == SetQueueAttributes =====================================================================
+    #
+    # Each test changes a queue through ``backend`` and uses it through ``other_backend``, a second
+    # client of the same store that has already used the queue (so it could hold a stale copy of
+    # the attributes, as another worker process would).
+
+    async def test_set_queue_attributes_replaces_every_attribute(
+        self, backend: Backend, other_backend: Backend, clock: OffsetClock
+    ) -> None:
+        """SQS SetQueueAttributes: every attribute is replaced, GetQueueAttributes from any client
+        shows the new values, LastModifiedTimestamp changes."""
+        dlq = await self.make_queue(backend)
+        name = await self.make_queue(backend)
+        before = await other_backend.get_queue(name)
+        if self.controls_clock:
+            clock.advance(5)
+        spec = QueueSpec(
+            name,
+            visibility_timeout=45,
+            message_retention_period=600,
+            delay_seconds=2,
+            maximum_message_size=2048,
+            receive_wait_time_seconds=1,
+            redrive_policy=RedrivePolicy(dlq, 5),
+            extra_attributes=(("SqsManagedSseEnabled", "false"),),
+        )
+        await backend.set_queue_attributes(name, spec)
+        info = await other_backend.get_queue(name)
+        assert info.spec == spec
+        attrs = info.attributes()
+        assert (attrs["VisibilityTimeout"], attrs["DelaySeconds"], attrs["MaximumMessageSize"]) == (
+            "45",
+            "2",
+            "2048",
+        )
+        assert attrs["SqsManagedSseEnabled"] == "false"
+        assert backend.queue_arn(dlq) in attrs["RedrivePolicy"]
+        assert info.created_timestamp == before.created_timestamp
+        if self.controls_clock:
+            assert info.last_modified_timestamp >= before.last_modified_timestamp + 4
+        else:
+            assert info.last_modified_timestamp >= before.last_modified_timestamp
+        # a CreateQueue with the new attributes is now the idempotent one
+        await other_backend.create_queue(spec)
+        with pytest.raises(QueueNameExists):
+            await other_backend.create_queue(QueueSpec(name))
+
+    async def test_set_visibility_timeout_applies_to_the_next_receive(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS-V-1 via SetQueueAttributes: the next receive, by any client, hides the message for the
+        new VisibilityTimeout; a message already in flight keeps the timeout it was received with."""
+        name = await self.make_queue(backend, visibility_timeout=600)
+        await self.send_bodies(other_backend, name, "held", "next")
+        (held,) = await other_backend.receive(name, wait_seconds=2)
+        await backend.set_queue_attributes(name, QueueSpec(name, visibility_timeout=self.timing_unit))
+        (message,) = await other_backend.receive(name, wait_seconds=2)
+        assert message.body != held.body
+        assert await other_backend.receive(name, wait_seconds=0) == []
+        (again,) = await other_backend.receive(name, wait_seconds=self.timing_unit * 6)
+        assert (again.body, again.receive_count) == (message.body, 2)  # the held one stays hidden
+
+    async def test_set_maximum_message_size_applies_to_the_next_send(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS-L-1 via SetQueueAttributes: every client's next send is checked against the new
+        MaximumMessageSize, smaller or larger."""
+        name = await self.make_queue(backend)
+        assert not (await other_backend.send(name, [SendEntry("a" * 2000)])).failed
+        await backend.set_queue_attributes(name, QueueSpec(name, maximum_message_size=1024))
+        result = await other_backend.send(name, [SendEntry("b" * 1500), SendEntry("c" * 1000)])
+        assert [f.code for f in result.failed] == ["InvalidParameterValue"]
+        assert len(result.successful) == 1
+        await backend.set_queue_attributes(name, QueueSpec(name, maximum_message_size=4096))
+        assert not (await other_backend.send(name, [SendEntry("d" * 3000)])).failed
+
+    async def test_set_delay_seconds_applies_to_messages_sent_afterwards(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS-L-2 via SetQueueAttributes: DelaySeconds delays the messages sent after the change
+        (by any client), not those already in the queue."""
+        name = await self.make_queue(backend)
+        await self.send_bodies(other_backend, name, "before")
+        await backend.set_queue_attributes(name, QueueSpec(name, delay_seconds=1))
+        await self.send_bodies(other_backend, name, "after")
+        counts = (await other_backend.get_queue(name)).counts
+        assert (counts.visible, counts.delayed) == (1, 1)
+        (first,) = await other_backend.receive(name, max_messages=10, wait_seconds=0)
+        assert first.body == "before"
+        started = time.monotonic()
+        (later,) = await other_backend.receive(name, max_messages=10, wait_seconds=5)
+        assert later.body == "after"
+        assert time.monotonic() - started >= 0.3
+
+    async def test_set_receive_wait_time_applies_to_the_next_receive(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS-R-1 via SetQueueAttributes: a receive that gives no wait long-polls for the new
+        ReceiveMessageWaitTimeSeconds, whichever client receives."""
+        name = await self.make_queue(backend)
+        started = time.monotonic()
+        assert await other_backend.receive(name) == []
+        assert time.monotonic() - started < 0.9
+        await backend.set_queue_attributes(name, QueueSpec(name, receive_wait_time_seconds=1))
+        started = time.monotonic()
+        assert await other_backend.receive(name) == []
+        assert time.monotonic() - started >= 0.9
+
+    async def test_set_redrive_policy_applies_to_the_next_receive(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """ESM-DLQ-1/2 via SetQueueAttributes: a RedrivePolicy added later moves the messages that
+        already reached maxReceiveCount on the next receive; removed, nothing moves any more."""
+        dlq = await self.make_queue(backend)
+        name = await self.make_queue(backend)
+        await self.send_bodies(other_backend, name, "poison")
+        for _ in range(2):
+            (message,) = await other_backend.receive(name, wait_seconds=2)
+            await self.release(other_backend, name, [message])
+        await backend.set_queue_attributes(name, QueueSpec(name, redrive_policy=RedrivePolicy(dlq, 2)))
+        assert await other_backend.receive(name, max_messages=10, wait_seconds=0) == []
+        (dead,) = await other_backend.receive(dlq, wait_seconds=2)
+        assert (dead.message_id, dead.body) == (message.message_id, "poison")
+        await backend.set_queue_attributes(name, QueueSpec(name))
+        await self.send_bodies(other_backend, name, "kept")
+        counts = []
+        for _ in range(3):
+            (message,) = await other_backend.receive(name, wait_seconds=2)
+            counts.append(message.receive_count)
+            await self.release(other_backend, name, [message])
+        assert counts == [1, 2, 3]
+
+    async def test_fifo_set_content_based_deduplication_applies_to_the_next_send(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS-F-3 via SetQueueAttributes: turning ContentBasedDeduplication on lets every client
+        send without a deduplication id at once; turning it off requires one again."""
+        name = await self.make_queue(backend, fifo=True)
+        result = await other_backend.send(name, [SendEntry("x", message_group_id="g")])
+        assert [f.code for f in result.failed] == ["InvalidParameterValue"]
+        await backend.set_queue_attributes(name, QueueSpec(name, content_based_deduplication=True))
+        result = await other_backend.send(name, [SendEntry("x", message_group_id="g")])
+        assert not result.failed
+        await backend.set_queue_attributes(name, QueueSpec(name))
+        result = await other_backend.send(name, [SendEntry("y", message_group_id="g")])
+        assert [f.code for f in result.failed] == ["InvalidParameterValue"]
+
+    async def test_set_retention_applies_to_messages_already_queued(
+        self, backend: Backend, other_backend: Backend, clock: OffsetClock
+    ) -> None:
+        """SQS-L-3 via SetQueueAttributes: a message expires at its enqueue time plus the queue's
+        current MessageRetentionPeriod, so a shorter period also expires messages already queued
+        (SQS's SetQueueAttributes documentation) and a longer one keeps them longer."""
+        self.need_clock()
+        name = await self.make_queue(backend, message_retention_period=600)
+        await self.send_bodies(other_backend, name, "old")
+        clock.advance(120)
+        await self.send_bodies(other_backend, name, "young")
+        await backend.set_queue_attributes(name, QueueSpec(name, message_retention_period=100))
+        assert bodies(await other_backend.receive(name, max_messages=10, wait_seconds=0)) == ["young"]
+        await backend.set_queue_attributes(name, QueueSpec(name, message_retention_period=1000))
+        await self.send_bodies(other_backend, name, "new")
+        clock.advance(500)  # "young" is 500 s old, "new" 500 s
+        got = await self.receive_all(other_backend, name, 2, wait=0, visibility_timeout=0)
+        assert sorted(bodies(got)) == ["new", "young"]
+        await backend.set_queue_attributes(name, QueueSpec(name, message_retention_period=400))
+        assert (await other_backend.get_queue(name)).counts.visible == 0
+
+    async def test_set_queue_attributes_refuses_what_sqs_refuses(self, backend: Backend) -> None:
+        """SQS SetQueueAttributes errors: a missing queue, values out of range
+        (InvalidAttributeValue), a change of queue type, ContentBasedDeduplication on a standard
+        queue, a RedrivePolicy to a missing DLQ, to one of the other type or to the queue itself,
+        an unknown attribute. Nothing changes."""
+        dlq = await self.make_queue(backend)
+        fifo_dlq = await self.make_queue(backend, fifo=True)
+        name = await self.make_queue(backend, visibility_timeout=12)
+        missing = unique_name()
+        with pytest.raises(QueueDoesNotExist):
+            await backend.set_queue_attributes(missing, QueueSpec(missing))
+        refused: list[QueueSpec] = [
+            QueueSpec(name, visibility_timeout=43_201),
+            QueueSpec(name, message_retention_period=59),
+            QueueSpec(name, delay_seconds=901),
+            QueueSpec(name, maximum_message_size=1023),
+            QueueSpec(name, receive_wait_time_seconds=21),
+            QueueSpec(name + ".fifo"),
+            QueueSpec(name, content_based_deduplication=True),
+            QueueSpec(name, redrive_policy=RedrivePolicy(unique_name(), 3)),
+            QueueSpec(name, redrive_policy=RedrivePolicy(fifo_dlq, 3)),
+            QueueSpec(name, redrive_policy=RedrivePolicy(name, 3)),
+            QueueSpec(name, redrive_policy=RedrivePolicy(dlq, 0)),
+            QueueSpec(name, extra_attributes=(("KmsDataKeyReusePeriodSeconds", "59"),)),
+        ]
+        for spec in refused:
+            with pytest.raises(InvalidParameterValue):
+                await backend.set_queue_attributes(name, spec)
+        for spec in refused[:5]:
+            with pytest.raises(InvalidAttributeValue):
+                await backend.set_queue_attributes(name, spec)
+        with pytest.raises(InvalidAttributeName):
+            await backend.set_queue_attributes(name, QueueSpec(name, extra_attributes=(("Colour", "red"),)))
+        assert (await backend.get_queue(name)).spec == QueueSpec(name, visibility_timeout=12)
+
+    #: a queue policy in SQS's compact form (the extra attribute tests)
+    POLICY = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*"}
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+    async def test_extra_attributes_are_kept_as_given(self, backend: Backend) -> None:
+        """SQS CreateQueue/SetQueueAttributes: Policy, RedriveAllowPolicy, KmsMasterKeyId,
+        KmsDataKeyReusePeriodSeconds and SqsManagedSseEnabled are stored and returned as given
+        (qworker does not act on them); SetQueueAttributes replaces them all."""
+        name = unique_name()
+        allow = json.dumps({"redrivePermission": "denyAll"})
+        spec = QueueSpec(
+            name,
+            extra_attributes=(
+                ("Policy", self.POLICY),
+                ("RedriveAllowPolicy", allow),
+                ("SqsManagedSseEnabled", "false"),
+            ),
+        )
+        await backend.create_queue(spec)
+        info = await backend.get_queue(name)
+        assert comparable(info.spec) == comparable(spec)
+        assert json.loads(info.attributes()["RedriveAllowPolicy"]) == json.loads(allow)
+        await backend.create_queue(spec)  # the same attributes: idempotent
+        kms = (
+            ("KmsMasterKeyId", "alias/aws/sqs"),
+            ("KmsDataKeyReusePeriodSeconds", "900"),
+            ("SqsManagedSseEnabled", "false"),
+        )
+        changed = QueueSpec(name, extra_attributes=kms)
+        await backend.set_queue_attributes(name, changed)
+        info = await backend.get_queue(name)
+        assert info.spec == changed
+        attrs = info.attributes()
+        assert attrs["KmsDataKeyReusePeriodSeconds"] == "900"
+        assert "RedriveAllowPolicy" not in attrs and "Policy" not in attrs
+
+    # == tags ===================================================================================
+
+    async def test_create_queue_with_tags_then_list_them(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS CreateQueue ``tags`` and ListQueueTags: the tags are stored with the queue."""
+        name = unique_name()
+        await backend.create_queue(QueueSpec(name), tags={"team": "payments", "env": ""})
+        assert await other_backend.queue_tags(name) == {"team": "payments", "env": ""}
+        other = await self.make_queue(backend)
+        assert await backend.queue_tags(other) == {}
+
+    async def test_create_queue_again_does_not_change_its_tags(self, backend: Backend) -> None:
+        """SQS CreateQueue on an existing queue (same attributes) leaves its tags as they are."""
+        name = unique_name()
+        await backend.create_queue(QueueSpec(name), tags={"team": "a"})
+        await backend.create_queue(QueueSpec(name), tags={"team": "b", "new": "x"})
+        assert await backend.queue_tags(name) == {"team": "a"}
+
+    async def test_tag_queue_adds_and_overwrites_untag_queue_removes(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        """SQS TagQueue (a key that exists is overwritten) and UntagQueue (a missing key is
+        ignored); every client sees the result."""
+        name = unique_name()
+        await backend.create_queue(QueueSpec(name), tags={"a": "1", "b": "2"})
+        await other_backend.tag_queue(name, {"b": "20", "c": "3"})
+        assert await backend.queue_tags(name) == {"a": "1", "b": "20", "c": "3"}
+        await backend.untag_queue(name, ["a", "not-there"])
+        assert await other_backend.queue_tags(name) == {"b": "20", "c": "3"}
+
+    async def test_tag_limits(self, backend: Backend) -> None:
+        """SQS TagQueue limits: at most 50 tags per queue, keys of 1-128 characters, values of 0-256;
+        a call over a limit changes nothing."""
+        name = unique_name()
+        await backend.create_queue(QueueSpec(name), tags={f"k{i}": str(i) for i in range(49)})
+        await backend.tag_queue(name, {"x" * 128: "v" * 256})
+        assert len(await backend.queue_tags(name)) == 50
+        await backend.tag_queue(name, {"k0": "overwrite is not a new tag"})
+        for bad in ({"one-too-many": "x"}, {"x" * 129: "v"}, {"": "v"}, {"k": "v" * 257}):
+            with pytest.raises(InvalidParameterValue):
+                await backend.tag_queue(name, bad)
+        tags = await backend.queue_tags(name)
+        assert len(tags) == 50 and tags["k0"] == "overwrite is not a new tag"
+        with pytest.raises(InvalidParameterValue):
+            await backend.create_queue(QueueSpec(unique_name()), tags={f"k{i}": "" for i in range(51)})
+
+    async def test_tags_of_a_missing_queue(self, backend: Backend) -> None:
+        """SQS: NonExistentQueue for TagQueue, UntagQueue and ListQueueTags on a missing queue; a
+        queue deleted and created again has no tags."""
+        missing = unique_name()
+        with pytest.raises(QueueDoesNotExist):
+            await backend.tag_queue(missing, {"a": "b"})
+        with pytest.raises(QueueDoesNotExist):
+            await backend.untag_queue(missing, ["a"])
+        with pytest.raises(QueueDoesNotExist):
+            await backend.queue_tags(missing)
+        with pytest.raises(QueueDoesNotExist):
+            await backend.set_queue_attributes(missing, QueueSpec(missing))
+
+    async def test_deleted_queue_takes_its_tags_along(self, backend: Backend) -> None:
+        """SQS DeleteQueue: a queue created again under the same name starts without tags."""
+        if not self.controls_clock:
+            pytest.skip("SQS: a deleted queue's name can be used again only after 60 s")
+        name = unique_name()
+        await backend.create_queue(QueueSpec(name), tags={"a": "b"})
+        await backend.delete_queue(name)
+        await backend.create_queue(QueueSpec(name))
+        assert await backend.queue_tags(name) == {}
+
+    # == PurgeQueue =============================================================================
+
+    async def test_purge_again_within_60_seconds_is_purge_queue_in_progress(
+        self, backend: Backend, other_backend: Backend, clock: OffsetClock
+    ) -> None:
+        """SQS PurgeQueue: one purge per queue every 60 s, for every client; a refused purge
+        deletes nothing (AWS.SimpleQueueService.PurgeQueueInProgress)."""
+        name = await self.make_queue(backend)
+        await backend.purge_queue(name)
+        await self.send_bodies(backend, name, "after the purge")
+        with pytest.raises(PurgeQueueInProgress) as refused:
+            await other_backend.purge_queue(name)
+        assert str(refused.value) == f"Only one PurgeQueue operation on {name} is allowed every 60 seconds."
+        assert refused.value.code == "AWS.SimpleQueueService.PurgeQueueInProgress"
+        other = await self.make_queue(backend)
+        await other_backend.purge_queue(other)  # per queue
+        if not self.controls_clock:
+            return
+        clock.advance(61)
+        assert (await backend.get_queue(name)).counts.visible == 1
+        await other_backend.purge_queue(name)
+        assert (await backend.get_queue(name)).counts.visible == 0
+
+    # == shared records (capabilities.records) ==================================================
+
+    def need_records(self, backend: Backend) -> str:
+        """A kind no other test uses; skips on backends without the record store."""
+        if not backend.capabilities.records:
+            pytest.skip("this backend has no shared record store")
+        return f"kind-{uuid.uuid4().hex[:12]}"
+
+    async def test_records_put_get_list_delete(self, backend: Backend) -> None:
+        """qworker records: a value is stored, replaced, listed by kind, deleted."""
+        kind = self.need_records(backend)
+        value = {"state": "RUNNING", "moved": 3, "nested": {"list": [1, "two", None], "ok": True}}
+        await backend.put_record(kind, "task-1", value, None)
+        await backend.put_record(kind, "task-2", {"state": "DONE"}, 3600)
+        await backend.put_record(f"{kind}-other", "task-1", {"other": 1}, None)
+        assert await backend.get_record(kind, "task-1") == value
+        assert await backend.list_records(kind) == {"task-1": value, "task-2": {"state": "DONE"}}
+        await backend.put_record(kind, "task-1", {"state": "CANCELLED"}, None)
+        assert await backend.get_record(kind, "task-1") == {"state": "CANCELLED"}
+        assert await backend.delete_record(kind, "task-1") is True
+        assert await backend.delete_record(kind, "task-1") is False
+        assert await backend.get_record(kind, "task-1") is None
+        assert await backend.list_records(kind) == {"task-2": {"state": "DONE"}}
+        assert await backend.list_records(f"{kind}-never") == {}
+        assert await backend.get_record(f"{kind}-other", "task-1") == {"other": 1}
+
+    async def test_records_are_shared_by_every_client(self, backend: Backend, other_backend: Backend) -> None:
+        """qworker records: what one client (process) puts, another reads, replaces and deletes."""
+        kind = self.need_records(backend)
+        await backend.put_record(kind, "worker-a", {"beat": 1}, 60)
+        assert await other_backend.get_record(kind, "worker-a") == {"beat": 1}
+        await other_backend.put_record(kind, "worker-a", {"beat": 2}, 60)
+        assert await backend.list_records(kind) == {"worker-a": {"beat": 2}}
+        assert await other_backend.delete_record(kind, "worker-a") is True
+        assert await backend.get_record(kind, "worker-a") is None
+
+    async def test_records_expire_after_their_ttl(self, backend: Backend, clock: OffsetClock) -> None:
+        """qworker records: a record is gone (get, list, delete) once its time to live has passed;
+        a record put again gets the new ttl; one without a ttl stays."""
+        kind = self.need_records(backend)
+        short = 10.0 if self.controls_clock else 0.5
+        await backend.put_record(kind, "brief", {"n": 1}, short)
+        await backend.put_record(kind, "renewed", {"n": 2}, short)
+        await backend.put_record(kind, "forever", {"n": 3}, None)
+        await backend.put_record(kind, "renewed", {"n": 2}, short * 100)
+        if self.controls_clock:
+            clock.advance(short + 1)
+        else:
+            await asyncio.sleep(short + 0.3)
+        assert await backend.get_record(kind, "brief") is None
+        assert await backend.list_records(kind) == {"renewed": {"n": 2}, "forever": {"n": 3}}
+        assert await backend.delete_record(kind, "brief") is False
+
+    async def test_records_refuse_what_they_cannot_store(self, backend: Backend) -> None:
+        """qworker records: bad kinds, keys, values and ttls are InvalidParameterValue."""
+        kind = self.need_records(backend)
+        bad: list[tuple[str, str, object, object]] = [
+            ("", "k", {}, None),
+            ("has space", "k", {}, None),
+            ("k" * 65, "k", {}, None),
+            (kind, "", {}, None),
+            (kind, "k" * 257, {}, None),
+            (kind, "k", {"not json": object()}, None),
+            (kind, "k", ["not", "a", "mapping"], None),
+            (kind, "k", {"big": "x" * 70_000}, None),
+            (kind, "k", {}, 0),
+            (kind, "k", {}, -1),
+        ]
+        for args in bad:
+            with pytest.raises(InvalidParameterValue):
+                await backend.put_record(*args)  # type: ignore[arg-type]
+        assert await backend.list_records(kind) == {}
+
+    async def test_records_unsupported_without_the_capability(self, backend: Backend) -> None:
+        """qworker records on a backend without ``capabilities.records`` (SQS): UnsupportedOperation."""
+        if backend.capabilities.records:
+            pytest.skip("this backend has the record store")
+        for call in (
+            backend.put_record("k", "k", {}, None),
+            backend.get_record("k", "k"),
+            backend.list_records("k"),
+            backend.delete_record("k", "k"),
+        ):
+            with pytest.raises(UnsupportedOperation):
+                await call
 
     # == send ===================================================================================
 

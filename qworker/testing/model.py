@@ -9,7 +9,9 @@ rule per method. It serves three purposes:
   ``should_dead_letter``, ...);
 * a worked example for authors of third-party backends.
 
-It is one process only and keeps nothing on disk; it is not registered as a URL scheme.
+It is one process only and keeps nothing on disk; it is not registered as a URL scheme. Two
+objects can share one store (``ModelBackend(share_with=other)``): that is how the conformance
+suite checks that a change made through one client is seen by another.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import asyncio
 import base64
 import binascii
 import itertools
+import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from qworker import arn, digest, limits
 from qworker.backend import (
@@ -49,7 +53,12 @@ from qworker.backend import (
     VisibilityChange,
     system_attributes,
 )
-from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists
+from qworker.errors import (
+    InvalidParameterValue,
+    PurgeQueueInProgress,
+    QueueDoesNotExist,
+    QueueNameExists,
+)
 from qworker.quarantine import Readable, check_destination, plan_restore
 
 _POLL_INTERVAL = 0.005
@@ -101,6 +110,8 @@ class ModelQueue:
     sequence: int = 0
     #: messages set aside (T16): (message, reason, epoch ms), oldest first
     quarantine: list[tuple[StoredMessage, str, int]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    purged_ms: int | None = None  #: when it was last purged (one purge every 60 s)
 
 
 #: the reason the model gives for each kind of pretended corruption
@@ -116,9 +127,19 @@ class ModelBackend(BaseBackend):
 
     capabilities = Capabilities(quarantine=True)
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, share_with: ModelBackend | None = None
+    ) -> None:
         self.clock = clock
+        if share_with is not None:  # another client of the same store
+            self.queues = share_with.queues
+            self.records = share_with.records
+            self._numbers = share_with._numbers
+            self._seqs = share_with._seqs
+            return
         self.queues: dict[str, ModelQueue] = {}
+        #: kind -> key -> (JSON text, expiry in epoch ms or None)
+        self.records: dict[str, dict[str, tuple[str, int | None]]] = {}
         self._numbers = itertools.count(1)
         self._seqs = itertools.count(1)
         self.quarantine_tally = QuarantineTally()
@@ -148,22 +169,52 @@ class ModelBackend(BaseBackend):
         except KeyError:
             raise QueueDoesNotExist(name) from None
 
-    async def create_queue(self, spec: QueueSpec) -> None:
+    async def create_queue(self, spec: QueueSpec, tags: Mapping[str, str] | None = None) -> None:
         limits.validate_queue_spec(spec)
+        initial = limits.check_tags(tags or {})
         existing = self.queues.get(spec.name)
         if existing is not None:
             if existing.spec != spec:
                 raise QueueNameExists(
                     f"A queue named {spec.name!r} already exists with different attributes."
                 )
-            return
+            return  # tags are given at creation only
+        self._check_dead_letter_queue(spec)
+        now = int(self.clock())
+        self.queues[spec.name] = ModelQueue(spec, next(self._numbers), now, now, tags=initial)
+
+    def _check_dead_letter_queue(self, spec: QueueSpec) -> None:
+        """ESM-DLQ-3: the dead-letter queue exists (its type was checked with the spec)."""
         if spec.redrive_policy is not None and spec.redrive_policy.dead_letter_queue not in self.queues:
             raise InvalidParameterValue(
                 f"Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist: "
                 f"{spec.redrive_policy.dead_letter_queue!r}."
             )
-        now = int(self.clock())
-        self.queues[spec.name] = ModelQueue(spec, next(self._numbers), now, now)
+
+    async def set_queue_attributes(self, queue: str, spec: QueueSpec) -> None:
+        limits.check_spec_change(queue, spec)
+        q = self._queue(queue)
+        self._check_dead_letter_queue(spec)
+        # Retention counts from each message's enqueue time with the queue's current period
+        # (SQS: a shorter period also expires messages already in the queue).
+        shift = (spec.message_retention_period - q.spec.message_retention_period) * 1000
+        if shift:
+            for message in q.messages:
+                message.expires_ms += shift
+        q.spec = spec
+        q.modified = int(self.clock())
+
+    async def tag_queue(self, queue: str, tags: Mapping[str, str]) -> None:
+        q = self._queue(queue)
+        q.tags = limits.check_tags(tags, q.tags)
+
+    async def untag_queue(self, queue: str, keys: Sequence[str]) -> None:
+        q = self._queue(queue)
+        for key in limits.check_tag_keys(keys):
+            q.tags.pop(key, None)
+
+    async def queue_tags(self, queue: str) -> dict[str, str]:
+        return dict(self._queue(queue).tags)
 
     async def get_queue(self, queue: str) -> QueueInfo:
         q = self._queue(queue)
@@ -180,6 +231,11 @@ class ModelBackend(BaseBackend):
 
     async def purge_queue(self, queue: str) -> None:
         q = self._queue(queue)
+        now = self.now_ms()
+        interval = limits.PURGE_INTERVAL_SECONDS * 1000
+        if q.purged_ms is not None and now - q.purged_ms < interval:
+            raise PurgeQueueInProgress(queue, (q.purged_ms + interval - now) / 1000)
+        q.purged_ms = now
         q.messages.clear()
         q.quarantine.clear()
 
@@ -661,3 +717,32 @@ class ModelBackend(BaseBackend):
             wanted = set(message_ids)
             q.quarantine = [item for item in q.quarantine if item[0].message_id not in wanted]
         return before - len(q.quarantine)
+
+    # -- the shared record store ----------------------------------------------------------------
+
+    def _live_records(self, kind: str) -> dict[str, tuple[str, int | None]]:
+        now = self.now_ms()
+        records = self.records.setdefault(kind, {})
+        for key in [k for k, (_, expires) in records.items() if expires is not None and expires <= now]:
+            del records[key]
+        return records
+
+    async def put_record(
+        self, kind: str, key: str, value: Mapping[str, Any], ttl_seconds: float | None
+    ) -> None:
+        text = limits.check_record(kind, key, value, ttl_seconds)
+        expires = None if ttl_seconds is None else self.now_ms() + round(ttl_seconds * 1000)
+        self._live_records(kind)[key] = (text, expires)
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        limits.check_record(kind, key)
+        found = self._live_records(kind).get(key)
+        return None if found is None else json.loads(found[0])
+
+    async def list_records(self, kind: str) -> dict[str, dict[str, Any]]:
+        limits.check_record(kind, "-")
+        return {key: json.loads(text) for key, (text, _) in self._live_records(kind).items()}
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        limits.check_record(kind, key)
+        return self._live_records(kind).pop(key, None) is not None

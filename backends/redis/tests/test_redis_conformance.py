@@ -22,6 +22,14 @@ class TestRedisConformance(BackendConformance):
         async with RedisBackend(redis_server.url, clock_offset=lambda: clock.offset) as backend:
             yield backend
 
+    @pytest.fixture
+    async def other_backend(
+        self, clock: OffsetClock, redis_server: RedisServer
+    ) -> AsyncIterator[RedisBackend]:
+        """A second client (another process's view: its own connections and caches)."""
+        async with RedisBackend(redis_server.url, clock_offset=lambda: clock.offset) as other:
+            yield other
+
 
 class TestRedisClusterConformance(BackendConformance):
     timing_unit = 0.3
@@ -32,3 +40,8 @@ class TestRedisClusterConformance(BackendConformance):
     async def backend(self, clock: OffsetClock, cluster_url: str) -> AsyncIterator[RedisBackend]:
         async with RedisBackend(cluster_url, clock_offset=lambda: clock.offset) as backend:
             yield backend
+
+    @pytest.fixture
+    async def other_backend(self, clock: OffsetClock, cluster_url: str) -> AsyncIterator[RedisBackend]:
+        async with RedisBackend(cluster_url, clock_offset=lambda: clock.offset) as other:
+            yield other

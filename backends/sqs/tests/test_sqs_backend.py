@@ -20,6 +20,7 @@ from qworker.backend import MessageAttributeValue, QueueSpec, RedrivePolicy, Sen
 from qworker.errors import (
     BackendUnavailable,
     InvalidParameterValue,
+    PurgeQueueInProgress,
     QueueDoesNotExist,
     QueueNameExists,
     UnsupportedOperation,
@@ -126,6 +127,59 @@ async def test_create_queue_rounds_up_and_compares_every_attribute(sqs: SQSBacke
                 name, visibility_timeout=1, receive_wait_time_seconds=2, redrive_policy=RedrivePolicy(dlq, 5)
             )
         )
+
+
+async def test_set_queue_attributes_by_url_and_back_to_sqs_defaults(sqs: SQSBackend) -> None:
+    """SetQueueAttributes on a queue named by its URL; attributes the new spec leaves out go back
+    to SQS's defaults (no RedrivePolicy, no Policy, SSE-SQS on); tags by URL too."""
+    dlq = await make(sqs)
+    name = await make(sqs)
+    url = (await sqs.ref(name)).url
+    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
+    changed = QueueSpec(
+        name,
+        visibility_timeout=7,
+        redrive_policy=RedrivePolicy(dlq, 4),
+        extra_attributes=(("Policy", policy), ("SqsManagedSseEnabled", "false")),
+    )
+    await sqs.set_queue_attributes(url, changed)
+    info = await sqs.get_queue(name)
+    assert info.spec.visibility_timeout == 7 and info.spec.redrive_policy == RedrivePolicy(dlq, 4)
+    assert info.spec.extra()["SqsManagedSseEnabled"] == "false"
+    await sqs.set_queue_attributes(name, QueueSpec(name))
+    info = await sqs.get_queue(name)
+    assert info.spec == QueueSpec(name)
+    assert "RedrivePolicy" not in info.sqs_attributes and "Policy" not in info.sqs_attributes
+    assert info.sqs_attributes["SqsManagedSseEnabled"] == "true"  # SQS's default, shown as SQS says
+    with pytest.raises(InvalidParameterValue):
+        await sqs.set_queue_attributes(url, QueueSpec(dlq))  # a spec of another queue
+    await sqs.tag_queue(url, {"k": "v"})
+    assert await sqs.queue_tags(name) == {"k": "v"}
+    await sqs.untag_queue(url, [])
+    with pytest.raises(QueueDoesNotExist):
+        await sqs.untag_queue(qname(), [])
+
+
+async def test_purge_queue_in_progress_is_sqs_error(sqs: SQSBackend) -> None:
+    """PurgeQueueInProgress comes back from SQS as an HTTP 403; it is not taken for a refusal of
+    the credentials."""
+    name = await make(sqs)
+    await sqs.purge_queue(name)
+    with pytest.raises(PurgeQueueInProgress, match=f"Only one PurgeQueue operation on {name} "):
+        await sqs.purge_queue((await sqs.ref(name)).url)
+
+
+async def test_a_whole_batch_refusal_fails_only_its_entry(sqs: SQSBackend, sqs_url: str) -> None:
+    """A client whose cached attributes allow an entry SQS refuses (MaximumMessageSize lowered by
+    another client): moto refuses the whole SendMessageBatch, and the backend sends the entries
+    one by one, so only that entry fails."""
+    name = await make(sqs)
+    async with SQSBackend(sqs_url) as other:
+        assert not (await other.send(name, [SendEntry("warm")])).failed
+        await sqs.set_queue_attributes(name, QueueSpec(name, maximum_message_size=1024))
+        result = await other.send(name, [SendEntry("a"), SendEntry("b" * 2000), SendEntry("c")])
+    assert [f.id for f in result.failed] == ["1"]
+    assert [r.id for r in result.successful] == ["0", "2"]
 
 
 async def test_a_deleted_queue_is_forgotten(sqs: SQSBackend) -> None:

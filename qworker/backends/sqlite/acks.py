@@ -122,6 +122,9 @@ def change_visibility(
         return failed, False
     with store.write() as conn:
         now = store.now_ms()
+        # the retention shift as it is now (SetQueueAttributes); a queue deleted meanwhile took
+        # its messages along, and its handles find nothing
+        cutoff = (store.find_queue(queue_name) or queue).expiry_cutoff(now)
         rows = {
             row[0]: row[1:]
             for row in conn.execute(
@@ -134,7 +137,7 @@ def change_visibility(
         groups = set()
         for handle, seq, token, timeout_ms in wanted:
             row = rows.get(seq)
-            if row is None or row[0] != token or row[1] <= now or row[3] <= now:
+            if row is None or row[0] != token or row[1] <= now or row[3] <= cutoff:
                 failed.append(
                     BatchEntryError(
                         handle,
@@ -200,10 +203,10 @@ def peek(store: Store, queue_name: str, max_messages: int) -> list[PeekedMessage
             "m.trace_header, iif(m.body IS NULL, b.attrs, m.attrs), iif(m.body IS NULL, b.body, m.body), "
             "CASE WHEN m.visible_at <= ?2 THEN 'visible' WHEN m.token IS NOT NULL THEN 'in_flight' "
             "ELSE 'delayed' END, m.visible_at, m.last_error "
-            "FROM (SELECT * FROM messages WHERE queue_id = ?1 AND expires_at > ?2 ORDER BY seq LIMIT ?3) "
+            "FROM (SELECT * FROM messages WHERE queue_id = ?1 AND expires_at > ?4 ORDER BY seq LIMIT ?3) "
             "AS m "
             "LEFT JOIN bodies AS b ON m.body IS NULL AND b.seq = m.seq ORDER BY m.seq",
-            (queue.id, now, max_messages),
+            (queue.id, now, max_messages, queue.expiry_cutoff(now)),
         ).fetchall()
     peeked = []
     for row in rows:

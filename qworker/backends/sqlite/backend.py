@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -31,13 +32,14 @@ from qworker.backend import (
 )
 from qworker.backends.sqlite import acks, quarantine, redrive, send
 from qworker.backends.sqlite import receive as receiving
+from qworker.backends.sqlite import store as store_module
 from qworker.backends.sqlite.schema import open_connection
 from qworker.backends.sqlite.store import Store
 from qworker.backends.sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, parse_url
 from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
 from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
-from qworker.limits import check_max_messages, check_visibility_timeout
+from qworker.limits import check_max_messages, check_record, check_visibility_timeout
 from qworker.safe_receive import GiveBacks, still_held
 
 if TYPE_CHECKING:
@@ -191,8 +193,21 @@ class SQLiteBackend(BaseBackend):
 
     # -- queues ---------------------------------------------------------------------------------
 
-    async def create_queue(self, spec: QueueSpec) -> None:
-        await self._call(Store.create_queue, spec)
+    async def create_queue(self, spec: QueueSpec, tags: Mapping[str, str] | None = None) -> None:
+        await self._call(Store.create_queue, spec, tags)
+
+    async def set_queue_attributes(self, queue: str, spec: QueueSpec) -> None:
+        await self._call(Store.set_queue_attributes, queue, spec)
+        self._wakeups.notify(queue)  # long polls look again: a shorter delay or retention
+
+    async def tag_queue(self, queue: str, tags: Mapping[str, str]) -> None:
+        await self._call(Store.tag_queue, queue, tags)
+
+    async def untag_queue(self, queue: str, keys: Sequence[str]) -> None:
+        await self._call(Store.untag_queue, queue, keys)
+
+    async def queue_tags(self, queue: str) -> dict[str, str]:
+        return await self._call(Store.queue_tags, queue)
 
     async def get_queue(self, queue: str) -> QueueInfo:
         return await self._call(Store.get_queue, queue)
@@ -371,6 +386,28 @@ class SQLiteBackend(BaseBackend):
     async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
         keys = None if message_ids is None else list(message_ids)
         return await self._call(quarantine.drop, queue, keys)
+
+    # -- the shared record store ----------------------------------------------------------------
+
+    async def put_record(
+        self, kind: str, key: str, value: Mapping[str, Any], ttl_seconds: float | None
+    ) -> None:
+        text = check_record(kind, key, value, ttl_seconds)
+        ttl_ms = None if ttl_seconds is None else max(1, round(ttl_seconds * 1000))
+        await self._call(store_module.put_record, kind, key, text, ttl_ms)
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        check_record(kind, key)
+        text = await self._call(store_module.get_record, kind, key)
+        return None if text is None else json.loads(text)
+
+    async def list_records(self, kind: str) -> dict[str, dict[str, Any]]:
+        check_record(kind, "-")
+        return {key: json.loads(text) for key, text in await self._call(store_module.list_records, kind)}
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        check_record(kind, key)
+        return await self._call(store_module.delete_record, kind, key)
 
 
 def _guarded(function: Callable[..., T], store: Store, args: tuple[Any, ...]) -> T:

@@ -150,9 +150,10 @@ def _take(
     :func:`~qworker.backends.sqlite.rows.lenient_text`, for a receive that met non-UTF-8 text."""
     while True:
         with store.write():
-            # No second look-up of the queue: a queue's row never changes (attributes are fixed at
-            # creation; a re-created queue gets a new id), and if it was deleted meanwhile its
-            # messages are gone and this finds nothing.
+            # The queue's row as it is now, in this transaction: its attributes may have changed
+            # since it was read above (SetQueueAttributes: visibility timeout, redrive policy,
+            # retention), and it may have been deleted (QueueDoesNotExist) or created again.
+            queue = store.queue(queue.spec.name)
             now = store.now_ms()
             if store.expire(queue, now) >= store.expire_batch:
                 continue  # a mass expiry: commit this bounded sweep, let other writers in, go on
@@ -315,7 +316,8 @@ def move_to_dead_letter_queue(
     receive count and adding ``DeadLetterQueueSourceArn`` (ESM-DLQ-2, ESM-DLQ-4, ESM-DLQ-5)."""
     conn = store.conn
     source_arn = arn.queue_arn(source.spec.name)
-    retention = dlq.spec.message_retention_period * 1000
+    # added to the enqueue time (standard: the original one, FIFO: now), net of the DLQ's shift
+    retention = dlq.spec.message_retention_period * 1000 - dlq.expiry_shift_ms
     seqs = [seq for seq, _ in messages]
     first = store.first_free_seq()
     if dlq.fifo:

@@ -50,7 +50,7 @@ def plan(store: Store, dead_letter_queue: str, destination: str | None) -> list[
         row[0]
         for row in store.conn.execute(
             "SELECT seq FROM messages WHERE queue_id = ? AND visible_at <= ? AND expires_at > ? ORDER BY seq",
-            (dlq.id, now, now),
+            (dlq.id, now, dlq.expiry_cutoff(now)),
         )
     ]
 
@@ -82,7 +82,7 @@ def move_chunk(
             rows = conn.execute(
                 f"SELECT {COLUMNS}, expires_at <= ?, visible_at > ? FROM messages "
                 "WHERE seq IN (SELECT value FROM json_each(?)) AND +queue_id = ? ORDER BY seq",
-                (now, now, json.dumps(list(seqs)), dlq.id),
+                (dlq.expiry_cutoff(now), now, json.dumps(list(seqs)), dlq.id),
             ).fetchall()
             outside = [row[0] for row in rows if row[14] is None]
             by_seq = {
@@ -144,7 +144,7 @@ def _copy(store: Store, target: QueueRow, messages: list[tuple[int, str | None]]
     trace header kept; FIFO messages get the target's next sequence numbers."""
     spec = target.spec
     visible_at = now + spec.delay_seconds * 1000
-    expires_at = now + spec.message_retention_period * 1000
+    expires_at = target.expires_at(now)
     sequence = store.next_sequence_numbers(target.id, len(messages)) if target.fifo else None
     first = store.first_free_seq()
     params = []

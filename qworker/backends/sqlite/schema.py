@@ -27,29 +27,44 @@ Tables:
 ``fifo_dedup``
     FIFO only: deduplication ids seen in the last 5 minutes (SQS-F-3), keyed by queue, scope
     (``''`` for ``DeduplicationScope=queue``, the group id for ``messageGroup``) and id.
-``quarantine`` (schema version 2)
+``quarantine`` (migration step 3)
     Messages set aside because their row could not be decoded (RELIABILITY T16): the queue,
     the reason, the time, and every column of the message row as it was (a large body and its
     attributes joined in from ``bodies``). Its value columns have no declared type, so SQLite
     keeps each value exactly as it was stored, type and bytes
     (:mod:`qworker.backends.sqlite.quarantine`).
 
-Versions (``PRAGMA user_version``): 1, the first; 2 adds ``quarantine``. A file of an older
-version is migrated when it is opened (:data:`_MIGRATIONS`, one transaction); a qworker that
-knows only an older version refuses a newer file rather than misread it.
+``records``
+    The shared record store (:meth:`~qworker.backend.Backend.put_record`): JSON ``value`` by
+    ``(kind, key)``, ``expires_at`` epoch ms or NULL (never). Expired rows are invisible to
+    every read and deleted by the next write of their kind.
+
+Columns added to ``queues`` by migration step 2 (:func:`_migrate_2_queue_attributes_tags_records`):
+``tags`` (JSON object, NULL = none: SQS TagQueue), ``purged_ms`` (the last PurgeQueue: one every
+60 s) and ``expiry_shift_ms``. A queue's attributes change (SetQueueAttributes rewrites ``spec``
+and ``modified_ms``), so every call reads the queue's row in its own transaction. A message's
+retention ends at ``expires_at + expiry_shift_ms``: changing ``MessageRetentionPeriod`` by D
+adds D to the queue's shift, which moves the expiry of every message already queued (as on SQS)
+without rewriting them; messages stored afterwards store ``expires_at`` net of the shift.
+
+Versions and migrations: ``PRAGMA user_version`` is the schema version. A new file gets
+:data:`_DDL` (version 1) then every step of :data:`MIGRATIONS` in one transaction; a file of an
+older version gets the steps it lacks, in one ``BEGIN IMMEDIATE`` transaction, when a backend
+opens it. Each step is a function of its own, appended to :data:`MIGRATIONS`, never edited once
+released. A qworker older than the file refuses it (it would not know the new columns).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 
 from qworker.backends.sqlite.url import SQLiteOptions
 from qworker.errors import BackendError, BackendUnavailable
 
 #: marks the file as a qworker database (``PRAGMA application_id``; ASCII "qwkr")
 APPLICATION_ID = 0x71776B72
-SCHEMA_VERSION = 2
 #: bodies plus packed attributes up to this many bytes are stored in the message row
 INLINE_LIMIT = 1024
 #: the WAL file is truncated back to this size after a checkpoint
@@ -147,7 +162,7 @@ _DDL = (
     """,
 )
 
-#: schema version 2: the quarantine (RELIABILITY T16)
+#: the quarantine (RELIABILITY T16), made by migration step 3
 _QUARANTINE_DDL = (
     """
     CREATE TABLE quarantine (
@@ -165,8 +180,40 @@ _QUARANTINE_DDL = (
     """,
 )
 
-#: the statements that bring a file of version N (the key) to version N + 1
-_MIGRATIONS: dict[int, tuple[str, ...]] = {1: _QUARANTINE_DDL}
+
+def _migrate_2_queue_attributes_tags_records(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2 (SetQueueAttributes, tags, PurgeQueueInProgress, the record store): the
+    ``queues`` columns ``tags``, ``purged_ms`` and ``expiry_shift_ms``; the ``records`` table."""
+    conn.execute("ALTER TABLE queues ADD COLUMN tags TEXT")
+    conn.execute("ALTER TABLE queues ADD COLUMN purged_ms INTEGER")
+    conn.execute("ALTER TABLE queues ADD COLUMN expiry_shift_ms INTEGER NOT NULL DEFAULT 0")
+    conn.execute(
+        """
+        CREATE TABLE records (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            expires_at INTEGER,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+def _migrate_3_quarantine(conn: sqlite3.Connection) -> None:
+    """Version 2 -> 3: the ``quarantine`` table (messages whose row could not be decoded)."""
+    for statement in _QUARANTINE_DDL:
+        conn.execute(statement)
+
+
+#: schema migration steps, in order: step ``i`` takes a file from version ``i + 1`` to ``i + 2``.
+#: Append new steps (one function each); never change a released one.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migrate_2_queue_attributes_tags_records,
+    _migrate_3_quarantine,
+)
+#: the schema version this qworker writes (``PRAGMA user_version``)
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 
 def open_connection(options: SQLiteOptions) -> sqlite3.Connection:
@@ -235,24 +282,21 @@ def _configure(conn: sqlite3.Connection, options: SQLiteOptions) -> None:
 
 
 def _ensure_schema(conn: sqlite3.Connection, target: str) -> None:
-    if _schema_state(conn, target) == "ready":
+    if _schema_state(conn, target) == SCHEMA_VERSION:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Another process may have created or migrated it while we waited for the lock.
-        state = _schema_state(conn, target)
-        if state == "empty":
+        version = _schema_state(conn, target)
+        if version == 0:
             # statement by statement: executescript() would commit our transaction first
-            for statement in (*_DDL, *_QUARANTINE_DDL):
+            for statement in _DDL:
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif state == "old":
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            for step in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[step]:
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version = 1
+        for step in MIGRATIONS[version - 1 :]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -260,16 +304,14 @@ def _ensure_schema(conn: sqlite3.Connection, target: str) -> None:
         raise
 
 
-def _schema_state(conn: sqlite3.Connection, target: str) -> str:
-    """``ready`` (a qworker database of this version), ``old`` (of an older version, to migrate)
-    or ``empty`` (a new file); raises otherwise."""
+def _schema_state(conn: sqlite3.Connection, target: str) -> int:
+    """The schema version of a qworker database (1..:data:`SCHEMA_VERSION`), or 0 for a new
+    file; raises otherwise."""
     application_id = conn.execute("PRAGMA application_id").fetchone()[0]
     if application_id == APPLICATION_ID:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return "ready"
-        if 1 <= version < SCHEMA_VERSION:
-            return "old"
+        if 1 <= version <= SCHEMA_VERSION:
+            return int(version)
         if version > SCHEMA_VERSION:
             raise BackendError(
                 f"SQLite database {target!r} has schema version {version}, written by a newer qworker "
@@ -278,7 +320,7 @@ def _schema_state(conn: sqlite3.Connection, target: str) -> str:
         raise BackendError(f"SQLite database {target!r} has an unknown schema version {version}.")
     has_tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
     if application_id == 0 and not has_tables:
-        return "empty"
+        return 0
     raise BackendError(
         f"SQLite database {target!r} is not a qworker database (it already holds other data). Point "
         "the backend URL at a new file, for example sqlite:///qworker.db."

@@ -43,7 +43,7 @@ def send(store: Store, queue_name: str, entries: Sequence[SendEntry]) -> SendBat
         return SendBatchResult(successful=[], failed=failed)
     with store.write():
         current = store.queue(queue_name)
-        if current != queue:  # re-created or changed since we validated: validate again
+        if current != queue:  # re-created or its attributes changed since we validated: again
             queue = current
             valid, failed = _validate(queue, entries, ids)
         now = store.now_ms()
@@ -84,7 +84,7 @@ def _validate(
 
 def _send_standard(store: Store, queue: QueueRow, valid: list[_Valid], now: int) -> list[SendResult]:
     spec = queue.spec
-    expires_at = now + spec.message_retention_period * 1000
+    expires_at = queue.expires_at(now)
     default_delay = spec.delay_seconds
     rows = []
     bodies = []
@@ -135,7 +135,7 @@ def _send_fifo(store: Store, queue: QueueRow, valid: list[_Valid], now: int) -> 
     fresh = sum(1 for key, value in known.items() if value is None)
     sequence = store.next_sequence_numbers(queue.id, fresh) if fresh else 0
     visible_at = now + spec.delay_seconds * 1000
-    expires_at = now + spec.message_retention_period * 1000
+    expires_at = queue.expires_at(now)
     dedup_expires = now + DEDUPLICATION_WINDOW_SECONDS * 1000
     rows = []
     bodies = []

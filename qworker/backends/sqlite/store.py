@@ -12,16 +12,23 @@ and the upkeep shared by the message operations in the sibling modules: dropping
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from qworker import arn
 from qworker.backend import QueueCounts, QueueInfo, QueueSpec
 from qworker.backends.sqlite.codec import spec_from_json, spec_to_json
-from qworker.errors import InvalidParameterValue, QueueDoesNotExist, QueueNameExists
-from qworker.limits import validate_queue_spec
+from qworker.errors import InvalidParameterValue, PurgeQueueInProgress, QueueDoesNotExist, QueueNameExists
+from qworker.limits import (
+    PURGE_INTERVAL_SECONDS,
+    check_spec_change,
+    check_tag_keys,
+    check_tags,
+    validate_queue_spec,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +39,20 @@ class QueueRow:
     spec: QueueSpec
     created_ms: int
     modified_ms: int
+    #: added to every stored ``expires_at`` of the queue (see the schema module)
+    expiry_shift_ms: int = 0
 
     @property
     def fifo(self) -> bool:
         return self.spec.fifo
+
+    def expires_at(self, now: int) -> int:
+        """The ``expires_at`` to store for a message enqueued ``now`` with this queue's retention."""
+        return now + self.spec.message_retention_period * 1000 - self.expiry_shift_ms
+
+    def expiry_cutoff(self, now: int) -> int:
+        """Messages whose stored ``expires_at`` is at or below this have expired at ``now``."""
+        return now - self.expiry_shift_ms
 
 
 #: messages one write transaction deletes for retention at most (see :meth:`Store.expire`)
@@ -106,12 +123,14 @@ class Store:
     # -- queues ---------------------------------------------------------------------------------
 
     def find_queue(self, name: str) -> QueueRow | None:
+        """The queue's row as it is now. Read it in the transaction that uses it: attributes change
+        (SetQueueAttributes), so a row read before may be stale."""
         row = self.conn.execute(
-            "SELECT id, spec, created_ms, modified_ms FROM queues WHERE name = ?", (name,)
+            "SELECT id, spec, created_ms, modified_ms, expiry_shift_ms FROM queues WHERE name = ?", (name,)
         ).fetchone()
         if row is None:
             return None
-        return QueueRow(row[0], spec_from_json(name, row[1]), row[2], row[3])
+        return QueueRow(row[0], spec_from_json(name, row[1]), row[2], row[3], row[4])
 
     def queue(self, name: str) -> QueueRow:
         """The queue, or :class:`~qworker.errors.QueueDoesNotExist`."""
@@ -120,8 +139,9 @@ class Store:
             raise QueueDoesNotExist(name)
         return found
 
-    def create_queue(self, spec: QueueSpec) -> None:
+    def create_queue(self, spec: QueueSpec, tags: Mapping[str, str] | None = None) -> None:
         validate_queue_spec(spec)
+        initial = check_tags(tags or {})
         with self.write() as conn:
             existing = self.find_queue(spec.name)
             if existing is not None:
@@ -133,30 +153,80 @@ class Store:
                     f"A queue named {spec.name!r} already exists with a different value for "
                     f"attribute(s) {', '.join(differ)}."
                 )
-            policy = spec.redrive_policy
-            if policy is not None:
-                target = self.find_queue(policy.dead_letter_queue)
-                if target is None:
-                    raise InvalidParameterValue(
-                        f"Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does "
-                        f"not exist: {policy.dead_letter_queue!r} (create the dead-letter queue first)."
-                    )
-                if target.fifo != spec.fifo:  # pragma: no cover - the names already say the type
-                    raise InvalidParameterValue(
-                        "Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target owner "
-                        "and source queue must be the same type."
-                    )
+            self._check_dead_letter_queue(spec)
             now = self.now_ms()
             conn.execute(
-                "INSERT INTO queues (name, spec, created_ms, modified_ms) VALUES (?, ?, ?, ?)",
-                (spec.name, spec_to_json(spec), now, now),
+                "INSERT INTO queues (name, spec, created_ms, modified_ms, tags) VALUES (?, ?, ?, ?, ?)",
+                (spec.name, spec_to_json(spec), now, now, json.dumps(initial) if initial else None),
             )
+
+    def _check_dead_letter_queue(self, spec: QueueSpec) -> None:
+        """ESM-DLQ-3: the spec's dead-letter queue exists and has the same type."""
+        policy = spec.redrive_policy
+        if policy is None:
+            return
+        target = self.find_queue(policy.dead_letter_queue)
+        if target is None:
+            raise InvalidParameterValue(
+                f"Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does "
+                f"not exist: {policy.dead_letter_queue!r} (create the dead-letter queue first)."
+            )
+        if target.fifo != spec.fifo:  # pragma: no cover - the names already say the type
+            raise InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target owner "
+                "and source queue must be the same type."
+            )
+
+    def set_queue_attributes(self, name: str, spec: QueueSpec) -> None:
+        """SQS SetQueueAttributes: replace the spec in one transaction. Every later call of every
+        process reads the new row; a retention change shifts the expiry of queued messages."""
+        check_spec_change(name, spec)
+        with self.write() as conn:
+            queue = self.queue(name)
+            self._check_dead_letter_queue(spec)
+            delta = (spec.message_retention_period - queue.spec.message_retention_period) * 1000
+            conn.execute(
+                "UPDATE queues SET spec = ?, modified_ms = ?, expiry_shift_ms = expiry_shift_ms + ? "
+                "WHERE id = ?",
+                (spec_to_json(spec), self.now_ms(), delta, queue.id),
+            )
+
+    # -- tags -----------------------------------------------------------------------------------
+
+    def _tags(self, queue_id: int) -> dict[str, str]:
+        text = self.conn.execute("SELECT tags FROM queues WHERE id = ?", (queue_id,)).fetchone()[0]
+        return json.loads(text) if text else {}
+
+    def _set_tags(self, queue_id: int, tags: dict[str, str]) -> None:
+        self.conn.execute(
+            "UPDATE queues SET tags = ? WHERE id = ?", (json.dumps(tags) if tags else None, queue_id)
+        )
+
+    def tag_queue(self, name: str, tags: Mapping[str, str]) -> None:
+        check_tags(tags)
+        with self.write():
+            queue = self.queue(name)
+            self._set_tags(queue.id, check_tags(tags, self._tags(queue.id)))
+
+    def untag_queue(self, name: str, keys: Sequence[str]) -> None:
+        doomed = check_tag_keys(keys)
+        with self.write():
+            queue = self.queue(name)
+            tags = self._tags(queue.id)
+            for key in doomed:
+                tags.pop(key, None)
+            self._set_tags(queue.id, tags)
+
+    def queue_tags(self, name: str) -> dict[str, str]:
+        with self.read():
+            return self._tags(self.queue(name).id)
 
     def get_queue(self, name: str) -> QueueInfo:
         queue = self.queue(name)
         now = self.now_ms()
         if self.conn.execute(
-            "SELECT 1 FROM messages WHERE queue_id = ? AND expires_at <= ? LIMIT 1", (queue.id, now)
+            "SELECT 1 FROM messages WHERE queue_id = ? AND expires_at <= ? LIMIT 1",
+            (queue.id, queue.expiry_cutoff(now)),
         ).fetchone():
             self.expire_all(name)
             now = self.now_ms()
@@ -187,9 +257,16 @@ class Store:
         return [name for name in names if name.startswith(prefix)]
 
     def purge_queue(self, name: str) -> None:
-        """Delete every message of the queue, quarantined ones too."""
+        """SQS PurgeQueue, at most once per queue every 60 s (``PurgeQueueInProgress``); quarantined
+        messages go too."""
         with self.write() as conn:
             queue = self.queue(name)
+            now = self.now_ms()
+            last = conn.execute("SELECT purged_ms FROM queues WHERE id = ?", (queue.id,)).fetchone()[0]
+            interval = PURGE_INTERVAL_SECONDS * 1000
+            if last is not None and now - last < interval:
+                raise PurgeQueueInProgress(name, (last + interval - now) / 1000)
+            conn.execute("UPDATE queues SET purged_ms = ? WHERE id = ?", (now, queue.id))
             conn.execute("DELETE FROM messages WHERE queue_id = ?", (queue.id,))
             conn.execute("DELETE FROM fifo_groups WHERE queue_id = ?", (queue.id,))
             conn.execute("DELETE FROM quarantine WHERE queue_id = ?", (queue.id,))
@@ -212,17 +289,18 @@ class Store:
         other process's sends) for the whole sweep. A caller that gets :attr:`expire_batch` back
         commits and calls again (:meth:`expire_all`)."""
         limit = self.expire_batch
+        cutoff = queue.expiry_cutoff(now)
         doomed = "SELECT seq FROM messages WHERE queue_id = ?1 AND expires_at <= ?2 LIMIT ?3"
         if queue.fifo:
             rows = self.conn.execute(
-                f"DELETE FROM messages WHERE seq IN ({doomed}) RETURNING group_id", (queue.id, now, limit)
+                f"DELETE FROM messages WHERE seq IN ({doomed}) RETURNING group_id", (queue.id, cutoff, limit)
             ).fetchall()
             groups = {row[0] for row in rows}
             if groups:
                 self.refresh_groups(queue.id, groups)
             return len(rows)
         return self.conn.execute(
-            f"DELETE FROM messages WHERE seq IN ({doomed})", (queue.id, now, limit)
+            f"DELETE FROM messages WHERE seq IN ({doomed})", (queue.id, cutoff, limit)
         ).rowcount
 
     def expire_all(self, name: str) -> None:
@@ -268,3 +346,41 @@ class Store:
             (count, queue_id),
         ).fetchone()[0]
         return last - count + 1
+
+
+# -- the shared record store (Backend.put_record and its siblings) ----------------------------------
+
+
+def put_record(store: Store, kind: str, key: str, text: str, ttl_ms: int | None) -> None:
+    with store.write() as conn:
+        now = store.now_ms()
+        conn.execute("DELETE FROM records WHERE kind = ? AND expires_at <= ?", (kind, now))
+        conn.execute(
+            "INSERT OR REPLACE INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)",
+            (kind, key, text, None if ttl_ms is None else now + ttl_ms),
+        )
+
+
+def get_record(store: Store, kind: str, key: str) -> str | None:
+    row = store.conn.execute(
+        "SELECT value FROM records WHERE kind = ? AND key = ? AND coalesce(expires_at > ?, true)",
+        (kind, key, store.now_ms()),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def list_records(store: Store, kind: str) -> list[tuple[str, str]]:
+    return store.conn.execute(
+        "SELECT key, value FROM records WHERE kind = ? AND coalesce(expires_at > ?, true) ORDER BY key",
+        (kind, store.now_ms()),
+    ).fetchall()
+
+
+def delete_record(store: Store, kind: str, key: str) -> bool:
+    """True when an unexpired record was deleted (an expired one is deleted too, quietly)."""
+    with store.write() as conn:
+        now = store.now_ms()
+        rows = conn.execute(
+            "DELETE FROM records WHERE kind = ? AND key = ? RETURNING expires_at", (kind, key)
+        ).fetchall()
+    return any(expires is None or expires > now for (expires,) in rows)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from redis.asyncio import Redis
@@ -59,6 +60,7 @@ from qworker.errors import (
     BackendError,
     BackendUnavailable,
     InvalidParameterValue,
+    PurgeQueueInProgress,
     QueueDoesNotExist,
     QueueNameExists,
 )
@@ -67,8 +69,8 @@ from qworker.safe_receive import GiveBacks, still_held
 from qworker_redis import codec
 from qworker_redis.connection import make_client, parse_url
 from qworker_redis.fastlane import FastLane, WaitLanes, pack_command
-from qworker_redis.keys import incarnation_key, registry_key
-from qworker_redis.queues import QueueRef, meta_fields
+from qworker_redis.keys import incarnation_key, record_keys, registry_key
+from qworker_redis.queues import QueueRef, meta_fields, spec_blob
 from qworker_redis.scripts import ENTRY_CODES, SCRIPTS, Script, ScriptError, pack_args, pack_head
 
 log = structlog.get_logger("qworker.redis")
@@ -93,6 +95,17 @@ _ENTRY_MESSAGES = {
     "message is beyond the limit [43200 seconds]",
 }
 _PEEK_STATES = {b"i": "in_flight", b"d": "delayed", b"v": "visible"}
+#: Redis Cluster, a DLQ in another hash slot that turned out to be gone: how long receives
+#: deliver its poison messages (receive mode 'x') before trying the DLQ again
+_DLQ_GONE_SECONDS = 5.0
+
+
+class _SpecChanged(Exception):  # a signal inside send(), never raised to callers
+    """A send script refused: the queue's attributes changed since the entries were validated."""
+
+    def __init__(self, ref: QueueRef) -> None:
+        super().__init__(ref.name)
+        self.ref = ref
 
 
 @dataclass(slots=True)
@@ -161,6 +174,8 @@ class RedisBackend(BaseBackend):
         self._wait_lanes: WaitLanes | None = None
         #: messages this object set aside, by queue (the worker's quarantine counter)
         self.quarantine_tally = QuarantineTally()
+        #: queue -> monotonic time until which its (cross-slot) DLQ is taken to be gone
+        self._dlq_gone: dict[str, float] = {}
 
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
@@ -315,14 +330,44 @@ class RedisBackend(BaseBackend):
     # -- queue registry -------------------------------------------------------------------------
 
     async def _ref(self, queue: str, refresh: bool = False) -> QueueRef:
-        ref = None if refresh else self._refs.get(queue)
-        if ref is None:
-            raw = await self._call("HGET", self._registry, queue)
-            if raw is None:
-                self._refs.pop(queue, None)
-                raise QueueDoesNotExist(queue)
-            ref = self._refs[queue] = QueueRef.from_registration(raw, self._settings.prefix)
+        """The cached registration of ``queue``, or (``refresh``, or none cached) the registry's.
+        A refresh that finds the registration cached keeps the cached ref, whose spec revision
+        may be newer than the registry entry's (which is the spec at creation)."""
+        cached = self._refs.get(queue)
+        if cached is not None and not refresh:
+            return cached
+        raw = await self._call("HGET", self._registry, queue)
+        if raw is None:
+            self._refs.pop(queue, None)
+            raise QueueDoesNotExist(queue)
+        if cached is not None and cached.raw == raw:
+            return cached
+        ref = self._refs[queue] = QueueRef.from_registration(
+            raw, self._settings.prefix, cluster=self._cluster
+        )
         return ref
+
+    def _adopt(self, ref: QueueRef) -> QueueRef:
+        """Cache ``ref`` (a newer spec revision of a queue) unless the cache moved on to another
+        incarnation meanwhile; returns it."""
+        cached = self._refs.get(ref.name)
+        if cached is None or cached.inc == ref.inc:
+            self._refs[ref.name] = ref
+        return ref
+
+    def _respec(self, ref: QueueRef, rev: Any, blob: Any) -> QueueRef:
+        """``ref`` at the spec revision a script reported (``{-3, rev, spec}`` or counts)."""
+        text = rev.decode() if isinstance(rev, bytes) else str(rev)
+        return self._adopt(ref.respec(text, blob or b"", cluster=self._cluster))
+
+    async def _current(self, ref: QueueRef) -> QueueRef:
+        """``ref`` with the queue's current spec (one HMGET on its meta HASH). A queue gone or
+        created again is left to the next script call to find out."""
+        inc, rev, blob = await self._call("HMGET", ref.keys.all[0], "inc", "rev", "spec")
+        if inc is None or inc.decode() != ref.inc:
+            return ref
+        text = rev.decode() if rev else "0"
+        return ref if text == ref.rev else self._respec(ref, text, blob)
 
     async def _run(
         self,
@@ -332,23 +377,36 @@ class RedisBackend(BaseBackend):
         *,
         with_dlq: bool = False,
         fresh: bool = False,
+        on_stale_spec: Literal["retry", "raise"] = "retry",
     ) -> tuple[QueueRef, list[Any]]:
         """Run a per-queue script; on "no such queue" reload the registration (the cache may
         predate a delete + create) and retry. When the registry names the very incarnation the
         script did not find, a create registered it and has not made its keys yet (Redis Cluster,
         where the two are separate steps, or a create an older qworker left half-done): finish
         that create, fenced, so whatever lists the queue can also use it. ``fresh``: read the
-        registration first instead of trusting the cache."""
+        registration first instead of trusting the cache. A script that says the cached spec
+        is behind (``STALE_SPEC``: send, receive) did nothing: adopt the new spec and call again
+        (``args`` is called again with it), or raise :class:`_SpecChanged` (``"raise"``)."""
         script = SCRIPTS[name]
         ref = await self._ref(queue, refresh=fresh)
-        for _ in range(3):
+        missing = 0
+        while True:
             keys = ref.receive_keys if with_dlq else ref.keys.all
             head = ref.heads.get(name)
             if head is None:
                 head = ref.heads[name] = pack_head(script, keys)
             reply = await self._eval(script, keys, args(ref), head)
-            if reply[0] != ScriptError.QUEUE_DOES_NOT_EXIST:
+            code = reply[0]
+            if code == ScriptError.STALE_SPEC:
+                ref = self._respec(ref, reply[1], reply[2])
+                if on_stale_spec == "raise":
+                    raise _SpecChanged(ref)
+                continue
+            if code != ScriptError.QUEUE_DOES_NOT_EXIST:
                 return ref, reply
+            missing += 1
+            if missing >= 3:
+                break
             stale = ref.inc
             ref = await self._ref(queue, refresh=True)
             if ref.inc == stale and not await self._make(ref, new=False):
@@ -364,7 +422,9 @@ class RedisBackend(BaseBackend):
         entry is added first (HSETNX) and the keys made after by a script fenced by incarnation
         (``create``), which refuses when a newer incarnation or a delete of this one got there
         first. False when the registration is not (or no longer) the one in the registry."""
-        fields = [self._offset_ms(), *meta_fields(ref.spec)]
+        fields: list[Any] = [self._offset_ms(), *meta_fields(ref.spec)]
+        for key, value in ref.initial_tags:  # tags given at creation (SQS CreateQueue tags)
+            fields += (f"tag:{key}", value)
         if not self._cluster:
             keys = (*ref.keys.all, self._registry.encode())
             reply = await self._eval(
@@ -376,8 +436,12 @@ class RedisBackend(BaseBackend):
         reply = await self._eval(SCRIPTS["create"], ref.keys.all, [ref.inc, *fields])
         return bool(reply[0] == 1)
 
-    async def create_queue(self, spec: QueueSpec) -> None:
+    async def create_queue(self, spec: QueueSpec, tags: Mapping[str, str] | None = None) -> None:
+        """SQS CreateQueue; ``tags`` are kept in the registry entry with the spec, so a client that
+        finishes a half-made create (Redis Cluster) makes them too; an existing queue keeps its
+        tags, and is compared with its current attributes (after any SetQueueAttributes)."""
         limits.validate_queue_spec(spec)
+        initial = limits.check_tags(tags or {})
         for _ in range(_CREATE_ATTEMPTS):  # repeated only while deletes of the name interfere
             raw = await self._call("HGET", self._registry, spec.name)
             if raw is None:
@@ -393,9 +457,13 @@ class RedisBackend(BaseBackend):
                     # share the DLQ's hash slot, so dead-lettering and redrive are one atomic script
                     tag = QueueRef.from_registration(dlq_raw, self._settings.prefix).tag
                 inc = str(await self._call("INCR", incarnation_key(self._settings.prefix)))
-                ref = QueueRef.build(spec, tag, inc, self._settings.prefix)
+                ref = QueueRef.build(
+                    spec, tag, inc, self._settings.prefix, cluster=self._cluster, tags=initial
+                )
             else:
-                ref = QueueRef.from_registration(raw, self._settings.prefix)
+                ref = await self._current(
+                    QueueRef.from_registration(raw, self._settings.prefix, cluster=self._cluster)
+                )
                 if ref.spec != spec:
                     raise QueueNameExists(
                         f"A queue named {spec.name!r} already exists with different attributes."
@@ -411,17 +479,65 @@ class RedisBackend(BaseBackend):
         # on a cluster a cached registration may be of an incarnation whose delete has un-listed
         # it and not yet removed its keys: read the registry, so this agrees with list_queues
         ref, reply = await self._run(
-            "counts", queue, lambda r: (r.inc, self._offset_ms()), fresh=self._cluster
+            "counts", queue, lambda r: (r.inc, self._offset_ms(), r.rev), fresh=self._cluster
         )
+        if reply[8]:  # the spec changed since this client read it
+            ref = self._respec(ref, reply[7], reply[8])
         counts = QueueCounts(visible=reply[1], in_flight=reply[2], delayed=reply[3], quarantined=reply[6])
         return QueueInfo(ref.spec, counts, self.queue_arn(queue), reply[4], reply[5])
+
+    async def set_queue_attributes(self, queue: str, spec: QueueSpec) -> None:
+        """SQS SetQueueAttributes: one script rewrites the meta HASH and bumps its revision; see
+        :mod:`qworker_redis.keys` for how every client then sees the new spec at its next call
+        (and how a DLQ in another hash slot of a cluster is reached)."""
+        limits.check_spec_change(queue, spec)
+        ref = await self._ref(queue, refresh=True)
+        dlq_tag = None
+        policy = spec.redrive_policy
+        if policy is not None:
+            try:
+                dlq_tag = (await self._ref(policy.dead_letter_queue, refresh=True)).tag
+            except QueueDoesNotExist:
+                raise InvalidParameterValue(
+                    "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
+                    f"exist: {policy.dead_letter_queue!r}."
+                ) from None
+        blob = spec_blob(spec, dlq_tag)
+        ref, reply = await self._run(
+            "configure", queue, lambda r: (r.inc, self._offset_ms(), blob, *meta_fields(spec))
+        )
+        self._adopt(ref.respec(reply[1].decode(), blob, cluster=self._cluster))
+
+    # -- tags -----------------------------------------------------------------------------------
+
+    async def tag_queue(self, queue: str, tags: Mapping[str, str]) -> None:
+        limits.check_tags(tags)
+        pairs = [item for pair in tags.items() for item in pair]
+        _, reply = await self._run("tags", queue, lambda r: (r.inc, "add", limits.MAX_TAGS, *pairs))
+        if reply[0] == ScriptError.TOO_MANY_TAGS:
+            raise InvalidParameterValue(
+                f"Too many tags added for queue {queue}: a queue can have at most {limits.MAX_TAGS} tags "
+                f"({reply[1]} asked for)."
+            )
+
+    async def untag_queue(self, queue: str, keys: Sequence[str]) -> None:
+        doomed = limits.check_tag_keys(keys)
+        await self._run("tags", queue, lambda r: (r.inc, "remove", *doomed))
+
+    async def queue_tags(self, queue: str) -> dict[str, str]:
+        _, reply = await self._run("tags", queue, lambda r: (r.inc, "list"))
+        return {reply[i].decode(): reply[i + 1].decode() for i in range(1, len(reply), 2)}
 
     async def list_queues(self, prefix: str = "") -> list[str]:
         names = [name.decode() for name in await self._call("HKEYS", self._registry)]
         return sorted(name for name in names if name.startswith(prefix))
 
     async def purge_queue(self, queue: str) -> None:
-        await self._run("purge", queue, lambda r: (r.inc,))
+        """SQS PurgeQueue; the last purge's time is in the meta HASH, so every client sees it
+        (one purge per queue every 60 s: PurgeQueueInProgress)."""
+        _, reply = await self._run("purge", queue, lambda r: (r.inc, self._offset_ms()))
+        if reply[0] == ScriptError.PURGE_IN_PROGRESS:
+            raise PurgeQueueInProgress(queue, reply[1] / 1000)
 
     async def delete_queue(self, queue: str) -> None:
         """Delete the incarnation of ``queue`` the registry holds now, and only that one.
@@ -453,17 +569,65 @@ class RedisBackend(BaseBackend):
     # -- send -----------------------------------------------------------------------------------
 
     async def send(self, queue: str, entries: Sequence[SendEntry]) -> SendBatchResult:
-        ref = await self._ref(queue)
+        """SendMessageBatch, validated against this client's copy of the queue's spec.
+
+        The copy is never acted on stale: the send script is given its revision and sends nothing
+        when the queue's attributes changed since (the entries are validated again against the
+        new spec and sent), and before entries are reported failed, the revision is confirmed
+        (one HMGET), so an entry the new attributes allow is not refused by an old copy."""
         entries = list(entries)
         ids = limits.entry_ids(entries)
-        spec = ref.spec
+        ref = await self._ref(queue)
+        pending = list(zip(ids, entries, strict=True))  # not sent yet
+        successful: list[SendResult] = []
+        confirmed = False
+        while True:
+            failed, chunks = self._prepare(ref.spec, pending)
+            if failed and not confirmed:
+                confirmed = True
+                current = await self._current(ref)
+                if current.rev != ref.rev:
+                    ref = current
+                    continue
+            try:
+                for chunk_args, chunk_meta in chunks:
+                    ref, reply = await self._run(
+                        "send",
+                        queue,
+                        lambda r, a=chunk_args, n=len(chunk_meta): (r.inc, self._offset_ms(), r.rev, n, *a),
+                        on_stale_spec="raise",
+                    )
+                    for k, (entry_id, md5_body, md5_attributes) in enumerate(chunk_meta):
+                        sequence = reply[2 + 2 * k]
+                        successful.append(
+                            SendResult(
+                                entry_id,
+                                reply[1 + 2 * k].decode(),
+                                md5_body,
+                                md5_attributes,
+                                sequence.decode() if sequence else None,
+                            )
+                        )
+                    sent = {entry_id for entry_id, _, _ in chunk_meta}
+                    pending = [item for item in pending if item[0] not in sent]
+            except _SpecChanged as changed:
+                ref = changed.ref
+                confirmed = True  # the script just gave the current revision
+                continue
+            return SendBatchResult(successful, failed)
+
+    def _prepare(
+        self, spec: QueueSpec, pending: list[tuple[str, SendEntry]]
+    ) -> tuple[list[BatchEntryError], list[tuple[list[Any], list[tuple[str, str, str | None]]]]]:
+        """Validate entries against ``spec``: the failed ones, and the send script's arguments
+        for the others, in chunks."""
         fifo = spec.fifo
         failed: list[BatchEntryError] = []
         chunks: list[tuple[list[Any], list[tuple[str, str, str | None]]]] = []
         args: list[Any] = []
         meta: list[tuple[str, str, str | None]] = []
         size = 0
-        for entry_id, entry in zip(ids, entries, strict=True):
+        for entry_id, entry in pending:
             error = limits.check_send_entry(entry, entry_id, spec)
             if error is not None:
                 failed.append(error)
@@ -492,23 +656,7 @@ class RedisBackend(BaseBackend):
                 args, meta, size = [], [], 0
         if meta:
             chunks.append((args, meta))
-        successful: list[SendResult] = []
-        for chunk_args, chunk_meta in chunks:
-            _, reply = await self._run(
-                "send", queue, lambda r, a=chunk_args, n=len(chunk_meta): (r.inc, self._offset_ms(), n, *a)
-            )
-            for k, (entry_id, md5_body, md5_attributes) in enumerate(chunk_meta):
-                sequence = reply[2 + 2 * k]
-                successful.append(
-                    SendResult(
-                        entry_id,
-                        reply[1 + 2 * k].decode(),
-                        md5_body,
-                        md5_attributes,
-                        sequence.decode() if sequence else None,
-                    )
-                )
-        return SendBatchResult(successful, failed)
+        return failed, chunks
 
     # -- receive --------------------------------------------------------------------------------
 
@@ -526,15 +674,16 @@ class RedisBackend(BaseBackend):
             if error is not None:
                 raise InvalidParameterValue(error)
             vt = round(visibility_timeout * 1000)
-        ref = await self._ref(queue)
-        wait = ref.spec.receive_wait_time_seconds if wait_seconds is None else wait_seconds
-        if wait < 0:
+        if wait_seconds is not None and wait_seconds < 0:
             raise InvalidParameterValue(f"wait_seconds must not be negative, not {wait_seconds!r}")
         token = os.urandom(8).hex()
-        deadline = time.monotonic() + wait
+        started = time.monotonic()
 
         def args(r: QueueRef) -> tuple[Any, ...]:
-            return (r.inc, self._offset_ms(), max_messages, vt, token, "r")
+            mode = r.dlq_mode
+            if mode == "r" and self._dlq_gone.get(queue, 0.0) > time.monotonic():
+                mode = "x"  # its DLQ (another hash slot) is gone: deliver, as a single node does
+            return (r.inc, self._offset_ms(), max_messages, vt, token, "r", r.rev, mode)
 
         def taken(reply: list[Any]) -> list[str]:  # receipt handles of what a reply took
             inc = self._refs[queue].inc if queue in self._refs else ""
@@ -555,7 +704,16 @@ class RedisBackend(BaseBackend):
 
         sent = time.monotonic()
         ref, reply = await receive_now()
+        # the queue's default wait, from the spec the script just confirmed current
+        wait = ref.spec.receive_wait_time_seconds if wait_seconds is None else wait_seconds
+        deadline = started + wait
         while True:
+            if ref.dlq_mode == "r" and len(reply) > 2:
+                reply = await self._dead_letter_leased(ref, reply, token)
+                if len(reply) <= 2:  # all of them were poison, now moved: look again at once
+                    sent = time.monotonic()
+                    ref, reply = await receive_now()
+                    continue
             if len(reply) > 2:
                 messages = await self._messages(ref, reply, token)
                 messages = await still_held(
@@ -582,11 +740,64 @@ class RedisBackend(BaseBackend):
                 release,
                 functools.partial(self._unblock, waiting),
             )
-            if woken is not None and woken[0] != ScriptError.QUEUE_DOES_NOT_EXIST:
+            if woken is not None and woken[0] == 1:
                 reply = woken
-            else:  # an error, an unknown script or a re-created queue: the normal path sorts it out
+            else:  # an error, a re-created queue, a changed spec: the normal path sorts it out
                 sent = time.monotonic()
                 ref, reply = await receive_now()
+
+    async def _dead_letter_leased(self, ref: QueueRef, reply: list[Any], token: str) -> list[Any]:
+        """Redis Cluster, a DLQ in another hash slot: move the poison messages the receive script
+        leased (negative receive count) into the DLQ, then delete them from ``ref``'s queue
+        (fenced by the lease: at-least-once); returns the reply without them.
+
+        When the DLQ is gone, the leases are given up (visible again at once) and, for a few
+        seconds, receives deliver such messages instead (as the atomic move does without a DLQ).
+        """
+        keep = reply[:2]
+        leased: list[tuple[str, bytes, int, bytes, bytes]] = []
+        for i in range(2, len(reply), 5):
+            if reply[i + 2] < 0:
+                leased.append((reply[i].decode(), reply[i + 1], -reply[i + 2], reply[i + 3], reply[i + 4]))
+            else:
+                keep += reply[i : i + 5]
+        if not leased:
+            return keep
+        handles = [f"{ref.inc}:{message_id}:{token}" for message_id, *_ in leased]
+        policy = ref.spec.redrive_policy
+        assert policy is not None  # dlq_mode "r" comes from a RedrivePolicy
+        moving: list[str] = []
+        flat: list[Any] = []
+        sent_ms: list[int] = []
+        corrupt: list[tuple[str, str]] = []
+        for (message_id, env, count, first, error), handle in zip(leased, handles, strict=True):
+            envelope = codec.decode(env)
+            if type(envelope) is str:
+                corrupt.append((message_id, envelope))
+                continue
+            flat += (message_id, env, count, first, error, envelope.group_id or "")
+            sent_ms.append(int(envelope.sent_ms))
+            moving.append(handle)
+        if corrupt:
+            await self._quarantine(ref, corrupt, token)
+        if not moving:
+            return keep
+        try:
+            await self._run(
+                "dead_letter",
+                policy.dead_letter_queue,
+                lambda d: (d.inc, self._offset_ms(), ref.name, len(moving), *flat, *sent_ms),
+            )
+        except QueueDoesNotExist:
+            self._dlq_gone[ref.name] = time.monotonic() + _DLQ_GONE_SECONDS
+            log.warning("redis.dead_letter_queue_missing", queue=ref.name, dlq=policy.dead_letter_queue)
+            await self.change_visibility(ref.name, [VisibilityChange(h, 0) for h in moving])
+            return keep
+        for failure in await self.delete(ref.name, moving):  # lease lost: it may now be in both
+            log.warning(
+                "redis.dead_letter_lease_lost", queue=ref.name, receipt_handle=failure.id, code=failure.code
+            )
+        return keep
 
     async def _unblock(self, waiting: list[FastLane]) -> None:
         """End a long poll's BLPOP now (a receive cancelled at shutdown): ``CLIENT UNBLOCK`` from
@@ -815,7 +1026,7 @@ class RedisBackend(BaseBackend):
             dlq, reply = await self._run(
                 "receive",
                 dead_letter_queue,
-                lambda r, n=batch: (r.inc, self._offset_ms(), n, _REDRIVE_LEASE_MS, token, "t"),
+                lambda r, n=batch: (r.inc, self._offset_ms(), n, _REDRIVE_LEASE_MS, token, "t", "", ""),
                 with_dlq=True,
             )
             if len(reply) <= 2:
@@ -1048,6 +1259,33 @@ class RedisBackend(BaseBackend):
         return int(reply[1])
 
     # -- inspection helpers (CLI, tests) --------------------------------------------------------
+
+    # -- the shared record store ----------------------------------------------------------------
+
+    async def _records(self, kind: str, *args: Any) -> list[Any]:
+        keys = record_keys(kind, self._settings.prefix)
+        return await self._eval(SCRIPTS["records"], keys, [args[0], self._offset_ms(), *args[1:]])
+
+    async def put_record(
+        self, kind: str, key: str, value: Mapping[str, Any], ttl_seconds: float | None
+    ) -> None:
+        text = limits.check_record(kind, key, value, ttl_seconds)
+        ttl = "" if ttl_seconds is None else max(1, round(ttl_seconds * 1000))
+        await self._records(kind, "put", key, text, ttl)
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        limits.check_record(kind, key)
+        reply = await self._records(kind, "get", key)
+        return json.loads(reply[1]) if reply[0] == 1 else None
+
+    async def list_records(self, kind: str) -> dict[str, dict[str, Any]]:
+        limits.check_record(kind, "-")
+        reply = await self._records(kind, "list", "")
+        return {reply[i].decode(): json.loads(reply[i + 1]) for i in range(1, len(reply), 2)}
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        limits.check_record(kind, key)
+        return bool((await self._records(kind, "del", key))[0] == 1)
 
     def ready_list_key(self, queue: str) -> str:
         """The key a KEDA ``redis`` scaler should count with LLEN (standard queues; queue must be

@@ -23,7 +23,10 @@ receive script can move poison messages atomically, and redrive can move them ba
 
 =================================  ====  ========================================================
 ``PREFIX:{T}:Q:meta``              HASH  incarnation, attributes in ms, DLQ name, counters
-                                         (``seq`` arrival/SequenceNumber, ``ghosts``), spec blob
+                                         (``seq`` arrival/SequenceNumber, ``ghosts``); after a
+                                         SetQueueAttributes ``rev`` and ``spec`` (below),
+                                         ``xshift``; ``purged`` (ms of the last PurgeQueue);
+                                         ``tag:KEY`` -> value for each tag
 ``PREFIX:{T}:Q:ready``             LIST  standard queues: ids of visible messages, oldest first;
                                          ``*id`` for a message received before (it has a
                                          state), so a first receive reads no state.
@@ -46,6 +49,27 @@ receive script can move poison messages atomically, and redrive can move them ba
 ``PREFIX:{T}:Q:quarantine``        HASH  id -> ``reason|ms|raw state``; ``id\\0raw`` -> raw envelope
 =================================  ====  ========================================================
 
+Attributes change (SetQueueAttributes, ``lua/configure-14.lua``), and every client caches a
+queue's registration (:class:`~qworker_redis.queues.QueueRef`, with the spec it validates sends
+against and the keys of its dead-letter queue). The meta HASH is the truth: the scripts read the
+attributes they act on from it (visibility timeout, retention, delay, maxReceiveCount, DLQ name),
+and ``rev`` numbers the changes (absent: 0, the spec in the registry entry, which never changes
+after creation), with ``spec`` the client-side spec of that revision. Send and receive pass the
+revision their client holds; when it is behind they do nothing and answer ``{-3, rev, spec}``,
+and the client adopts the new spec and calls again (sends are validated again first). A client
+therefore never acts on a stale spec, at the cost of one compared field per call. ``get_queue``
+(the counts script) returns the spec when it is newer. Retention: a message's expiry score plus
+``xshift`` is when it expires; a retention change adds the difference to ``xshift``, so queued
+messages follow the new period (as on SQS) without being rewritten.
+
+A ``RedrivePolicy`` set later may name a dead-letter queue in another hash slot (its tag is kept
+in the spec blob). On a single node that does not matter (a script may touch any key), and the
+move stays atomic. On Redis Cluster the receive script leases such a poison message to the
+client instead of moving it (in flight for 30 s, not counted), the client adds it to the DLQ
+(``lua/dead_letter-14.lua``, idempotent by message id) and deletes it from the source, fenced by
+the lease: at-least-once, never lost (a lease that runs out makes the message visible again, and
+the next receive leases it again).
+
 A message lives in exactly one of ``ready``/``gmsgs`` (visible or in flight on FIFO),
 ``inflight`` and ``delayed``; its envelope and state stay in ``msgs`` until it is
 deleted, expires, is moved to the DLQ or is quarantined. (State shares the envelopes' hash:
@@ -57,6 +81,19 @@ A delete of a message that had already been moved back to ``ready`` leaves its i
 list. Consequently ``LLEN ready`` may briefly over-count by the ghosts; ``get_queue`` does not.
 FIFO queues have no ready list (their visible messages sit in ``gmsgs`` by group): autoscale
 them on ``qworker queue stats`` / the Prometheus gauge instead of KEDA's ``redis`` scaler.
+
+The shared record store (``Backend.put_record`` and its siblings: message-move tasks of
+``qworker serve --workers N``, worker heartbeats) has two keys per record kind ``K``, in the hash
+slot of the tag ``rec:K`` (a tag no queue can have: queue names have no ``:``):
+
+=================================  ====  ========================================================
+``PREFIX:{rec:K}:data``            HASH  key -> the value's JSON
+``PREFIX:{rec:K}:exp``             ZSET  key -> expiry (ms, Redis clock); keys without a ttl
+                                         are not in it
+=================================  ====  ========================================================
+
+``lua/records-2.lua`` does every operation, dropping expired records first (bounded) and never
+returning one; Redis's clock decides expiry, as it does for messages.
 """
 
 from __future__ import annotations
@@ -93,6 +130,12 @@ def registry_key(prefix: str = DEFAULT_PREFIX) -> str:
 def incarnation_key(prefix: str = DEFAULT_PREFIX) -> str:
     """The global counter that numbers queue incarnations."""
     return f"{prefix}:incarnations"
+
+
+def record_keys(kind: str, prefix: str = DEFAULT_PREFIX) -> tuple[bytes, bytes]:
+    """The HASH of values and the ZSET of expiries of one record kind (one hash slot)."""
+    base = f"{prefix}:{{rec:{kind}}}:"
+    return (base + "data").encode(), (base + "exp").encode()
 
 
 @dataclass(frozen=True, slots=True)

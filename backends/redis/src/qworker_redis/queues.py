@@ -1,11 +1,19 @@
-"""Queue registrations: how a queue's spec, hash tag and incarnation are stored and cached."""
+"""Queue registrations: how a queue's spec, hash tag and incarnation are stored and cached.
+
+A client caches each queue as a :class:`QueueRef`. The registry entry (tag, incarnation, the
+spec at creation, the tags given at creation) never changes; later attribute changes live in the
+queue's meta HASH (``rev`` and ``spec``, see :mod:`qworker_redis.keys`), and the scripts tell a
+client whose revision is behind (:meth:`QueueRef.respec`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
+from redis.crc import key_slot
 
 from qworker.backend import QueueSpec, RedrivePolicy
 from qworker_redis.keys import QueueKeys
@@ -26,6 +34,11 @@ def spec_to_dict(spec: QueueSpec) -> dict[str, Any]:
         else {"dead_letter_queue": policy.dead_letter_queue, "max_receive_count": policy.max_receive_count},
         "content_based_deduplication": spec.content_based_deduplication,
         "deduplication_scope": spec.deduplication_scope,
+        **(
+            {"extra_attributes": [list(pair) for pair in spec.extra_attributes]}
+            if spec.extra_attributes
+            else {}
+        ),
     }
 
 
@@ -41,7 +54,18 @@ def spec_from_dict(data: dict[str, Any]) -> QueueSpec:
         redrive_policy=None if policy is None else RedrivePolicy(**policy),
         content_based_deduplication=data["content_based_deduplication"],
         deduplication_scope=data["deduplication_scope"],
+        extra_attributes=tuple((name, value) for name, value in data.get("extra_attributes", ())),
     )
+
+
+def spec_blob(spec: QueueSpec, dlq_tag: str | None) -> bytes:
+    """The meta HASH's ``spec`` field: the spec and its dead-letter queue's hash tag."""
+    return msgpack.packb({"spec": spec_to_dict(spec), "dlqtag": dlq_tag})
+
+
+def spec_from_blob(blob: bytes) -> tuple[QueueSpec, str | None]:
+    data = msgpack.unpackb(blob, raw=False)
+    return spec_from_dict(data["spec"]), data.get("dlqtag")
 
 
 def meta_fields(spec: QueueSpec) -> list[str | int]:
@@ -67,9 +91,16 @@ def meta_fields(spec: QueueSpec) -> list[str | int]:
     ]
 
 
+#: how the receive script reaches the dead-letter queue (``ARGV[8]`` of receive-28.lua): ``a``
+#: its keys are passed (same hash slot, or a single node); ``r`` another slot of a Redis Cluster:
+#: leased to the client, which moves it; ``""`` no RedrivePolicy
+DlqMode = Literal["a", "r", ""]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueRef:
-    """A queue as this process knows it: cached until a script says the incarnation changed."""
+    """A queue as this process knows it: cached until a script says the incarnation changed or
+    that the spec revision moved on (:meth:`respec`)."""
 
     spec: QueueSpec
     tag: str
@@ -81,6 +112,13 @@ class QueueRef:
     raw: bytes = field(default=b"", compare=False)
     #: packed ``EVALSHA sha numkeys KEYS...`` per script name (see scripts.pack_head)
     heads: dict[str, bytes] = field(default_factory=dict, compare=False)
+    #: the spec revision (meta ``rev``): "0" = the spec of the registry entry
+    rev: str = "0"
+    #: the dead-letter queue's hash tag (None: this queue's own, as at creation)
+    dlq_tag: str | None = None
+    dlq_mode: DlqMode = ""
+    #: tags given at creation (kept in the registry entry, so whoever finishes a create has them)
+    initial_tags: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:
@@ -91,15 +129,61 @@ class QueueRef:
         return self.spec.fifo
 
     @classmethod
-    def build(cls, spec: QueueSpec, tag: str, inc: str, prefix: str, raw: bytes | None = None) -> QueueRef:
+    def build(
+        cls,
+        spec: QueueSpec,
+        tag: str,
+        inc: str,
+        prefix: str,
+        raw: bytes | None = None,
+        *,
+        rev: str = "0",
+        dlq_tag: str | None = None,
+        cluster: bool = False,
+        tags: Mapping[str, str] | None = None,
+    ) -> QueueRef:
         keys = QueueKeys.build(spec.name, tag, prefix)
         policy = spec.redrive_policy
-        dlq_keys = QueueKeys.build(policy.dead_letter_queue, tag, prefix) if policy else keys
+        mode: DlqMode = ""
+        dlq_keys = keys
+        if policy is not None:
+            mode = "a"
+            dlq_keys = QueueKeys.build(policy.dead_letter_queue, dlq_tag or tag, prefix)
+            if cluster and key_slot(dlq_keys.all[0]) != key_slot(keys.all[0]):
+                mode, dlq_keys = "r", keys
+        initial = tuple(sorted((tags or {}).items()))
         if raw is None:
-            raw = msgpack.packb({"tag": tag, "inc": inc, "spec": spec_to_dict(spec)})
-        return cls(spec, tag, inc, keys, keys.all + dlq_keys.all, raw)
+            registration: dict[str, Any] = {"tag": tag, "inc": inc, "spec": spec_to_dict(spec)}
+            if initial:
+                registration["tags"] = dict(initial)
+            raw = msgpack.packb(registration)
+        return cls(spec, tag, inc, keys, keys.all + dlq_keys.all, raw, {}, rev, dlq_tag, mode, initial)
 
     @classmethod
-    def from_registration(cls, raw: bytes, prefix: str) -> QueueRef:
+    def from_registration(cls, raw: bytes, prefix: str, *, cluster: bool = False) -> QueueRef:
         data = msgpack.unpackb(raw, raw=False)
-        return cls.build(spec_from_dict(data["spec"]), data["tag"], data["inc"], prefix, raw)
+        return cls.build(
+            spec_from_dict(data["spec"]),
+            data["tag"],
+            data["inc"],
+            prefix,
+            raw,
+            cluster=cluster,
+            tags=data.get("tags"),
+        )
+
+    def respec(self, rev: str, blob: bytes, *, cluster: bool) -> QueueRef:
+        """This queue at spec revision ``rev`` (``blob``: the meta HASH's ``spec``); the same
+        incarnation and registration."""
+        if not blob:  # revision 0: the registration's spec
+            base = msgpack.unpackb(self.raw, raw=False)
+            spec, dlq_tag = spec_from_dict(base["spec"]), None
+        else:
+            spec, dlq_tag = spec_from_blob(blob)
+        built = QueueRef.build(
+            spec, self.tag, self.inc, self.keys.prefix, self.raw, rev=rev, dlq_tag=dlq_tag, cluster=cluster
+        )
+        return QueueRef(
+            built.spec, built.tag, built.inc, built.keys, built.receive_keys, self.raw, {}, rev,
+            dlq_tag, built.dlq_mode, self.initial_tags,
+        )  # fmt: skip

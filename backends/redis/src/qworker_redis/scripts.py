@@ -37,6 +37,10 @@ SCRIPT_FILES: dict[str, str] = {
     "unquarantine": "unquarantine-14.lua",
     "redrive": "redrive-28.lua",
     "restore": "restore-28.lua",
+    "configure": "configure-14.lua",
+    "tags": "tags-14.lua",
+    "dead_letter": "dead_letter-14.lua",
+    "records": "records-2.lua",
 }
 
 _INCLUDE = re.compile(r'^--- @include "?([A-Za-z0-9_]+)"?\s*$', re.M)
@@ -47,6 +51,9 @@ class ScriptError(enum.IntEnum):
 
     QUEUE_DOES_NOT_EXIST = -1  #: meta missing, or another incarnation of the queue
     SOURCE_DOES_NOT_EXIST = -2  #: redrive: the dead-letter queue is gone
+    STALE_SPEC = -3  #: the client's cached spec is an older revision: ``{-3, revision, spec}``
+    PURGE_IN_PROGRESS = -4  #: purged less than 60 s ago: ``{-4, ms until allowed}``
+    TOO_MANY_TAGS = -5  #: TagQueue would leave more than 50 tags: ``{-5, count}``
 
 
 #: per-entry codes of delete / change_visibility

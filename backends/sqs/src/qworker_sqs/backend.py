@@ -37,7 +37,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -138,6 +138,7 @@ class SQSBackend(BaseBackend):
         fenced_receipts=False,
         records_failures=False,
         timeout_resolution=1,
+        records=False,
     )
 
     def __init__(self, url: str = "sqs://", *, settings: SQSSettings | None = None) -> None:
@@ -333,46 +334,107 @@ class SQSBackend(BaseBackend):
 
     # -- queues ---------------------------------------------------------------------------------
 
-    async def create_queue(self, spec: QueueSpec) -> None:
+    async def _dead_letter_target(self, spec: QueueSpec) -> str | None:
+        """The real ARN of the spec's dead-letter queue (which must exist: SQS's CreateQueue does
+        not check it, the protocol does)."""
+        policy = spec.redrive_policy
+        if policy is None:
+            return None
+        try:
+            return await self.resolved_arn(policy.dead_letter_queue)
+        except QueueDoesNotExist:
+            raise InvalidParameterValue(
+                "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
+                f"exist: {policy.dead_letter_queue!r}."
+            ) from None
+
+    async def create_queue(self, spec: QueueSpec, tags: Mapping[str, str] | None = None) -> None:
         """CreateQueue with every attribute given; see :meth:`Backend.create_queue`.
 
-        The dead-letter queue must exist (SQS's CreateQueue does not check it, the protocol
-        does), and an existing queue is compared with the spec first, so a queue created with
-        different attributes is :class:`~qworker.errors.QueueNameExists` even where SQS would only
-        compare the attributes sent. Fractional seconds are rounded up (SQS stores whole seconds).
+        The dead-letter queue must exist, and an existing queue is compared with the spec first
+        (:func:`~qworker_sqs.convert.same_attributes`), so a queue created with different
+        attributes is :class:`~qworker.errors.QueueNameExists` even where SQS would only compare
+        the attributes sent, and its tags are left alone (CreateQueue's ``tags`` are sent only
+        when the queue is made). Fractional seconds are rounded up (SQS stores whole seconds).
         """
         limits.validate_queue_spec(spec)
-        target_arn = None
-        policy = spec.redrive_policy
-        if policy is not None:
-            try:
-                target_arn = await self.resolved_arn(policy.dead_letter_queue)
-            except QueueDoesNotExist:
-                raise InvalidParameterValue(
-                    "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
-                    f"exist: {policy.dead_letter_queue!r}."
-                ) from None
+        initial = limits.check_tags(tags or {})
+        target_arn = await self._dead_letter_target(spec)
         wanted = convert.normalized_spec(spec)
         try:
             existing = await self.get_queue(spec.name)
         except QueueDoesNotExist:
             existing = None
         if existing is not None:
-            if existing.spec != wanted:
+            if not convert.same_attributes(existing.spec, wanted):
                 raise QueueNameExists(
                     f"A queue named {spec.name!r} already exists with different attributes "
                     f"(it has {existing.spec}, asked for {wanted})."
                 )
             return
-        response = await self.call(
-            "CreateQueue",
-            spec.name,
-            QueueName=spec.name,
-            Attributes=convert.queue_attributes(spec, target_arn),
-        )
+        params: dict[str, Any] = {
+            "QueueName": spec.name,
+            "Attributes": convert.queue_attributes(spec, target_arn),
+        }
+        if initial:
+            params["tags"] = initial
+        response = await self.call("CreateQueue", spec.name, **params)
         ref = QueueRef(spec.name, response["QueueUrl"])
         self._refs[spec.name] = ref
         await self.load(ref, spec.name)
+
+    async def set_queue_attributes(self, queue: str, spec: QueueSpec) -> None:
+        """SetQueueAttributes with every attribute of ``spec`` (``RedrivePolicy`` ``""`` removes
+        one; an extra attribute the queue has and the spec does not goes back to SQS's default:
+        ``""`` for ``Policy``, ``RedriveAllowPolicy`` and ``KmsMasterKeyId``); ``queue`` may be a
+        name or a URL (``spec.name`` is its name).
+
+        SQS itself takes up to 60 s to apply a change everywhere (15 minutes for
+        MessageRetentionPeriod), and other SQSBackend objects validate sends against attributes
+        they cached for up to a minute: an entry their copy refuses is checked again against
+        fresh attributes before it is reported failed, and one it allows is refused by SQS.
+        """
+        ref = await self.ref(queue)
+        limits.check_spec_change(ref.name, spec)
+        attrs = convert.queue_attributes(spec, await self._dead_letter_target(spec))
+        attrs.pop("FifoQueue", None)  # set at creation only
+        if spec.redrive_policy is None:
+            attrs["RedrivePolicy"] = ""
+        current = await self.load(ref, queue)
+        for name, default in (
+            ("Policy", ""),
+            ("RedriveAllowPolicy", ""),
+            ("KmsMasterKeyId", ""),
+            ("KmsDataKeyReusePeriodSeconds", "300"),
+            # SSE-SQS is SQS's default, but not with a KMS key (one encryption per queue)
+            ("SqsManagedSseEnabled", "false" if "KmsMasterKeyId" in attrs else "true"),
+        ):
+            if name not in attrs and current.get(name, default) != default:
+                attrs[name] = default
+        await self.call("SetQueueAttributes", queue, QueueUrl=ref.url, Attributes=attrs)
+        await self.load(ref, queue)
+
+    async def tag_queue(self, queue: str, tags: Mapping[str, str]) -> None:
+        """TagQueue; the 50-tag limit is checked against the queue's tags first (ListQueueTags)."""
+        limits.check_tags(tags)
+        if not tags:
+            return
+        limits.check_tags(tags, await self.queue_tags(queue))
+        ref = await self.ref(queue)
+        await self.call("TagQueue", queue, QueueUrl=ref.url, Tags=dict(tags))
+
+    async def untag_queue(self, queue: str, keys: Sequence[str]) -> None:
+        doomed = limits.check_tag_keys(keys)
+        ref = await self.ref(queue)
+        if doomed:
+            await self.call("UntagQueue", queue, QueueUrl=ref.url, TagKeys=doomed)
+        else:  # SQS wants at least one key; an empty untag still says whether the queue exists
+            await self.call("ListQueueTags", queue, QueueUrl=ref.url)
+
+    async def queue_tags(self, queue: str) -> dict[str, str]:
+        ref = await self.ref(queue)
+        response = await self.call("ListQueueTags", queue, QueueUrl=ref.url)
+        return {str(key): str(value) for key, value in (response.get("Tags") or {}).items()}
 
     async def get_queue(self, queue: str) -> convert.SQSQueueInfo:
         """GetQueueAttributes(All): the spec, approximate counts and the real ARN."""
@@ -397,7 +459,7 @@ class SQSBackend(BaseBackend):
 
     async def purge_queue(self, queue: str) -> None:
         """PurgeQueue. SQS allows one purge per queue every 60 seconds
-        (``PurgeQueueInProgress``, raised as :class:`~qworker.errors.BackendError`)."""
+        (:class:`~qworker.errors.PurgeQueueInProgress`)."""
         ref = await self.ref(queue)
         await self.call("PurgeQueue", queue, QueueUrl=ref.url)
 
@@ -423,15 +485,14 @@ class SQSBackend(BaseBackend):
         ref = await self.ref(queue)
         if not entries:
             return SendBatchResult([], [])
+        cached = ref.spec_is_fresh()
         spec = await self.spec(ref, queue)
-        failed: list[BatchEntryError] = []
-        valid: list[tuple[dict[str, Any], int]] = []
-        for entry_id, entry in zip(ids, entries, strict=True):
-            error = limits.check_send_entry(entry, entry_id, spec)
-            if error is not None:
-                failed.append(error)
-            else:
-                valid.append((convert.send_entry(entry, entry_id), limits.message_size(entry)))
+        failed, valid = _validate(ids, entries, spec)
+        if failed and cached:
+            # the cached attributes may be behind a SetQueueAttributes that allows these entries
+            await self.load(ref, queue)
+            assert ref.spec is not None
+            failed, valid = _validate(ids, entries, ref.spec)
         chunks = _size_chunks(valid)
         ok, entry_failures = await self._run_batches("SendMessageBatch", queue, ref, chunks, ordered=ref.fifo)
         failed.extend(entry_failures)
@@ -684,12 +745,28 @@ class SQSBackend(BaseBackend):
     async def _run_chunk(
         self, operation: str, queue: str, ref: QueueRef, chunk: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[BatchEntryError]]:
-        """One chunk of at most 10 entries; entries SQS says may succeed on retry are retried."""
+        """One chunk of at most 10 entries; entries SQS says may succeed on retry are retried.
+
+        A server that refuses a whole batch for one entry (``InvalidParameterValue``: moto does,
+        for a message over the queue's MaximumMessageSize or a FIFO entry without a
+        deduplication id) gets the entries one by one, so that entry fails alone."""
         pending = chunk
         ok: list[dict[str, Any]] = []
         failed: list[BatchEntryError] = []
         for attempt in range(ENTRY_ATTEMPTS):
-            response = await self.call(operation, queue, QueueUrl=ref.url, Entries=pending)
+            try:
+                response = await self.call(operation, queue, QueueUrl=ref.url, Entries=pending)
+            except InvalidParameterValue as exc:
+                if operation != "SendMessageBatch":
+                    raise
+                if len(pending) == 1:
+                    failed.append(BatchEntryError(pending[0]["Id"], exc.code, str(exc)))
+                    return ok, failed
+                for entry in pending:
+                    one_ok, one_failed = await self._run_chunk(operation, queue, ref, [entry])
+                    ok.extend(one_ok)
+                    failed.extend(one_failed)
+                return ok, failed
             ok.extend(response.get("Successful", ()))
             by_id = {entry["Id"]: entry for entry in pending}
             retry: list[dict[str, Any]] = []
@@ -733,6 +810,22 @@ class SQSBackend(BaseBackend):
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         """A no-op: SQS has nowhere to store a note with a message (``records_failures`` is False)."""
         return None
+
+
+def _validate(
+    ids: list[str], entries: list[SendEntry], spec: QueueSpec
+) -> tuple[list[BatchEntryError], list[tuple[dict[str, Any], int]]]:
+    """Entries checked against the queue's attributes: the failed ones, and the request entries
+    (with their sizes) of the others."""
+    failed: list[BatchEntryError] = []
+    valid: list[tuple[dict[str, Any], int]] = []
+    for entry_id, entry in zip(ids, entries, strict=True):
+        error = limits.check_send_entry(entry, entry_id, spec)
+        if error is not None:
+            failed.append(error)
+        else:
+            valid.append((convert.send_entry(entry, entry_id), limits.message_size(entry)))
+    return failed, valid
 
 
 def _snake(operation: str) -> str:

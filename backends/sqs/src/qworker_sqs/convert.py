@@ -15,6 +15,7 @@ from typing import Any
 
 from qworker import arn
 from qworker.backend import (
+    EXTRA_ATTRIBUTE_NAMES,
     MessageAttributeValue,
     QueueCounts,
     QueueInfo,
@@ -154,6 +155,11 @@ def queue_spec(name: str, attrs: Mapping[str, str]) -> QueueSpec:
                 f"Queue {name!r} has a RedrivePolicy qworker cannot read: {attrs['RedrivePolicy']!r} ({exc})"
             ) from None
     scope = attrs.get("DeduplicationScope", "queue")
+    extra = {
+        name: str(attrs[name])
+        for name in EXTRA_ATTRIBUTE_NAMES
+        if attrs.get(name) not in (None, "") and SQS_DEFAULT_EXTRAS.get(name) != str(attrs[name])
+    }
     return QueueSpec(
         name=name,
         visibility_timeout=int(attrs.get("VisibilityTimeout", 30)),
@@ -164,7 +170,39 @@ def queue_spec(name: str, attrs: Mapping[str, str]) -> QueueSpec:
         redrive_policy=policy,
         content_based_deduplication=attrs.get("ContentBasedDeduplication", "false").lower() == "true",
         deduplication_scope="messageGroup" if scope == "messageGroup" else "queue",
+        extra_attributes=tuple(extra.items()),
     )
+
+
+#: values SQS reports for queues that were not given them (SSE-SQS is on by default, the KMS data
+#: key reuse period is 5 minutes): left out of :attr:`QueueSpec.extra_attributes`, so a queue
+#: created without them has the spec it was created with (``attributes()`` still shows them)
+SQS_DEFAULT_EXTRAS = {"SqsManagedSseEnabled": "true", "KmsDataKeyReusePeriodSeconds": "300"}
+
+
+def same_attributes(existing: QueueSpec, wanted: QueueSpec) -> bool:
+    """Whether a queue with ``existing`` attributes is what CreateQueue with ``wanted`` asks for:
+    every field equal, and each extra attribute ``wanted`` gives has that value (SQS compares the
+    attributes given; one not listed has SQS's default, :data:`SQS_DEFAULT_EXTRAS`)."""
+    if replace(existing, extra_attributes=()) != replace(wanted, extra_attributes=()):
+        return False
+    have = existing.extra()
+    return all(
+        _same_value(name, have.get(name, SQS_DEFAULT_EXTRAS.get(name)), value)
+        for name, value in wanted.extra_attributes
+    )
+
+
+def _same_value(name: str, have: str | None, want: str) -> bool:
+    """Policies are JSON, and SQS may return them re-serialized: compare them as JSON."""
+    if have == want:
+        return True
+    if name in ("Policy", "RedriveAllowPolicy") and have and want:
+        try:
+            return bool(json.loads(have) == json.loads(want))
+        except ValueError:
+            return False
+    return False
 
 
 def dead_letter_target_arn(attrs: Mapping[str, str]) -> str | None:

@@ -49,7 +49,9 @@ from qworker.errors import (
     BackendUnavailable,
     ConfigError,
     InvalidAttributeName,
+    InvalidAttributeValue,
     InvalidParameterValue,
+    PurgeQueueInProgress,
     QueueDoesNotExist,
     QueueNameExists,
     QWorkerError,
@@ -224,6 +226,8 @@ def translate(exc: BaseException, *, operation: str, queue: str | None, endpoint
             return QueueNameExists(
                 f"A queue named {queue!r} already exists with different attributes ({text})."
             )
+        if "PurgeQueueInProgress" in codes:  # an HTTP 403, like a refusal: checked first
+            return PurgeQueueInProgress((queue or "?").rstrip("/").rsplit("/", 1)[-1])
         if codes & CREDENTIALS_REFUSED:
             return BackendUnavailable(
                 f"{where}: AWS refused the credentials ({text}). Check the credential chain: "
@@ -240,6 +244,8 @@ def translate(exc: BaseException, *, operation: str, queue: str | None, endpoint
                 f"{where}: refused with HTTP 403 ({text}). The credentials were refused, or their IAM "
                 f"policy does not allow sqs:{operation}."
             )
+        if "InvalidAttributeValue" in codes:
+            return InvalidAttributeValue(f"{where}: {text}")
         if "ReceiptHandleIsInvalid" in codes:
             return ReceiptHandleIsInvalid(f"{where}: {text}")
         if "InvalidAttributeName" in codes:

@@ -40,6 +40,9 @@ _OPERATIONS = (
     "change_message_visibility_batch",
     "purge_queue",
     "list_dead_letter_source_queues",
+    "tag_queue",
+    "untag_queue",
+    "list_queue_tags",
 )
 
 

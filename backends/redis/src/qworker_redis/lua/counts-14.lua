@@ -2,11 +2,12 @@
   Approximate counts (SQS ApproximateNumberOfMessages, ...NotVisible, ...Delayed).
 
   KEYS[1..14]  the queue's keys
-  ARGV[1] incarnation   ARGV[2] clock offset ms
+  ARGV[1] incarnation   ARGV[2] clock offset ms   ARGV[3] the client's spec revision
   Expires messages past retention first (bounded). Due delayed and expired in-flight messages
   count as visible even before a receive moves them.
-  Returns {1, visible, in_flight, delayed, created_s, modified_s, quarantined}, or {-1}
-  (quarantined: messages, not hash fields; see quarantine_count in base.lua).
+  Returns {1, visible, in_flight, delayed, created_s, modified_s, quarantined, revision, spec}
+  (quarantined: messages, not hash fields, see quarantine_count in base.lua; spec '' when the
+  client's revision is current), or {-1}.
 ]]
 --- @include base
 
@@ -28,5 +29,7 @@ else
   visible = math.max(0, redis.call('LLEN', Q.ready) - ghosts) + inflight_due + delayed_due
 end
 local m = redis.call('HMGET', Q.meta, 'created', 'modified')
+local spec = ''
+if ARGV[3] ~= M.rev then spec = redis.call('HGET', Q.meta, 'spec') or '' end
 return {1, visible, inflight_live, delayed_live, tonumber(m[1]), tonumber(m[2]),
-  quarantine_count(Q)}
+  quarantine_count(Q), M.rev, spec}

@@ -12,7 +12,8 @@ local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))
-local ids = redis.call('ZRANGEBYSCORE', Q.expiry, '(' .. fmt_int(now), '+inf', 'LIMIT', 0, tonumber(ARGV[3]))
+local ids = redis.call('ZRANGEBYSCORE', Q.expiry, '(' .. fmt_int(now - M.shift), '+inf', 'LIMIT', 0,
+  tonumber(ARGV[3]))
 local out = {1}
 for _, id in ipairs(ids) do
   local raw = redis.call('HGET', Q.msgs, sk(id))

@@ -2,14 +2,20 @@
   Delete every message of a queue, visible, in flight, delayed or quarantined (SQS PurgeQueue).
 
   KEYS[1..14]  the queue's keys
-  ARGV[1] incarnation
-  The FIFO deduplication window survives a purge, as on SQS. Returns {1}, or {-1}.
+  ARGV[1] incarnation   ARGV[2] clock offset ms
+  The FIFO deduplication window survives a purge, as on SQS. One purge per queue every 60 s
+  (SQS PurgeQueueInProgress): the time of the last one is meta field 'purged'.
+  Returns {1}, {-4, ms until the next purge is allowed}, or {-1}.
 ]]
 --- @include base
 
 local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
+local now = now_ms(tonumber(ARGV[2]))
+local last = tonumber(redis.call('HGET', Q.meta, 'purged') or '')
+if last and now - last < 60000 then return {-4, last + 60000 - now} end
+redis.call('HSET', Q.meta, 'purged', fmt_int(now))
 redis.call('UNLINK', Q.ready, Q.inflight, Q.delayed, Q.expiry, Q.msgs, Q.errors,
   Q.gmsgs, Q.groups, Q.gin, Q.quarantine)
 redis.call('HSET', Q.meta, 'ghosts', 0, 'qn', 0)

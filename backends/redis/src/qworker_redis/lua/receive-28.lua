@@ -2,23 +2,33 @@
   Receive up to N visible messages and put them in flight (SQS ReceiveMessage), atomically.
 
   KEYS[1..14]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
-  KEYS[15..28]  its dead-letter queue's keys (same hash tag), or the queue's own keys again
+  KEYS[15..28]  its dead-letter queue's keys (ARGV[8] 'a'), or the queue's own keys again
   ARGV[1] queue incarnation      ARGV[2] clock offset ms (0 outside tests)
   ARGV[3] max messages           ARGV[4] visibility timeout ms, '' = the queue's
   ARGV[5] receipt token (hex)    ARGV[6] mode: 'r' receive, 't' take for redrive (no count,
                                  no dead-letter move)
+  ARGV[7] the client's spec revision ('' = do not check): the DLQ keys and ARGV[8] follow
+          from its RedrivePolicy, so a client behind gets {-3, revision, spec} and nothing else
+  ARGV[8] dead-letter mode: 'a' (or none) the DLQ's keys are KEYS[15..28] (same hash slot, or a
+          single node): the move is atomic; 'r' the DLQ is in another hash slot (Redis Cluster):
+          a poison message is leased to the client (in flight for LEASE_MS, not counted) and
+          returned with its receive count negated, and the client copies it into the DLQ then
+          deletes it here (dead_letter-14.lua; at-least-once); 'x' the DLQ is gone: deliver.
   Steps: expire (retention), promote due delayed and expired in-flight ids, then pop. A message
   already received maxReceiveCount times goes to the DLQ instead (ESM-DLQ-2); a message whose
   state or envelope is unreadable or too large goes to quarantine (T16).
   Returns {1, next_wake_ms, id, envelope, count, first_ms, src, ...}; next_wake_ms (only when
   nothing was received) is how long until a delayed or in-flight message may become visible,
-  -1 if never. {-1} when the queue does not exist.
+  -1 if never. A leased poison message (mode 'r') is id, envelope, -count, first_ms, its last
+  error. {-1} when the queue does not exist.
 ]]
 --- @include base
 
 local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
+local stale = stale_spec(Q, M, ARGV[7])
+if stale then return stale end
 local now = now_ms(tonumber(ARGV[2]))
 local max = tonumber(ARGV[3])
 local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
@@ -26,16 +36,21 @@ local deadline = fmt_int(now + vt)  -- a string: Redis parses it faster than a L
 local token = ARGV[5]
 local counting = ARGV[6] == 'r'
 local D, DM = nil, nil  -- the dead-letter queue's keys, built only when it can be used
-if counting and M.maxrc > 0 and M.dlq ~= '' then
+local dlq_mode = ARGV[8] or 'a'
+local redrives = counting and M.maxrc > 0 and M.dlq ~= ''
+if redrives and (dlq_mode == 'a' or dlq_mode == '') then
   D = qkeys(14)
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
 end
+local remote = redrives and dlq_mode == 'r'
+local LEASE_MS = 30000          -- how long the client has to move a leased poison message
+local LEASED = 'leased'
 
 -- ESM-DLQ-2/4/5: move to the dead-letter queue, keeping id, envelope, count, first receive.
 local function dead_letter(id, st)
   local env = redis.call('HGET', Q.msgs, id)
   local err = redis.call('HGET', Q.errors, id)
-  local exp = tonumber(redis.call('ZSCORE', Q.expiry, id) or (now + M.ret))
+  local exp = tonumber(redis.call('ZSCORE', Q.expiry, id) or (now + M.ret - M.shift)) + M.shift
   remove_message(Q, M, id, st, true)
   local arrival = ''
   if DM.fifo then arrival = string.format('%020d', redis.call('HINCRBY', D.meta, 'seq', 1)) end
@@ -46,7 +61,7 @@ local function dead_letter(id, st)
   if err then redis.call('HSET', D.errors, id, err) end
   -- standard DLQs keep the original enqueue time, FIFO DLQs reset it (ESM-DLQ-4)
   local dexp = DM.fifo and (now + DM.ret) or (exp - M.ret + DM.ret)
-  redis.call('ZADD', D.expiry, dexp, id)
+  redis.call('ZADD', D.expiry, dexp - DM.shift, id)
   if DM.fifo then
     redis.call('ZADD', D.gmsgs, 0, gmember(st.group, arrival, id))
     refresh_group(D, st.group)
@@ -68,7 +83,8 @@ local fresh_count = counting and 1 or 0
 local fresh_first = counting and nows or ''
 local fresh_state = token .. '|' .. fresh_count .. '|' .. fresh_first .. '|' .. nows .. '|||'
 
--- decide one candidate; returns true when it is delivered
+-- decide one candidate; returns true when it is delivered, LEASED when it is leased to the
+-- client for a move to a dead-letter queue in another hash slot
 local function take(id, raw, env)
   local st = nil
   if raw then
@@ -88,6 +104,22 @@ local function take(id, raw, env)
   if not env or #env > MAX_ENVELOPE then
     quarantine(Q, M, id, st, raw, env and 'oversize' or 'missing-envelope', now, true)
     return false
+  end
+  if remote and st and st.count >= M.maxrc then
+    st.recv = nows
+    st.token = token
+    out[no + 1] = id
+    out[no + 2] = env
+    out[no + 3] = -st.count
+    out[no + 4] = st.first
+    out[no + 5] = redis.call('HGET', Q.errors, id) or ''
+    no = no + 5
+    sargs[ns + 1] = '~' .. id
+    sargs[ns + 2] = format_state(st)
+    zargs[ns + 1] = fmt_int(now + LEASE_MS)
+    zargs[ns + 2] = id
+    ns = ns + 2
+    return LEASED
   end
   out[no + 1] = id
   out[no + 2] = env
@@ -188,7 +220,8 @@ else
     if #gs == 0 then break end
     local g = gs[1]
     local delivered = 0
-    while got < max do
+    local leased = false  -- a leased poison message stops its group (it stays its head)
+    while got < max and not leased do
       local members = redis.call('ZRANGEBYLEX', Q.gmsgs, '[' .. g .. '\0', '(' .. g .. '\1',
         'LIMIT', delivered, math.min(max - got, CHUNK))
       if #members == 0 then break end
@@ -197,9 +230,14 @@ else
       local n = #ids
       local vals = redis.call('HMGET', Q.msgs, unpack(with_skeys(ids)))
       for i, id in ipairs(ids) do
+        local taken = vals[n + i] and take(id, vals[n + i], vals[i])
         if not vals[n + i] then
           redis.call('ZREM', Q.gmsgs, members[i])  -- a member without a message: drop it
-        elseif take(id, vals[n + i], vals[i]) then
+        elseif taken == LEASED then
+          delivered = delivered + 1
+          leased = true
+          break
+        elseif taken then
           delivered = delivered + 1
         else
           redis.call('ZREM', Q.gmsgs, members[i])  -- dead-lettered or quarantined
@@ -215,16 +253,18 @@ else
   end
 end
 
-if got > 0 then
+if ns > 0 then
   bulk('HSET', Q.msgs, sargs)
   bulk('ZADD', Q.inflight, zargs)
+end
+if got > 0 then
   -- more left for other waiting receivers: pass the wake-up on
   if got == max then
     if (M.fifo and redis.call('ZCARD', Q.groups) > 0) or (not M.fifo and redis.call('LLEN', Q.ready) > 0) then
       signal(Q)
     end
   end
-else
+elseif ns == 0 then
   local best = -1
   local d = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
   if d[2] then best = tonumber(d[2]) end

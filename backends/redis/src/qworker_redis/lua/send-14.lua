@@ -2,22 +2,26 @@
   Enqueue a batch of messages (SQS SendMessageBatch), atomically.
 
   KEYS[1..14]  the queue's keys
-  ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] number of messages n
+  ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] spec revision the client
+  validated the entries against   ARGV[4] number of messages n
   then 5 per message: id, envelope prefix, delay ms ('' = queue DelaySeconds), group, dedup id
   Standard messages get no state entry until their first receive. The envelope prefix is a msgpack array header for 10 items plus the first 8; this script
   appends SentTimestamp (Redis clock) and, on FIFO queues, the SequenceNumber.
   FIFO (SQS-F-2/3/5): entries are enqueued in order, each gets the next per-queue sequence
   number; an entry whose dedup id was seen in the last 5 minutes is accepted, not enqueued, and
   reported with the original message id and sequence number.
-  Returns {1, id, sequence, id, sequence, ...} ('' sequence on standard queues), or {-1}.
+  Returns {1, id, sequence, id, sequence, ...} ('' sequence on standard queues), {-1}, or
+  {-3, revision, spec} (nothing sent) when the attributes changed since the client validated.
 ]]
 --- @include base
 
 local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
+local stale = stale_spec(Q, M, ARGV[3])
+if stale then return stale end
 local now = now_ms(tonumber(ARGV[2]))
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local sent = fmt_int(now)
 local sent_part = string.char(0xa0 + #sent) .. sent
 local out = {1}
@@ -25,10 +29,10 @@ local out = {1}
 if not M.fifo then
   local margs, eargs, dargs, ready = {}, {}, {}, {}
   local nd, nr = 0, 0
-  local expires = now + M.ret
+  local expires = now + M.ret - M.shift
   local suffix = sent_part .. '\192'
   for i = 0, n - 1 do
-    local b = 4 + i * 5
+    local b = 5 + i * 5
     local id = ARGV[b]
     local delay = ARGV[b + 2]
     delay = (delay == '' and M.delay) or tonumber(delay)
@@ -65,7 +69,7 @@ if #old > 0 then
 end
 local touched = {}
 for i = 0, n - 1 do
-  local b = 4 + i * 5
+  local b = 5 + i * 5
   local id, g, dd = ARGV[b], ARGV[b + 3], ARGV[b + 4]
   local field = (M.scope == 'messageGroup' and g or '') .. '\0' .. dd
   local prev = redis.call('HGET', Q.dedup, field)
@@ -78,7 +82,7 @@ for i = 0, n - 1 do
     local arrival = string.format('%020d', redis.call('HINCRBY', Q.meta, 'seq', 1))
     redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '||' .. g)
     redis.call('HSET', Q.msgs, id, ARGV[b + 1] .. sent_part .. '\180' .. arrival)
-    redis.call('ZADD', Q.expiry, now + M.ret, id)
+    redis.call('ZADD', Q.expiry, now + M.ret - M.shift, id)
     redis.call('HSET', Q.dedup, field, id .. '|' .. arrival)
     redis.call('ZADD', Q.dedupx, now + DEDUP_MS, field)
     if M.delay > 0 then

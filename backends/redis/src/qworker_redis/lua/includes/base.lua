@@ -15,8 +15,14 @@
   looks up nothing but the envelope.
   Receipt handles are INCARNATION:ID:TOKEN, ids are 36-character UUIDs.
   Time is Redis's own clock (TIME) plus ARGV offset (always 0 outside tests).
+  Attributes change (SetQueueAttributes, configure-14.lua): the meta HASH is the truth. 'rev'
+  counts the changes (absent = 0) and 'spec' holds the client-side spec of revision rev;
+  scripts whose caller relies on its cached spec compare the revision it passes and answer
+  {E_STALE_SPEC, rev, spec} when it is behind. A message's retention ends at its expiry score
+  plus 'xshift' (absent = 0), which a retention change moves for every queued message at once.
 ]]
 local E_NO_QUEUE = -1
+local E_STALE_SPEC = -3         -- the caller's cached spec is an older revision
 local LIMIT = 1000              -- promotions / expiries per call: O(batch + log N), never a scan
 local CHUNK = 1000              -- arguments per redis.call when unpacking a Lua table (even)
 local MAX_VIS_MS = 43200000     -- 12 hours (SQS-V-2)
@@ -71,12 +77,21 @@ end
 
 -- The queue's attributes, or nil when it does not exist or is another incarnation.
 local function load_meta(Q, inc)
-  local m = redis.call('HMGET', Q.meta, 'inc', 'vt', 'ret', 'delay', 'maxrc', 'dlq', 'fifo', 'scope', 'name')
+  local m = redis.call('HMGET', Q.meta, 'inc', 'vt', 'ret', 'delay', 'maxrc', 'dlq', 'fifo', 'scope', 'name',
+    'rev', 'xshift')
   if not m[1] or (inc ~= nil and m[1] ~= inc) then return nil end
   return {
     inc = m[1], vt = tonumber(m[2]), ret = tonumber(m[3]), delay = tonumber(m[4]),
     maxrc = tonumber(m[5]), dlq = m[6], fifo = m[7] == '1', scope = m[8], name = m[9],
+    rev = m[10] or '0', shift = tonumber(m[11] or '0'),
   }
+end
+
+-- The reply for a caller whose spec revision `rev` is not the queue's (nil when it is, or when
+-- the caller passed '' to skip the check).
+local function stale_spec(Q, M, rev)
+  if rev == nil or rev == '' or rev == M.rev then return nil end
+  return {E_STALE_SPEC, M.rev, redis.call('HGET', Q.meta, 'spec') or ''}
 end
 
 -- redis.call(cmd, key, list...) in chunks: Lua's C stack limits unpack() to a few thousand.
@@ -213,7 +228,7 @@ end
 
 -- SQS-L-3: delete messages past the retention period, at most LIMIT per call.
 local function expire(Q, M, now)
-  local old = redis.call('ZRANGEBYSCORE', Q.expiry, '-inf', now, 'LIMIT', 0, LIMIT)
+  local old = redis.call('ZRANGEBYSCORE', Q.expiry, '-inf', now - M.shift, 'LIMIT', 0, LIMIT)
   if #old == 0 then return end
   local sts = multi_get('HMGET', Q.msgs, skeys(old))
   local touched = {}
