@@ -3,9 +3,11 @@
 CreateQueue and SetQueueAttributes take ``{"VisibilityTimeout": "60", "RedrivePolicy":
 "{...}"}``; GetQueueAttributes returns the same strings. Attributes that change how a backend
 runs the queue go into the spec's fields; the ones qworker only keeps and returns (``Policy``,
-``RedriveAllowPolicy``, the encryption settings, an explicit ``FifoThroughputLimit``) are
-"extras". Errors are SQS's: ``InvalidAttributeName`` for a name SQS does not know or that this
-kind of queue does not take, ``InvalidAttributeValue`` for a value outside its range.
+``RedriveAllowPolicy``, the encryption settings) into its ``extra_attributes``.
+``FifoThroughputLimit`` is checked and follows ``DeduplicationScope`` (``perMessageGroupId`` with
+``messageGroup``), the only combination that changes anything on SQS. Errors are SQS's:
+``InvalidAttributeName`` for a name SQS does not know or that this kind of queue does not take,
+``InvalidAttributeValue`` for a value outside its range.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qworker import arn, limits
-from qworker.backend import QueueInfo, QueueSpec, RedrivePolicy
+from qworker.backend import EXTRA_ATTRIBUTE_NAMES, QueueInfo, QueueSpec, RedrivePolicy
 from qworker.serve.errors import SQSError, invalid_parameter
 
 #: integer attributes and their ranges (SQS-V-1, SQS-L-1..3, SQS-R-1)
@@ -31,15 +33,8 @@ _INTEGERS = {
     "MaximumMessageSize": ("maximum_message_size", limits.MIN_MESSAGE_SIZE_LIMIT, limits.MAX_MESSAGE_SIZE),
     "ReceiveMessageWaitTimeSeconds": ("receive_wait_time_seconds", 0, limits.MAX_WAIT_TIME_SECONDS),
 }
-#: attributes only kept and returned
-EXTRAS = (
-    "Policy",
-    "RedriveAllowPolicy",
-    "KmsMasterKeyId",
-    "KmsDataKeyReusePeriodSeconds",
-    "SqsManagedSseEnabled",
-    "FifoThroughputLimit",
-)
+#: attributes only kept and returned (the spec's ``extra_attributes``)
+EXTRAS = tuple(sorted(EXTRA_ATTRIBUTE_NAMES))
 _FIFO_ONLY = ("FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
 #: computed by the queue: GetQueueAttributes returns them, nobody sets them
 READ_ONLY = (
@@ -50,7 +45,14 @@ READ_ONLY = (
     "CreatedTimestamp",
     "LastModifiedTimestamp",
 )
-SETTABLE = (*_INTEGERS, "RedrivePolicy", "ContentBasedDeduplication", "DeduplicationScope", *EXTRAS)
+SETTABLE = (
+    *_INTEGERS,
+    "RedrivePolicy",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    *EXTRAS,
+)
 ALL_NAMES = frozenset((*SETTABLE, *READ_ONLY, "FifoQueue", "All"))
 #: setting these to their default removes them, as on SQS
 _REMOVED_AT_DEFAULT = {"KmsMasterKeyId": "", "KmsDataKeyReusePeriodSeconds": "300", "Policy": ""}
@@ -71,8 +73,8 @@ def _string_map(attrs: Mapping[str, Any]) -> dict[str, str]:
     return dict(attrs)
 
 
-def new_queue(name: str, attrs: Mapping[str, Any]) -> tuple[QueueSpec, dict[str, str]]:
-    """The spec and extras of a queue CreateQueue would make, checked as SQS checks them."""
+def new_queue(name: str, attrs: Mapping[str, Any]) -> QueueSpec:
+    """The spec of the queue CreateQueue would make, checked as SQS checks it."""
     attrs = _string_map(attrs)
     fifo = attrs.get("FifoQueue", "false").lower() == "true"
     if name.endswith(".fifo") != fifo:
@@ -94,19 +96,20 @@ def new_queue(name: str, attrs: Mapping[str, Any]) -> tuple[QueueSpec, dict[str,
         ) from None
     for key, value in attrs.items():
         _check_name(key, value, fifo, creating=True)
-    spec, extras = _apply(QueueSpec(name), {}, attrs)
-    extras.setdefault("SqsManagedSseEnabled", "true")
-    return spec, extras
+    spec = _apply(QueueSpec(name), attrs)
+    extras = spec.extra()
+    if "SqsManagedSseEnabled" not in extras:  # SQS encrypts new queues by default
+        extras["SqsManagedSseEnabled"] = "true"
+        spec = dataclasses.replace(spec, extra_attributes=tuple(extras.items()))
+    return spec
 
 
-def changed_queue(
-    spec: QueueSpec, extras: Mapping[str, str], attrs: Mapping[str, Any]
-) -> tuple[QueueSpec, dict[str, str]]:
-    """The spec and extras after SetQueueAttributes."""
+def changed_queue(spec: QueueSpec, attrs: Mapping[str, Any]) -> QueueSpec:
+    """The spec after SetQueueAttributes."""
     attrs = _string_map(attrs)
     for key, value in attrs.items():
         _check_name(key, value, spec.fifo, creating=False)
-    return _apply(spec, dict(extras), attrs)
+    return _apply(spec, attrs)
 
 
 def _check_name(key: str, value: str, fifo: bool, *, creating: bool) -> None:
@@ -125,10 +128,9 @@ def _check_name(key: str, value: str, fifo: bool, *, creating: bool) -> None:
         )
 
 
-def _apply(
-    spec: QueueSpec, extras: dict[str, str], attrs: Mapping[str, str]
-) -> tuple[QueueSpec, dict[str, str]]:
+def _apply(spec: QueueSpec, attrs: Mapping[str, str]) -> QueueSpec:
     changes: dict[str, Any] = {}
+    extras = spec.extra()
     for key, text in attrs.items():
         if key in _INTEGERS:
             field, low, high = _INTEGERS[key]
@@ -141,14 +143,17 @@ def _apply(
             if text not in ("queue", "messageGroup"):
                 raise bad_value(key)
             changes["deduplication_scope"] = text
+        elif key == "FifoThroughputLimit":
+            if text not in ("perQueue", "perMessageGroupId"):
+                raise bad_value(key)
         elif key in EXTRAS:
             _set_extra(extras, key, text)
-    return dataclasses.replace(spec, **changes), extras
+    if extras != spec.extra():
+        changes["extra_attributes"] = tuple(extras.items())
+    return dataclasses.replace(spec, **changes)
 
 
 def _set_extra(extras: dict[str, str], key: str, text: str) -> None:
-    if key == "FifoThroughputLimit" and text not in ("perQueue", "perMessageGroupId"):
-        raise bad_value(key)
     if key == "SqsManagedSseEnabled":
         text = text.lower()
         if text not in ("true", "false"):
@@ -231,31 +236,12 @@ def redrive_policy(text: str, queue: str) -> RedrivePolicy | None:
     return RedrivePolicy(dead_letter_queue, number)
 
 
-def everything(info: QueueInfo, extras: Mapping[str, str]) -> dict[str, str]:
-    """Every attribute of the queue, as GetQueueAttributes(All) returns them."""
-    attrs = info.attributes()
-    attrs.update(extras)
-    if not info.spec.fifo:
-        attrs.pop("FifoThroughputLimit", None)
-    return attrs
-
-
-def selected(info: QueueInfo, extras: Mapping[str, str], names: list[str]) -> dict[str, str]:
+def selected(info: QueueInfo, names: list[str]) -> dict[str, str]:
     """GetQueueAttributes: the named attributes (``All`` for every one); unknown names fail."""
     for name in names:
         if name not in ALL_NAMES:
             raise unknown(name)
-    attrs = everything(info, extras)
+    attrs = info.attributes()
     if "All" in names:
         return attrs
     return {name: attrs[name] for name in names if name in attrs}
-
-
-def differing(current: Mapping[str, str], wanted: Mapping[str, str]) -> str | None:
-    """The first attribute CreateQueue asked for that the existing queue has with another value."""
-    for name, value in wanted.items():
-        if name in READ_ONLY:
-            continue
-        if current.get(name) != value:
-            return name
-    return None

@@ -9,9 +9,11 @@ access keys alone (README, "qworker serve: the SQS API").
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from qworker.backend import QueueSpec
 from qworker.serve.call import Call
 from qworker.serve.errors import invalid_parameter, missing_parameter
 from qworker.serve.service import Service
@@ -40,6 +42,7 @@ ACTIONS = frozenset(
 
 
 def _policy(extras: dict[str, str], queue_arn: str) -> dict[str, Any]:
+    """The queue's policy document, or SQS's empty default."""
     text = extras.get("Policy")
     if text:
         policy = json.loads(text)
@@ -64,7 +67,7 @@ async def add_permission(svc: Service, call: Call) -> None:
                 "appropriate WSDL for a list of valid actions. "
             )
     info = await svc.get_queue(name)
-    extras = svc.extras_of(info)
+    extras = info.spec.extra()
     policy = _policy(extras, info.arn)
     if any(statement.get("Sid") == label for statement in policy["Statement"]):
         raise invalid_parameter(f"Value {label} for parameter Label is invalid. Reason: Already exists.")
@@ -80,14 +83,18 @@ async def add_permission(svc: Service, call: Call) -> None:
         }
     )
     extras["Policy"] = json.dumps(policy, separators=(",", ":"))
-    await svc.set_queue_attributes(name, info.spec, extras)
+    await _store(svc, name, info.spec, extras)
+
+
+async def _store(svc: Service, name: str, spec: QueueSpec, extras: dict[str, str]) -> None:
+    await svc.set_queue_attributes(name, dataclasses.replace(spec, extra_attributes=tuple(extras.items())))
 
 
 async def remove_permission(svc: Service, call: Call) -> None:
     name = call.queue_name()
     label = call.required_string("Label")
     info = await svc.get_queue(name)
-    extras = svc.extras_of(info)
+    extras = info.spec.extra()
     policy = _policy(extras, info.arn)
     kept = [statement for statement in policy["Statement"] if statement.get("Sid") != label]
     if len(kept) == len(policy["Statement"]):
@@ -97,4 +104,4 @@ async def remove_permission(svc: Service, call: Call) -> None:
         extras["Policy"] = json.dumps(policy, separators=(",", ":"))
     else:
         extras.pop("Policy", None)
-    await svc.set_queue_attributes(name, info.spec, extras)
+    await _store(svc, name, info.spec, extras)

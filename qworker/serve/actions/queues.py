@@ -27,29 +27,27 @@ async def create_queue(svc: Service, call: Call) -> dict[str, Any]:
     tags = _tags(call.mapping("tags"))
     if attrs.get("Policy") == "":
         attrs = {k: v for k, v in attrs.items() if k != "Policy"}
-    spec, extras = attributes.new_queue(name, attrs)
+    spec = attributes.new_queue(name, attrs)
     try:
         info: QueueInfo | None = await svc.get_queue(name)
     except QueueDoesNotExist:
         info = None
     if info is not None:
-        _check_same(info, svc.extras_of(info), attrs)
+        _check_same(info, attrs)
     else:
         try:
-            await svc.create_queue(spec, extras, tags)
+            await svc.create_queue(spec, tags)
         except QueueNameExists:  # created meanwhile by another request: compare with that one
-            info = await svc.get_queue(name)
-            _check_same(info, svc.extras_of(info), attrs)
+            _check_same(await svc.get_queue(name), attrs)
     return {"QueueUrl": call.queue_url(name)}
 
 
-def _check_same(info: QueueInfo, extras: dict[str, str], attrs: dict[str, Any]) -> None:
+def _check_same(info: QueueInfo, attrs: dict[str, Any]) -> None:
     """CreateQueue of an existing queue succeeds when every given attribute has its value."""
     for key, value in attrs.items():
-        if key == "FifoQueue":
+        if key in ("FifoQueue", "FifoThroughputLimit"):
             continue
-        spec, new_extras = attributes.changed_queue(info.spec, extras, {key: value})
-        if spec != info.spec or new_extras != extras:
+        if attributes.changed_queue(info.spec, {key: value}) != info.spec:
             raise SQSError(
                 "QueueNameExists",
                 f"A queue already exists with the same name and a different value for attribute {key}",
@@ -112,7 +110,7 @@ async def get_queue_attributes(svc: Service, call: Call) -> dict[str, Any]:
     info = await svc.get_queue(name)
     if not names:
         return {}
-    selected = attributes.selected(info, svc.extras_of(info), names)
+    selected = attributes.selected(info, names)
     return {"Attributes": selected} if selected else {}
 
 
@@ -122,11 +120,12 @@ async def set_queue_attributes(svc: Service, call: Call) -> None:
     info = await svc.get_queue(name)
     if not attrs:
         return
-    spec, extras = attributes.changed_queue(info.spec, svc.extras_of(info), attrs)
+    spec = attributes.changed_queue(info.spec, attrs)
     policy = spec.redrive_policy
     if policy is not None and policy != info.spec.redrive_policy:
         await _check_dead_letter_queue(svc, spec.fifo, policy.dead_letter_queue, attrs["RedrivePolicy"])
-    await svc.set_queue_attributes(name, spec, extras)
+    if spec != info.spec:
+        await svc.set_queue_attributes(name, spec)
 
 
 async def _check_dead_letter_queue(svc: Service, fifo: bool, dlq: str, text: str) -> None:
@@ -169,14 +168,14 @@ async def list_dead_letter_source_queues(svc: Service, call: Call) -> dict[str, 
 async def tag_queue(svc: Service, call: Call) -> None:
     name = call.queue_name()
     tags = _tags(call.mapping("Tags"))
-    await svc.tag_queue(name, tags)
+    await svc.backend.tag_queue(name, tags)
 
 
 async def untag_queue(svc: Service, call: Call) -> None:
     name = call.queue_name()
-    await svc.untag_queue(name, call.strings("TagKeys"))
+    await svc.backend.untag_queue(name, call.strings("TagKeys"))
 
 
 async def list_queue_tags(svc: Service, call: Call) -> dict[str, Any]:
-    tags = await svc.queue_tags(call.queue_name())
+    tags = await svc.backend.queue_tags(call.queue_name())
     return {"Tags": tags} if tags else {}
