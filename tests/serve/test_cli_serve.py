@@ -70,4 +70,23 @@ def test_several_workers_serve_the_same_queues(tmp_path: Path) -> None:
                 for m in client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             ]
         assert sorted(got) == ["m0", "m1", "m2", "m3"]
+        move_tasks_are_seen_by_every_process(server)
         assert server.stop() == 0
+
+
+def move_tasks_are_seen_by_every_process(server: ServeProcess) -> None:
+    """A move task started through one process is listed through all (the backend's record store
+    holds the records); each new client is a new connection, which lands on either process."""
+    import json
+    import time
+
+    admin = make_client(server.url)
+    dlq = admin.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = admin.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    admin.create_queue(QueueName="source", Attributes={"RedrivePolicy": policy})
+    admin.start_message_move_task(SourceArn=dlq_arn, MaxNumberOfMessagesPerSecond=1)
+    time.sleep(0.2)
+    for _ in range(6):
+        (task,) = make_client(server.url).list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+        assert task["Status"] in ("RUNNING", "COMPLETED")
