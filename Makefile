@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format demo bench clean
+.PHONY: install test lint format demo bench fuzz reliability clean
 
 $(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qworker needs Python 3.11 or newer"'
@@ -38,6 +38,23 @@ demo: install
 ## qworker beside arq, saq, dramatiq, rq, celery, taskiq, huey (`python -m benchmarks setup` once first)
 bench: install
 	$(BIN)/python -m benchmarks
+
+## the fuzz campaign's long run: every decoder and parser for FUZZ_SECONDS each (figures to
+## $$QWORKER_FIGURES when set); the short run is tests/reliability/test_fuzz.py, in `make test`
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(BIN)/python -m tests.reliability.fuzz --seconds $(FUZZ_SECONDS)
+
+## the reliability battery with its figures, a 3-minute soak and the fuzz campaign, then
+## RELIABILITY.md's "Measured figures" written from what they measured
+FIGURES := $(CURDIR)/.reliability-figures.jsonl
+reliability: install
+	rm -f $(FIGURES)
+	QWORKER_FIGURES=$(FIGURES) $(BIN)/pytest -n auto --dist worksteal -p no:cacheprovider -q \
+		tests/reliability tests/test_sqlite_clock.py tests/runtime/test_lifecycle.py
+	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.soak --minutes 3 --warmup 1
+	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.fuzz --seconds $(FUZZ_SECONDS)
+	$(BIN)/python -m tests.reliability.report $(FIGURES) --command "make reliability"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,44 +1,44 @@
 """Logging: structlog, JSON lines when not on a terminal, readable lines on one.
 
 Every qworker log line is one event with key-value fields (``queue``, ``function``,
-``request_id``, ...). Secrets never reach the output: URLs with passwords and AWS key ids are
-redacted by the last processor before rendering (RELIABILITY.md §3.7). The standard ``logging``
+``request_id``, ...). Secrets never reach the output: every field (nested values and
+exception texts included) goes through :func:`qworker.redaction.redact_text` in the last processor
+before rendering (RELIABILITY.md §3.7). The standard ``logging``
 module (used by handlers and libraries) is routed through the same renderer.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
 import structlog
 
+from qworker.redaction import redact_text
+
 LogFormat = Literal["auto", "json", "console"]
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
-_AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
-_AWS_SECRET = re.compile(r"(?i)(aws_secret_access_key|secret_access_key|authorization)(\W+)([^\s'\",]+)")
 
-
-def redact(text: str) -> str:
-    """``text`` without URL passwords, AWS access key ids and secrets."""
-    if "://" in text:
-        text = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:***@", text)
-    if "AKIA" in text or "ASIA" in text:
-        text = _AWS_KEY_ID.sub(r"\1****************", text)
-    lowered = text.lower()
-    if "secret" in lowered or "authorization" in lowered:
-        text = _AWS_SECRET.sub(r"\1\2***", text)
-    return text
+def _redacted(value: Any) -> Any:
+    """``value`` with every string in it redacted; other objects become their redacted ``repr``
+    (what the renderers would print), so an exception or a settings object cannot carry a secret
+    past the filter."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {_redacted(key): _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(item) for item in value]
+    return redact_text(repr(value))
 
 
 def _redact_event(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event_dict.items():
-        if isinstance(value, str):
-            event_dict[key] = redact(value)
+        event_dict[key] = _redacted(value)
     return event_dict
 
 
@@ -93,7 +93,12 @@ def configure(fmt: LogFormat = "auto", level: str = "info", *, cache: bool = Tru
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redact_event, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redact_event,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from qworker.errors import ConfigError, MissingBackendError
+from qworker.redaction import redact_url
 
 if TYPE_CHECKING:
     from qworker.backend import Backend
+
+__all__ = ["open_backend", "redact_url", "resolve_url", "scheme_of"]  # redact_url: re-exported
 
 ENTRY_POINT_GROUP = "qworker.backends"
 DEFAULT_BACKEND_URL = "sqlite:///qworker.db"
@@ -96,21 +98,3 @@ def open_backend(url: str | None = None) -> Backend:
     """
     url = resolve_url(url)
     return backend_class(scheme_of(url)).from_url(url)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

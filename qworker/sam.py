@@ -29,7 +29,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -114,9 +115,64 @@ def read_template(path: str | Path) -> dict[str, Any]:
         data = yaml.load(text, Loader=CloudFormationLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         raise TemplateError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise TemplateError(f"{path}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # PyYAML's int(): an integer of more than 4300 digits
+        raise TemplateError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise TemplateError(f"{path}: not a CloudFormation template (no Resources section)")
+    _check_shape(data, str(path))
+    for section in ("Parameters", "Conditions", "Mappings", "Globals", "Outputs"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise TemplateError(f"{path}: {section}: expected a mapping, got {data[section]!r}")
     return data
+
+
+#: how deep a template may nest, and how many values it may hold once YAML aliases are expanded
+#: (an alias is read again at each use: ``&a [x, x]``, ``&b [*a, *a]``... doubles per line)
+MAX_TEMPLATE_DEPTH = 64
+MAX_TEMPLATE_VALUES = 1_000_000
+
+
+def _check_shape(data: Any, label: str) -> None:
+    """Refuse what no CloudFormation template holds and what would make reading it fail or never
+    end: a collection inside itself (``&a [*a]``), nesting deeper than MAX_TEMPLATE_DEPTH, more
+    than MAX_TEMPLATE_VALUES values with aliases expanded, keys that are not strings."""
+    count = 0
+    stack: list[tuple[Any, int, str, bool]] = [(data, 0, "", False)]
+    open_ids: set[int] = set()  # the collections on the current path
+    while stack:
+        node, depth, where, leaving = stack.pop()
+        if leaving:
+            open_ids.discard(id(node))
+            continue
+        count += 1
+        if count > MAX_TEMPLATE_VALUES:
+            raise TemplateError(
+                f"{label}: more than {MAX_TEMPLATE_VALUES} values once YAML aliases are expanded"
+            )
+        if not isinstance(node, dict | list):
+            continue
+        if id(node) in open_ids:
+            raise TemplateError(
+                f"{label}: {where or 'the template'} contains itself (a YAML alias refers to itself)"
+            )
+        if depth >= MAX_TEMPLATE_DEPTH:
+            raise TemplateError(
+                f"{label}: {where or 'the template'}: nested deeper than {MAX_TEMPLATE_DEPTH} levels"
+            )
+        open_ids.add(id(node))
+        stack.append((node, depth, where, True))
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise TemplateError(
+                        f"{label}: {where or 'the template'}: key {key!r} is not a string (quote it)"
+                    )
+                stack.append((value, depth + 1, f"{where}.{key}" if where else key, False))
+        else:
+            for i, value in enumerate(node):
+                stack.append((value, depth + 1, f"{where}[{i}]", False))
 
 
 # -- intrinsic functions -------------------------------------------------------------------------
@@ -142,6 +198,7 @@ class Resolver:
         self.parameters = dict(parameters)
         self._conditions: dict[str, bool] = {}
         self._queue_names: dict[str, str] = {}
+        self._in_progress: set[str] = set()
         declared = data.get("Parameters") or {}
         for name, value in self.parameters.items():
             if name.startswith("AWS::"):
@@ -211,7 +268,8 @@ class Resolver:
             queue = self.queue_name(name)
             return f"https://sqs.{arn.region()}.amazonaws.com/{arn.account_id()}/{queue}"
         prop = _NAMED_BY_PROPERTY.get(str(kind))
-        if prop and prop in (resource.get("Properties") or {}):
+        props = resource.get("Properties")
+        if prop and isinstance(props, dict) and prop in props:
             return self.text(resource["Properties"][prop], f"Resources.{name}.Properties.{prop}")
         raise self.error(
             where,
@@ -374,10 +432,23 @@ class Resolver:
     def condition(self, name: str, where: str) -> bool:
         if name not in self._conditions:
             conditions = self.data.get("Conditions") or {}
-            if name not in conditions:
+            if not isinstance(conditions, dict) or name not in conditions:
                 raise self.error(where, f"condition {name!r} is not defined in Conditions")
-            self._conditions[name] = self._truth(conditions[name], f"Conditions.{name}")
+            with self._resolving(f"condition {name}", where):
+                self._conditions[name] = self._truth(conditions[name], f"Conditions.{name}")
         return self._conditions[name]
+
+    @contextmanager
+    def _resolving(self, what: str, where: str) -> Iterator[None]:
+        """Guard one resolution: a value that needs itself (a queue whose QueueName reads its own
+        Arn, a condition built on itself) is an error, as CloudFormation's circular dependency."""
+        if what in self._in_progress:
+            raise self.error(where, f"circular reference: {what} depends on itself")
+        self._in_progress.add(what)
+        try:
+            yield
+        finally:
+            self._in_progress.discard(what)
 
     _functions: ClassVar[dict[str, Callable[[Resolver, Any, str], Any]]] = {}  # filled below the class
 
@@ -386,27 +457,33 @@ class Resolver:
     def queue_name(self, logical_id: str) -> str:
         """The queue name of an ``AWS::SQS::Queue`` resource: ``QueueName``, else the logical id."""
         if logical_id not in self._queue_names:
-            where = f"Resources.{logical_id}.Properties"
-            props = self.resources[logical_id].get("Properties") or {}
-            fifo = _boolean(
-                self.value(props.get("FifoQueue", False), f"{where}.FifoQueue"), self, f"{where}.FifoQueue"
-            )
-            if "QueueName" in props:
-                name = self.text(props["QueueName"], f"{where}.QueueName")
-                if fifo != name.endswith(".fifo"):
-                    raise self.error(
-                        f"{where}.QueueName",
-                        f"{name!r}: a FIFO queue's name ends in .fifo, and only a FIFO queue's (FifoQueue: "
-                        f"{'true' if fifo else 'false'})",
-                    )
-            else:
-                name = f"{logical_id}.fifo" if fifo else logical_id
-            try:
-                limits.validate_queue_name(name)
-            except QWorkerError as exc:
-                raise self.error(f"{where}.QueueName", str(exc)) from None
-            self._queue_names[logical_id] = name
+            with self._resolving(f"the name of queue {logical_id}", f"Resources.{logical_id}"):
+                self._queue_names[logical_id] = self._resolve_queue_name(logical_id)
         return self._queue_names[logical_id]
+
+    def _resolve_queue_name(self, logical_id: str) -> str:
+        where = f"Resources.{logical_id}.Properties"
+        props = self.resources[logical_id].get("Properties") or {}
+        if not isinstance(props, dict):
+            raise self.error(where, f"expected a mapping, got {props!r}")
+        fifo = _boolean(
+            self.value(props.get("FifoQueue", False), f"{where}.FifoQueue"), self, f"{where}.FifoQueue"
+        )
+        if "QueueName" in props:
+            name = self.text(props["QueueName"], f"{where}.QueueName")
+            if fifo != name.endswith(".fifo"):
+                raise self.error(
+                    f"{where}.QueueName",
+                    f"{name!r}: a FIFO queue's name ends in .fifo, and only a FIFO queue's (FifoQueue: "
+                    f"{'true' if fifo else 'false'})",
+                )
+        else:
+            name = f"{logical_id}.fifo" if fifo else logical_id
+        try:
+            limits.validate_queue_name(name)
+        except QWorkerError as exc:
+            raise self.error(f"{where}.QueueName", str(exc)) from None
+        return name
 
     def queue_of(self, node: Any, where: str) -> str:
         """The queue name an event's ``Queue`` (an ARN, a URL or a name) designates."""

@@ -12,7 +12,6 @@ import asyncio
 import io
 import math
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,8 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from qworker.errors import BackendUnavailable, ExitCode, PurgeQueueInProgress, QueueDoesNotExist, QWorkerError
-from qworker.registry import DEFAULT_BACKEND_URL, open_backend, redact_url
+from qworker.redaction import redact_text, redact_url
+from qworker.registry import DEFAULT_BACKEND_URL, open_backend
 
 if TYPE_CHECKING:
     from qworker.backend import Backend
@@ -34,8 +34,6 @@ ENV_BACKEND = "QWORKER_BACKEND"
 ENV_QUEUE = "QWORKER_QUEUE"
 #: set to any non-empty value to get a traceback instead of the one-line "internal error"
 ENV_DEBUG = "QWORKER_DEBUG"
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 
 
 class CommandError(click.ClickException):
@@ -56,8 +54,8 @@ def usage_error(message: str) -> NoReturn:
 
 
 def scrub(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***`` (see ``redact_url``)."""
-    return _URL.sub(lambda match: redact_url(match.group()), text)
+    """``text`` with every credential in it replaced by ``***`` (see :mod:`qworker.redaction`)."""
+    return redact_text(text)
 
 
 class QworkerGroup(click.Group):
@@ -109,7 +107,11 @@ def _usage_text(exc: click.UsageError) -> str:
 
 
 def describe(exc: QWorkerError, backend_url: str | None = None) -> str:
-    """The one-line text for a qworker error, with what to do about it where we know."""
+    """The one-line text for a qworker error, with what to do about it where we know (redacted)."""
+    return redact_text(_describe(exc, backend_url))
+
+
+def _describe(exc: QWorkerError, backend_url: str | None) -> str:
     where = f" on {redact_url(backend_url)}" if backend_url else ""
     if isinstance(exc, QueueDoesNotExist):
         fifo = " --fifo" if exc.queue.endswith(".fifo") else ""
@@ -123,8 +125,8 @@ def describe(exc: QWorkerError, backend_url: str | None = None) -> str:
     if isinstance(exc, BackendUnavailable):
         target = redact_url(backend_url) if backend_url else "the backend"
         return (
-            f"cannot reach {target}: {exc}. Check --backend / {ENV_BACKEND} and that the backend is "
-            "running and reachable."
+            f"cannot reach {target}: {str(exc).rstrip('.')}. Check --backend / {ENV_BACKEND} and that the "
+            "backend is running and reachable."
         )
     return str(exc)
 

@@ -92,19 +92,28 @@ class _Parser:
 
     # -- objects --------------------------------------------------------------------------------
 
-    def parse_object(self, obj: dict[str, Any], path: list[str | int], node: PatternNode) -> None:
-        if len(path) > MAX_PATTERN_DEPTH:
+    def parse_object(
+        self, obj: dict[str, Any], path: list[str | int], node: PatternNode, depth: int = 0
+    ) -> None:
+        """``depth`` is the depth of ``node`` in the trie: a dotted key adds one level per dot
+        (``{"a.b.c": [1]}`` is three levels), so it counts against MAX_PATTERN_DEPTH too; the
+        builder recurses once per level."""
+        if len(path) > MAX_PATTERN_DEPTH or depth > MAX_PATTERN_DEPTH:
             raise self.fail(path, f"the pattern nests deeper than {MAX_PATTERN_DEPTH} levels")
         if not obj:
             raise self.fail(path, "empty object: a pattern object needs at least one field")
         for key, value in obj.items():
             here = [*path, key]
             if key == "$or":
-                node.ors.append(self.parse_or(value, here))
-            elif isinstance(value, dict):
-                self.parse_object(value, here, node.child(key.split(".")))
+                node.ors.append(self.parse_or(value, here, depth + 1))
+                continue
+            segments = key.split(".")
+            if depth + len(segments) > MAX_PATTERN_DEPTH:
+                raise self.fail(here, f"the pattern nests deeper than {MAX_PATTERN_DEPTH} levels")
+            if isinstance(value, dict):
+                self.parse_object(value, here, node.child(segments), depth + len(segments))
             elif isinstance(value, list):
-                node.child(key.split(".")).leaf = self.parse_leaf_list(value, here)
+                node.child(segments).leaf = self.parse_leaf_list(value, here)
             else:
                 shown = json.dumps(value)
                 raise self.fail(
@@ -113,7 +122,7 @@ class _Parser:
                     f'e.g. {{"{key}": [{shown}]}}',
                 )
 
-    def parse_or(self, value: Any, path: list[str | int]) -> list[PatternNode]:
+    def parse_or(self, value: Any, path: list[str | int], depth: int = 0) -> list[PatternNode]:
         if not isinstance(value, list):
             raise self.fail(
                 path,
@@ -127,7 +136,7 @@ class _Parser:
             if not isinstance(alternative, dict) or not alternative:
                 raise self.fail([*path, i], "each $or alternative must be a non-empty object of fields")
             alt = PatternNode()
-            self.parse_object(alternative, [*path, i], alt)
+            self.parse_object(alternative, [*path, i], alt, depth)
             alternatives.append(alt)
         return alternatives
 

@@ -29,7 +29,10 @@ def _whole(value: Any, where: str) -> int:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigFileError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # TOML integers have no size limit in tomllib; a float does
+        raise ConfigFileError(f"{where}: {value} is too large a number") from None
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -53,7 +56,12 @@ def patterns(value: Any, where: str) -> tuple[str, ...]:
     out = []
     for i, pattern in enumerate(value):
         if isinstance(pattern, dict):
-            out.append(json.dumps(pattern))
+            try:
+                out.append(json.dumps(pattern, allow_nan=False))
+            except (TypeError, ValueError) as exc:  # a TOML date or time, nan, inf: not JSON
+                raise ConfigFileError(
+                    f"{where}[{i}]: a filter pattern table must hold JSON values: {exc}"
+                ) from None
         elif isinstance(pattern, str):
             out.append(pattern)
         else:

@@ -91,3 +91,27 @@ def acl_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.cleanup()
+
+
+#: the default user's password of the secure cluster: '@', ':' and '/' must be percent-encoded
+CLUSTER_PASSWORD = "cl@ster:pw/1"
+
+
+@pytest.fixture(scope="session")
+def secure_cluster(tls_files: dict[str, str]) -> Iterator[list[RedisServer]]:
+    """A 3-node Redis Cluster that speaks only TLS (the cluster bus too), whose default user has
+    ``requirepass`` CLUSTER_PASSWORD and whose ACL user ACL_USER may touch only qworker:* keys
+    and no @dangerous command."""
+    servers = start_cluster(
+        3,
+        "--tls-cluster", "yes", "--tls-replication", "yes",
+        "--tls-cert-file", tls_files["server.pem"], "--tls-key-file", tls_files["server.key"],
+        "--tls-ca-cert-file", tls_files["ca.pem"], "--tls-auth-clients", "no",
+        "--requirepass", CLUSTER_PASSWORD,
+        "--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~qworker:*", "+@all", "-@dangerous",
+        tls=True,
+        cli_args=("--tls", "--cacert", tls_files["ca.pem"], "-a", CLUSTER_PASSWORD),
+    )  # fmt: skip
+    yield servers
+    for server in servers:
+        server.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import pytest
 import structlog
@@ -15,6 +16,7 @@ from qworker_redis.connection import parse_url
 from qworker_redis.testing import RedisServer, free_port
 
 ACL_USER, ACL_PASSWORD = "qw-tenant", "s3cret-Pa55"  # the user the acl_server fixture makes
+CLUSTER_PASSWORD = "cl@ster:pw/1"  # the secure_cluster fixture's requirepass
 
 
 def test_url_forms() -> None:
@@ -157,3 +159,51 @@ async def test_a_lane_closed_while_it_connects_keeps_no_connection(redis_server:
     await lanes.give_back(borrowed)  # a long poll that ends after the close
     assert borrowed._protocol is None
     assert lanes._idle == []
+
+
+def _cluster_hosts(servers: list[RedisServer]) -> str:
+    return ",".join(f"127.0.0.1:{s.port}" for s in servers)
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    [
+        pytest.param(f"{ACL_USER}:{ACL_PASSWORD}", id="acl-user"),
+        pytest.param(quote(CLUSTER_PASSWORD, safe=""), id="password-only"),
+        pytest.param(":" + quote(CLUSTER_PASSWORD, safe=""), id="empty-user"),
+        pytest.param("default:" + quote(CLUSTER_PASSWORD, safe=""), id="default-user"),
+    ],
+)
+async def test_cluster_with_credentials_over_tls_works(
+    secure_cluster: list[RedisServer], tls_files: dict[str, str], userinfo: str
+) -> None:
+    """Defect 3: rediss+cluster://user:pw@h1:p1,h2:p2 crashed with "internal error: ValueError"
+    (the redactor parsed the host list as one port). Every credential form connects to a TLS
+    cluster with requirepass and an ACL user, and no log line shows the password."""
+    url = f"rediss+cluster://{userinfo}@{_cluster_hosts(secure_cluster)}?ssl_ca_certs={tls_files['ca.pem']}"
+    secrets = (ACL_PASSWORD, CLUSTER_PASSWORD, quote(CLUSTER_PASSWORD, safe=""))
+    queue = f"cq-{userinfo[:3].strip(':%')}-{len(userinfo)}"
+    with structlog.testing.capture_logs() as logs:
+        async with open_backend(url) as backend:
+            assert isinstance(backend, RedisBackend)
+            shown = backend.display_url
+            await backend.create_queue(QueueSpec(queue))
+            await backend.send(queue, [SendEntry("through the cluster")])
+            (message,) = await backend.receive(queue, wait_seconds=1)
+            assert message.body == "through the cluster"
+            assert await backend.delete(queue, [message.receipt_handle]) == []
+            await backend.delete_queue(queue)
+    assert "***@127.0.0.1:" in shown and all(secret not in shown for secret in secrets)
+    assert all(secret not in str(entry) for entry in logs for secret in secrets)
+
+
+async def test_cluster_with_a_wrong_password_is_unavailable_and_redacted(
+    secure_cluster: list[RedisServer], tls_files: dict[str, str]
+) -> None:
+    url = (
+        f"rediss+cluster://{ACL_USER}:wrong-S3cret@{_cluster_hosts(secure_cluster)}"
+        f"?ssl_ca_certs={tls_files['ca.pem']}&socket_connect_timeout=2"
+    )
+    with pytest.raises(BackendUnavailable) as info:
+        await open_backend(url).connect()
+    assert "wrong-S3cret" not in str(info.value) and f"{ACL_USER}:***@" in str(info.value)

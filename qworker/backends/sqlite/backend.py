@@ -30,7 +30,7 @@ from qworker.backend import (
     SendEntry,
     VisibilityChange,
 )
-from qworker.backends.sqlite import acks, quarantine, redrive, send
+from qworker.backends.sqlite import acks, hostclock, quarantine, redrive, send
 from qworker.backends.sqlite import receive as receiving
 from qworker.backends.sqlite import store as store_module
 from qworker.backends.sqlite.schema import open_connection
@@ -40,6 +40,7 @@ from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
 from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
 from qworker.limits import check_max_messages, check_record, check_visibility_timeout
+from qworker.redaction import redact_url
 from qworker.safe_receive import GiveBacks, still_held
 
 if TYPE_CHECKING:
@@ -69,7 +70,9 @@ class SQLiteBackend(BaseBackend):
     (10 ms) for commits by other processes (:mod:`~qworker.backends.sqlite.wakeups`); an idle
     long poll costs well under 1 % of a CPU.
 
-    ``clock`` (epoch seconds) is injectable so tests can jump time (retention, the 5-minute
+    ``clock`` (epoch seconds) is the database's host clock by default
+    (:mod:`~qworker.backends.sqlite.hostclock`: a step of the wall clock moves no deadline, T14);
+    it is injectable so tests can jump time (retention, the 5-minute
     deduplication window, visibility).
 
     A message row that cannot be decoded (a damaged file) is set aside in the queue's quarantine
@@ -83,7 +86,7 @@ class SQLiteBackend(BaseBackend):
         self,
         options: SQLiteOptions | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         url: str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
@@ -91,6 +94,7 @@ class SQLiteBackend(BaseBackend):
         self._url = url if url is not None else _url_of(self.options)
         self.give_backs = GiveBacks()  #: receives cut short by a cancellation, giving back
         self._clock = clock
+        self._now: Callable[[], float] = clock or time.time  #: the clock in use once connected
         self._worker: WorkerThread | None = None
         self._store: Store | None = None
         self._poll_interval = poll_interval
@@ -98,7 +102,7 @@ class SQLiteBackend(BaseBackend):
         self.quarantine_tally = QuarantineTally()
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> Self:
+    def from_url(cls, url: str, *, clock: Callable[[], float] | None = None) -> Self:
         """A backend for ``sqlite:///relative.db``, ``sqlite:////abs.db`` or ``sqlite://`` (memory).
 
         Query options: ``synchronous=normal|full``, ``busy_timeout_ms=N`` (default 5000).
@@ -107,7 +111,7 @@ class SQLiteBackend(BaseBackend):
 
     @property
     def display_url(self) -> str:
-        return self._url
+        return redact_url(self._url)
 
     def reopened(self) -> SQLiteBackend | None:
         """Another connection to the same file; None for an in-memory database (nothing to share)."""
@@ -116,7 +120,7 @@ class SQLiteBackend(BaseBackend):
         return type(self)(self.options, clock=self._clock, url=self._url, poll_interval=self._poll_interval)
 
     def __repr__(self) -> str:
-        return f"SQLiteBackend({self._url!r})"
+        return f"SQLiteBackend({self.display_url!r})"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -131,10 +135,12 @@ class SQLiteBackend(BaseBackend):
         worker = WorkerThread(name=f"qworker-sqlite {self._url}")
         try:
             conn = await worker.submit(open_connection, self.options)
+            clock = self._clock or await worker.submit(_host_clock, conn)
         except BaseException:
             worker.stop()
             raise
-        self._store = Store(conn, self._clock)
+        self._now = clock
+        self._store = Store(conn, clock)
         self._worker = worker
         self._wakeups = Wakeups(self._start_watch, self._stop_watch)
 
@@ -292,7 +298,7 @@ class SQLiteBackend(BaseBackend):
             if timeout <= 0:
                 return []
             if outcome.next_visible_ms is not None:
-                until_visible = (outcome.next_visible_ms - self._clock() * 1000) / 1000 + 0.001
+                until_visible = (outcome.next_visible_ms - self._now() * 1000) / 1000 + 0.001
                 timeout = min(timeout, max(until_visible, 0.002))
             await self._wakeups.wait(queue, version, outcome.data_version, within=timeout)
 
@@ -432,3 +438,23 @@ def _url_of(options: SQLiteOptions) -> str:
     if options.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
         query.append(f"busy_timeout_ms={options.busy_timeout_ms}")
     return url + ("?" + "&".join(query) if query else "")
+
+
+def _host_clock(conn: sqlite3.Connection) -> Callable[[], float]:
+    """The database's host clock (T14), or the wall clock where the OS has no boot clock."""
+    try:
+        clock = hostclock.load(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise BackendUnavailable(f"Cannot read the SQLite database's clock anchor: {exc}") from exc
+    if clock is None:
+        return time.time
+    offset = clock.offset_seconds()
+    if abs(offset) > 1:
+        log.warning(
+            "sqlite.clock_offset",
+            offset_seconds=round(offset, 3),
+            advice="the wall clock was stepped since this boot's first open of the database; leases and "
+            "delays are unaffected (T14), SentTimestamp and the like follow the queue's clock until a reboot",
+        )
+    return clock

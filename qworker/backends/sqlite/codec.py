@@ -19,6 +19,29 @@ from functools import lru_cache
 import msgpack
 
 from qworker.backend import MessageAttributeValue, QueueSpec, RedrivePolicy
+from qworker.errors import BackendError, QWorkerError
+from qworker.limits import validate_queue_spec
+
+#: the most attributes a stored message can have when decoded (SQS allows 10; room for more)
+_MAX_STORED_ATTRIBUTES = 1024
+
+
+class CorruptRecord(BackendError):
+    """A stored row cannot be decoded: another program wrote it, or the file is damaged.
+
+    ``reason`` is a short code (``attributes-undecodable:ExtraData``, ``bad-column:body``, ...).
+    A corrupt *message* never fails a receive or a peek: receive leaves it in flight (it comes
+    back after its visibility timeout, and its receive count leads it to the dead-letter queue
+    when the queue has one) and logs the reason; peek shows it with the reason as its last
+    error. A corrupt *queue* row fails the call that needs the queue with this error.
+    """
+
+    code = "CorruptRecord"
+
+    def __init__(self, reason: str, what: str = "stored message") -> None:
+        super().__init__(f"a {what} cannot be decoded ({reason}): written by another program or damaged")
+        self.reason = reason
+
 
 _HANDLE = re.compile(r"([0-9a-f]{8})([0-9a-f]{16})([0-9a-f]{16})")
 _TOKEN_MASK = (1 << 62) - 1
@@ -68,12 +91,37 @@ def spec_to_json(spec: QueueSpec) -> str:
 
 @lru_cache(maxsize=1024)
 def spec_from_json(name: str, text: str) -> QueueSpec:
-    """The spec stored by :func:`spec_to_json` (cached: specs are read on every call)."""
-    fields = json.loads(text)
-    policy = fields.pop("redrive_policy")
-    return QueueSpec(
-        name=name, redrive_policy=RedrivePolicy(**policy) if policy is not None else None, **fields
+    """The spec stored by :func:`spec_to_json` (cached: specs are read on every call); raises
+    :class:`CorruptRecord` (only) for a text that :func:`spec_to_json` did not make."""
+    what = f"queue row ({name!r})"
+    try:
+        fields = json.loads(text)
+        policy = fields.pop("redrive_policy")
+        spec = QueueSpec(
+            name=name, redrive_policy=RedrivePolicy(**policy) if policy is not None else None, **fields
+        )
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise CorruptRecord(f"spec-undecodable:{type(exc).__name__}", what) from None
+    numbers = (
+        spec.visibility_timeout,
+        spec.message_retention_period,
+        spec.delay_seconds,
+        spec.maximum_message_size,
+        spec.receive_wait_time_seconds,
     )
+    if (
+        any(type(n) not in (int, float) for n in numbers)
+        or type(spec.content_based_deduplication) is not bool
+        or (spec.redrive_policy is not None and type(spec.redrive_policy.max_receive_count) is not int)
+        or (spec.redrive_policy is not None and type(spec.redrive_policy.dead_letter_queue) is not str)
+        or spec.deduplication_scope not in ("queue", "messageGroup")
+    ):
+        raise CorruptRecord("spec-bad-field-type", what)
+    try:
+        validate_queue_spec(spec)
+    except QWorkerError as exc:
+        raise CorruptRecord(f"spec-invalid: {exc}", what) from None
+    return spec
 
 
 def sequence_number_text(value: int) -> str:

@@ -34,6 +34,9 @@ Tables:
     keeps each value exactly as it was stored, type and bytes
     (:mod:`qworker.backends.sqlite.quarantine`).
 
+``clock_anchor`` (migration step 4)
+    One row: the wall time and boot clock reading at which this boot's host clock starts, and
+    the boot's id (:mod:`qworker.backends.sqlite.hostclock`, T14).
 ``records``
     The shared record store (:meth:`~qworker.backend.Backend.put_record`): JSON ``value`` by
     ``(kind, key)``, ``expires_at`` epoch ms or NULL (never). Expired rows are invisible to
@@ -206,11 +209,21 @@ def _migrate_3_quarantine(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migrate_4_clock_anchor(conn: sqlite3.Connection) -> None:
+    """Version 3 -> 4: ``clock_anchor``, the host clock's anchor for this boot (T14,
+    :mod:`qworker.backends.sqlite.hostclock`)."""
+    conn.execute(
+        "CREATE TABLE clock_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id TEXT NOT NULL, "
+        "wall_ms INTEGER NOT NULL, boot_ns INTEGER NOT NULL)"
+    )
+
+
 #: schema migration steps, in order: step ``i`` takes a file from version ``i + 1`` to ``i + 2``.
 #: Append new steps (one function each); never change a released one.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_2_queue_attributes_tags_records,
     _migrate_3_quarantine,
+    _migrate_4_clock_anchor,
 )
 #: the schema version this qworker writes (``PRAGMA user_version``)
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from qworker.errors import ConfigError
+from qworker.redaction import redact_url
 
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 _SYNCHRONOUS = ("normal", "full")
@@ -41,49 +42,50 @@ class SQLiteOptions:
 
 def parse_url(url: str) -> SQLiteOptions:
     """The options a ``sqlite://`` URL names; ``ConfigError`` says exactly what is wrong."""
+    shown = redact_url(url)  # error messages never repeat a credential
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise ConfigError(f"Invalid SQLite URL {url!r}: {exc}") from exc
+        raise ConfigError(f"Invalid SQLite URL {shown!r}: {exc}") from exc
     if parts.scheme.lower() != "sqlite" or not url.lower().startswith("sqlite://"):
-        raise ConfigError(f"Invalid SQLite URL {url!r}: it must start with sqlite://")
+        raise ConfigError(f"Invalid SQLite URL {shown!r}: it must start with sqlite://")
     if parts.netloc:
         raise ConfigError(
-            f"Invalid SQLite URL {url!r}: SQLite URLs have no host. Use sqlite:///relative/path.db "
+            f"Invalid SQLite URL {shown!r}: SQLite URLs have no host. Use sqlite:///relative/path.db "
             "(three slashes), sqlite:////absolute/path.db (four), or sqlite:// (in memory)."
         )
     if parts.fragment:
-        raise ConfigError(f"Invalid SQLite URL {url!r}: a fragment (#...) means nothing here.")
-    options = _query_options(url, parts.query)
+        raise ConfigError(f"Invalid SQLite URL {shown!r}: a fragment (#...) means nothing here.")
+    options = _query_options(shown, parts.query)
     raw_path = unquote(parts.path)
     if raw_path in ("", "/:memory:"):
         path = None
     elif raw_path == "/":
         raise ConfigError(
-            f"Invalid SQLite URL {url!r}: no database file named. Use sqlite:///qworker.db for a file "
+            f"Invalid SQLite URL {shown!r}: no database file named. Use sqlite:///qworker.db for a file "
             "or sqlite:// for an in-memory database."
         )
     else:
         relative = raw_path[1:]  # the slash after the empty host
         if "\x00" in relative:
-            raise ConfigError(f"Invalid SQLite URL {url!r}: the path contains a NUL character.")
+            raise ConfigError(f"Invalid SQLite URL {shown!r}: the path contains a NUL character.")
         path = os.path.abspath(relative)
     return SQLiteOptions(path=path, **options)
 
 
-def _query_options(url: str, query: str) -> dict[str, object]:
+def _query_options(shown: str, query: str) -> dict[str, object]:
     options: dict[str, object] = {}
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError as exc:
-        raise ConfigError(f"Invalid SQLite URL {url!r}: malformed query string {query!r}.") from exc
+        raise ConfigError(f"Invalid SQLite URL {shown!r}: malformed query string.") from exc
     for name, value in pairs:
         if name in options:
-            raise ConfigError(f"Invalid SQLite URL {url!r}: option {name!r} is given twice.")
+            raise ConfigError(f"Invalid SQLite URL {shown!r}: option {name!r} is given twice.")
         if name == "synchronous":
             if value.lower() not in _SYNCHRONOUS:
                 raise ConfigError(
-                    f"Invalid SQLite URL {url!r}: synchronous={value!r}; valid values: normal "
+                    f"Invalid SQLite URL {shown!r}: synchronous={value!r}; valid values: normal "
                     "(the default: survives a killed process) or full (fsync every commit: survives "
                     "power loss)."
                 )
@@ -91,12 +93,13 @@ def _query_options(url: str, query: str) -> dict[str, object]:
         elif name == "busy_timeout_ms":
             if not (value.isascii() and value.isdigit()):
                 raise ConfigError(
-                    f"Invalid SQLite URL {url!r}: busy_timeout_ms={value!r} must be a whole number of "
+                    f"Invalid SQLite URL {shown!r}: busy_timeout_ms={value!r} must be a whole number of "
                     "milliseconds (0 or more)."
                 )
             options[name] = int(value)
         else:
             raise ConfigError(
-                f"Invalid SQLite URL {url!r}: unknown option {name!r}; known options: {', '.join(_OPTIONS)}."
+                f"Invalid SQLite URL {shown!r}: unknown option {name!r}; "
+                f"known options: {', '.join(_OPTIONS)}."
             )
     return options

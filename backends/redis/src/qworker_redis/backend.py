@@ -27,6 +27,7 @@ from redis.exceptions import (
     AuthenticationWrongNumberOfArgsError,
     NoPermissionError,
     NoScriptError,
+    RedisClusterException,
     RedisError,
     ResponseError,
 )
@@ -65,6 +66,7 @@ from qworker.errors import (
     QueueNameExists,
 )
 from qworker.quarantine import Restore, check_destination, plan_restore
+from qworker.redaction import redact_text
 from qworker.safe_receive import GiveBacks, still_held
 from qworker_redis import codec
 from qworker_redis.connection import make_client, parse_url
@@ -199,7 +201,10 @@ class RedisBackend(BaseBackend):
                 if isinstance(client, RedisCluster):
                     await client.initialize()
                 await client.execute_command("PING")
-        except (RedisError, *_RETRYABLE) as exc:
+        except (RedisError, RedisClusterException, *_RETRYABLE) as exc:
+            # RedisClusterException ("cannot be connected": no node answered, or every node
+            # refused the credentials) is no RedisError: without it here a cluster with a wrong
+            # password ended the CLI with "internal error" instead of exit 3
             await client.aclose()
             raise BackendUnavailable(
                 f"Cannot connect to Redis at {self.display_url}: {self._safe(exc)}"
@@ -252,9 +257,8 @@ class RedisBackend(BaseBackend):
         return self._client
 
     def _safe(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
-        password = self._settings.password
-        return text.replace(password, "***") if password else text
+        """The exception's text, redacted: URLs, and the password itself wherever it appears."""
+        return redact_text(str(exc) or type(exc).__name__, (self._settings.password,))
 
     def _offset_ms(self) -> int:
         return 0 if self._clock_offset is None else round(self._clock_offset() * 1000)
@@ -1104,7 +1108,7 @@ class RedisBackend(BaseBackend):
             message_id = reply[i].decode()
             envelope = codec.decode(reply[i + 1] or None)
             _, count, first, _, _, src, _ = (reply[i + 2].decode().split("|", 6) + [""] * 7)[:7]
-            last_error = reply[i + 3].decode() or None
+            last_error = reply[i + 3].decode("utf-8", "replace") or None
             if type(envelope) is str:
                 body, attributes, message_attributes = "", {}, {}
                 last_error = f"corrupt envelope ({envelope}); it will be quarantined when received"

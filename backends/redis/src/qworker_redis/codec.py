@@ -126,13 +126,15 @@ def decode_fields(data: bytes | None) -> Fields | str:
     if type(items) is not list or len(items) != 10:
         return "unknown-format"
     version, body, attrs, md5_of_body, md5_of_attributes, group_id, dedup_id, trace, sent_ms, sequence = items
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:
         return "unknown-format"
     if (
         type(body) is not str
         or type(md5_of_body) is not str
         or type(sent_ms) is not str
-        or not sent_ms.isdigit()
+        # at most 20 ASCII digits: str.isdigit() is also true for "²" or "¹²", which int()
+        # refuses, and int() refuses more than 4300 digits (peek reads SentTimestamp with int())
+        or not (len(sent_ms) <= 20 and sent_ms.isascii() and sent_ms.isdigit())
         or (md5_of_attributes is not None and type(md5_of_attributes) is not str)
         or (group_id is not None and type(group_id) is not str)
         or (dedup_id is not None and type(dedup_id) is not str)

@@ -1,6 +1,6 @@
 """Backend URLs and the redis-py clients made from them.
 
-URL forms (the password is never logged: :func:`qworker.registry.redact_url`)::
+URL forms (the password is never logged: :func:`qworker.redaction.redact_url`)::
 
     redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS]
     rediss://...                                   TLS, certificate verified by default
@@ -28,7 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from qworker.errors import ConfigError
-from qworker.registry import redact_url
+from qworker.redaction import redact_url, split_userinfo
 
 SCHEMES = {
     "redis": (False, False),
@@ -44,7 +44,7 @@ _FALSE = {"0", "false", "no", "off"}
 class Settings:
     """Everything a URL says, parsed and checked."""
 
-    url: str
+    url: str = field(repr=False)
     tls: bool
     cluster: bool
     hosts: list[tuple[str, int]]
@@ -66,15 +66,17 @@ class Settings:
 def parse_url(url: str) -> Settings:
     """Parse a backend URL; raises ``ConfigError`` naming what is wrong (never the password)."""
     shown = redact_url(url)
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in SCHEMES:
+    # the userinfo is split off exactly as redact_url splits it, so what is used as a credential
+    # is what is masked, whatever the URL form (raw '@', '/', '?' in a password included)
+    scheme, userinfo, rest = split_userinfo(url)
+    if scheme.lower() not in SCHEMES:
         raise ConfigError(f"Not a Redis URL: {shown!r} (expected redis://, rediss://, redis+cluster://)")
     tls, cluster = SCHEMES[scheme.lower()]
+    rest = rest.partition("#")[0]  # a fragment means nothing to Redis
     rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hostlist = netloc.rpartition("@")
+    hostlist, _, path = rest.partition("/")
     username = password = None
-    if at:
+    if userinfo is not None:
         user, colon, secret = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if colon else None

@@ -37,11 +37,20 @@ def free_port(cluster_bus: bool = False) -> int:
 class RedisServer:
     """One redis-server process. ``args`` are extra command-line options (``--appendonly yes``)."""
 
-    def __init__(self, *args: str, port: int | None = None, tls: bool = False, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        *args: str,
+        port: int | None = None,
+        tls: bool = False,
+        cluster: bool = False,
+        cli_args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port(cluster_bus=cluster)
         self.dir = Path(tempfile.mkdtemp(prefix="qworker-redis-"))
         self.args = list(args)
         self.tls = tls
+        #: what redis-cli needs besides the port: ``--tls --cacert ...``, ``--user``/``--pass``
+        self.cli_args = list(cli_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -113,15 +122,23 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cli(self, *args: str) -> str:
-        """Run redis-cli against this (non-TLS) server and return its output."""
+        """Run redis-cli against this server (with :attr:`cli_args`) and return its output."""
         result = subprocess.run(
-            ["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=30, check=True
-        )
+            ["redis-cli", "-p", str(self.port), "--no-auth-warning", *self.cli_args, *args],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
         return result.stdout
 
 
-def start_cluster(nodes: int = 3) -> list[RedisServer]:
-    """Start ``nodes`` cluster-enabled servers and join them into one cluster (no replicas)."""
+def start_cluster(
+    nodes: int = 3, *args: str, tls: bool = False, cli_args: tuple[str, ...] = ()
+) -> list[RedisServer]:
+    """Start ``nodes`` cluster-enabled servers and join them into one cluster (no replicas).
+
+    ``args`` go to every redis-server (``--requirepass``, ``--user``, the TLS files with
+    ``tls=True``); ``cli_args`` are what redis-cli then needs (``--tls --cacert ...``,
+    ``--user U --pass P`` or ``-a PASSWORD``).
+    """
     servers = [
         RedisServer(
             "--cluster-enabled",
@@ -130,7 +147,10 @@ def start_cluster(nodes: int = 3) -> list[RedisServer]:
             "nodes.conf",
             "--cluster-node-timeout",
             "2000",
+            *args,
             cluster=True,
+            tls=tls,
+            cli_args=cli_args,
         )
         for _ in range(nodes)
     ]
@@ -138,8 +158,8 @@ def start_cluster(nodes: int = 3) -> list[RedisServer]:
         for server in servers:
             server.start()
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{s.port}" for s in servers],
-             "--cluster-replicas", "0", "--cluster-yes"],
+            ["redis-cli", "--no-auth-warning", *cli_args, "--cluster", "create",
+             *[f"127.0.0.1:{s.port}" for s in servers], "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         deadline = time.monotonic() + 30

@@ -12,7 +12,7 @@ code and the XML as the message. The code and message inside are read back out
 (:func:`error_fields`), and a bare HTTP 403 counts as a refusal of the credentials or of the
 policy, so those servers get the same clear errors as AWS.
 
-Texts pass through :func:`qworker.logs.redact` before they become qworker errors: a
+Texts pass through :func:`qworker.redaction.redact_text` before they become qworker errors: a
 ``SignatureDoesNotMatch`` message can quote the access key id, and RELIABILITY.md §3.4 says no
 key material reaches a log.
 """
@@ -58,7 +58,7 @@ from qworker.errors import (
     ReceiptHandleIsInvalid,
     UnsupportedOperation,
 )
-from qworker.logs import redact
+from qworker.redaction import redact_text as redact
 
 _PREFIX = "AWS.SimpleQueueService."
 

@@ -40,6 +40,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from qworker.errors import ConfigError
+from qworker.redaction import redact_url, split_userinfo
 
 RetryMode = Literal["adaptive", "standard"]
 
@@ -87,7 +88,7 @@ class SQSSettings:
         query = {
             name: getattr(self, name) for name in _OPTIONS if getattr(self, name) != getattr(defaults, name)
         }
-        return "sqs://" + (f"?{urlencode(query, safe=':/')}" if query else "")
+        return redact_url("sqs://" + (f"?{urlencode(query, safe=':/')}" if query else ""))
 
 
 def parse_url(url: str) -> SQSSettings:
@@ -112,6 +113,8 @@ def parse_url(url: str) -> SQSSettings:
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         key = name.lower()
         if key not in _OPTIONS:
+            if "@" in key:  # the tail of a raw password, as redact_url reads it: never shown
+                raise ConfigError("sqs:// URLs never carry credentials (a parameter with '@' refused).")
             if any(hint in key for hint in _SECRET_HINTS):
                 raise ConfigError(
                     f"sqs:// URLs never carry credentials (parameter {name!r} refused; its value is not "
@@ -123,11 +126,18 @@ def parse_url(url: str) -> SQSSettings:
         values[key] = value
     endpoint = values.get("endpoint_url") or None
     if endpoint is not None:
-        endpoint_parts = urlsplit(endpoint)
-        if endpoint_parts.scheme not in ("http", "https") or not endpoint_parts.hostname:
-            raise ConfigError(f"endpoint_url must be an http:// or https:// URL, not {endpoint!r}.")
-        if endpoint_parts.username is not None or endpoint_parts.password is not None:
+        if split_userinfo(endpoint)[1] is not None:  # read as redact_url reads it (raw '/' in a password)
             raise ConfigError("endpoint_url must not carry credentials; use the AWS credential chain.")
+        try:
+            endpoint_parts = urlsplit(endpoint)
+            valid = endpoint_parts.scheme in ("http", "https") and bool(endpoint_parts.hostname)
+            valid = valid and (endpoint_parts.port or 0) >= 0  # .port raises on a bad port
+        except ValueError:  # "Invalid IPv6 URL", a port that is no number
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"endpoint_url must be an http:// or https:// URL, not {redact_url(endpoint)!r}."
+            )
     retry_mode = values.get("retry_mode") or _env_retry_mode() or "adaptive"
     if retry_mode not in ("adaptive", "standard"):
         raise ConfigError(f"retry_mode must be 'adaptive' or 'standard', not {retry_mode!r}.")
