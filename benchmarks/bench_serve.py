@@ -1,123 +1,115 @@
-"""SendMessage throughput and latency of ``qworker serve`` on a private Redis.
+"""SendMessage throughput and latency of ``qworker serve`` on a private Redis, measured with wrk.
 
-``python -m benchmarks.bench_serve [--seconds 10] [--connections 32] [--rate R]``
+``python -m benchmarks.bench_serve [--seconds 10] [--connections 32]``
 
-One server process (``qworker serve --backend redis://...``) and one load process. The load
-generator is a small asyncio client on raw sockets over keep-alive connections, sending
-pre-signed-looking AWS JSON 1.0 SendMessage requests (the server accepts any signature without
-access keys) and reading each response before sending the next on that connection: throughput
-is as many as the server answers; ``--rate R`` paces the sends instead (open loop, R requests a
-second spread over the connections) to measure latency at a given load. The client costs CPU
-too: on a 2-core machine it shares the machine with the server and Redis, so the figures are a
-floor of what the server does with a core of its own.
+One ``qworker serve --backend redis://...`` process (one worker), one private redis-server and
+wrk (``apt-get install wrk``) sending AWS JSON 1.0 SendMessage requests over keep-alive
+connections (the server takes any signature without access keys). Two runs:
+
+* saturated: ``--connections`` connections, each sending its next request when the answer came;
+* paced: as many connections, each waiting ``--pace-ms`` between requests (about half the
+  saturated rate with the defaults), for the latency at a moderate load.
+
+Besides wrk's rate and latency percentiles it reports the CPU time the server process and Redis
+spent per request (from /proc), which is what the machine's other load disturbs least. On a
+2-core machine wrk, Redis and the server share the cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import statistics
+import os
+import re
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 import uuid
+from pathlib import Path
 
 from qworker.testing.serve import ServeProcess
 
+_LUA = """wrk.method = "POST"
+wrk.headers["X-Amz-Target"] = "AmazonSQS.SendMessage"
+wrk.headers["Content-Type"] = "application/x-amz-json-1.0"
+wrk.body = {body}
+"""
 
-def _request(port: int, queue_url: str, body: str) -> bytes:
-    payload = json.dumps({"QueueUrl": queue_url, "MessageBody": body}).encode()
-    head = (
-        f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Amz-Target: AmazonSQS.SendMessage\r\n"
-        "Content-Type: application/x-amz-json-1.0\r\n"
-        "Authorization: AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/sqs/aws4_request, "
-        "SignedHeaders=host, Signature=0\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _script(folder: Path, queue_url: str, pace_ms: float) -> Path:
+    body = json.dumps(
+        {"QueueUrl": queue_url, "MessageBody": '{"order": 12345, "item": "book", "quantity": 1}'}
     )
-    return head.encode() + payload
+    text = _LUA.format(body=json.dumps(body))
+    if pace_ms:
+        text += f"function delay() return {pace_ms} end\n"
+    path = folder / f"send-{pace_ms}.lua"
+    path.write_text(text)
+    return path
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    start = head.find(b"content-length:")
-    length = int(head[start + 15 : head.find(b"\r\n", start)])
-    await reader.readexactly(length)
-    return status
-
-
-async def _connection(port: int, request: bytes, deadline: float, latencies: list[float], pace: float) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    done = 0
-    next_send = time.perf_counter()
-    while time.perf_counter() < deadline:
-        if pace:
-            next_send += pace
-            delay = next_send - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        started = time.perf_counter()
-        writer.write(request)
-        status = await _read_response(reader)
-        latencies.append(time.perf_counter() - started)
-        if status != 200:
-            raise RuntimeError(f"status {status}")
-        done += 1
-    writer.close()
-    return done
-
-
-async def load(port: int, queue_url: str, seconds: float, connections: int, rate: float) -> dict[str, float]:
-    request = _request(port, queue_url, '{"order": 12345, "item": "book", "quantity": 1}')
-    latencies: list[float] = []
-    pace = connections / rate if rate else 0.0
-    deadline = time.perf_counter() + seconds
-    started = time.perf_counter()
-    counts = await asyncio.gather(
-        *(_connection(port, request, deadline, latencies, pace) for _ in range(connections))
-    )
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": sum(counts),
-        "per_second": sum(counts) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+def _wrk(script: Path, url: str, seconds: int, connections: int, pids: dict[str, int]) -> dict[str, float]:
+    before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    result: dict[str, float] = {
+        "requests": requests,
+        "per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
     }
+    for pct in ("50", "90", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        result[f"p{pct}_ms"] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    for name, pid in pids.items():
+        result[f"{name}_cpu_us_per_request"] = round((_cpu_seconds(pid) - before[name]) / requests * 1e6, 1)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument(
-        "--rate", type=float, default=0, help="paced requests per second (0: as fast as answered)"
-    )
-    parser.add_argument("--backend", default=None, help="backend URL (default: a private redis-server)")
+    parser.add_argument("--pace-ms", type=float, default=2.0)
     args = parser.parse_args()
-    redis = None
-    backend = args.backend
-    if backend is None:
-        from qworker_redis.testing import RedisServer
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    from qworker_redis.testing import RedisServer
 
-        redis = RedisServer().start()
-        backend = f"{redis.url}?prefix=b{uuid.uuid4().hex[:6]}"
-    server = ServeProcess(backend, "--log-level", "warning").start()
+    redis = RedisServer().start()
+    backend = f"{redis.url}?prefix=b{uuid.uuid4().hex[:6]}"
+    server = ServeProcess(backend).start()
     try:
-        queue = f"bench-{uuid.uuid4().hex[:6]}"
         subprocess.run(
-            [sys.executable, "-m", "qworker", "queue", "create", queue, "--backend", backend], check=True
+            [sys.executable, "-m", "qworker", "queue", "create", "bench", "--backend", backend], check=True
         )
-        url = f"http://127.0.0.1:{server.port}/000000000000/{queue}"
-        import uvloop
-
-        result = uvloop.run(load(server.port, url, args.seconds, args.connections, args.rate))
-        print(json.dumps({"connections": args.connections, "rate": args.rate, **result}, indent=2))
+        queue_url = f"{server.url}/000000000000/bench"
+        assert server.process is not None and redis.process is not None
+        pids = {"server": server.process.pid, "redis": redis.process.pid}
+        with tempfile.TemporaryDirectory() as folder:
+            runs = {
+                "saturated": _wrk(
+                    _script(Path(folder), queue_url, 0), server.url, args.seconds, args.connections, pids
+                ),
+                "paced": _wrk(
+                    _script(Path(folder), queue_url, args.pace_ms),
+                    server.url,
+                    args.seconds,
+                    args.connections,
+                    pids,
+                ),
+            }
+        print(json.dumps({"connections": args.connections, **runs}, indent=2))
     finally:
         server.stop()
-        if redis is not None:
-            redis.stop()
+        redis.stop()
 
 
 if __name__ == "__main__":

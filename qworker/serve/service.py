@@ -3,7 +3,8 @@
 Everything about queues and messages goes to the backend protocol and nothing else (DESIGN.md),
 so ``qworker run``, ``qworker send`` and ``qworker queue stats`` see the same queues, tags,
 attributes and purges as the API. The process keeps only what is about its own requests: the
-answers of FIFO receives by ``ReceiveRequestAttemptId`` (:class:`AttemptCache`) and the move
+answers of FIFO receives by ``ReceiveRequestAttemptId`` (:class:`AttemptCache`), the batches
+of single sends and deletes it is gathering (:class:`~qworker.serve.batcher.Batcher`), and the move
 tasks it runs (:class:`~qworker.serve.tasks.TaskBook`, whose records are shared through the
 backend's record store when it has one).
 """
@@ -20,9 +21,11 @@ class Service:
 
     def __init__(self, backend: Backend) -> None:
         from qworker.serve.actions.receive import AttemptCache
+        from qworker.serve.batcher import Batcher
         from qworker.serve.tasks import TaskBook
 
         self.backend = backend
+        self.batcher = Batcher(backend)
         self.attempts = AttemptCache()
         self.tasks = TaskBook(backend)
 
@@ -46,5 +49,7 @@ class Service:
         self.attempts.forget_queue(name)
 
     async def close(self) -> None:
-        """Stop this process's move tasks (their messages stay where they are)."""
+        """Finish the batches under way; stop this process's move tasks (their messages stay where
+        they are)."""
+        await self.batcher.close()
         await self.tasks.close()

@@ -50,9 +50,9 @@ async def delete_message(svc: Service, call: Call) -> None:
     handle = call.required_string("ReceiptHandle")
     if not handle:
         raise missing_parameter("ReceiptHandle")
-    failed = await svc.backend.delete(name, [handle])
-    if failed:
-        error = _call_error(failed[0], handle)
+    failed = await svc.batcher.delete(name, handle)
+    if failed is not None:
+        error = _call_error(failed, handle)
         if error is not None:
             raise error
 

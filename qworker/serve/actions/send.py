@@ -1,7 +1,8 @@
 """SendMessage and SendMessageBatch.
 
-SendMessage is the hot path (DESIGN: 10,000 a second from one process on Redis): one backend
-``send`` of one entry and a small dict, nothing else. The backend validates each entry against
+SendMessage is the hot path (DESIGN: 10,000 a second from one process on Redis): the entry joins
+the backend ``send`` of its event-loop turn (:mod:`qworker.serve.batcher`), and the answer is a
+small dict. The backend validates each entry against
 the queue's attributes (SPEC SQS-L-*, SQS-F-*) with SQS's codes and texts; a failed entry of a
 SendMessage is the call's error, of a SendMessageBatch a ``Failed`` entry.
 """
@@ -49,10 +50,10 @@ def _sent(ok: SendResult, entry: SendEntry) -> dict[str, Any]:
 async def send_message(svc: Service, call: Call) -> dict[str, Any]:
     name = call.queue_name()
     entry = messages.send_entry(call.params, None, name.endswith(".fifo"), call.trace)
-    result = await svc.backend.send(name, (entry,))
-    if result.failed:
-        raise _entry_error(result.failed[0])
-    return _sent(result.successful[0], entry)
+    result = await svc.batcher.send(name, entry)
+    if isinstance(result, BatchEntryError):
+        raise _entry_error(result)
+    return _sent(result, entry)
 
 
 async def send_message_batch(svc: Service, call: Call) -> dict[str, Any]:
