@@ -41,6 +41,7 @@ from qworker import arn, limits
 from qworker.backend import QueueSpec, RedrivePolicy
 from qworker.errors import ConfigError, QWorkerError
 from qworker.importer import normalize_target
+from qworker.runtime.runtime_api import runtimes
 from qworker.settings.sources import TEMPLATE, FunctionSpec
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
@@ -748,19 +749,17 @@ class _FunctionReader:
                 f"{spec.where}: a container-image function (PackageType: Image) has no Handler to run"
             )
             return
-        if runtime is not None:
-            try:
-                value = resolver.value(runtime[0], runtime[1])
-            except TemplateError:
-                value = None  # the runtime only decides whether the function is Python
-            if isinstance(value, str) and not value.startswith("python"):
-                spec.skip_reason = (
-                    f"{resolver.label}: Resources.{self.logical_id}: Runtime {value} is not Python; "
-                    "qworker runs Python handlers"
-                )
-                return
+        kind = self._runtime(spec, runtime)
+        if kind is None:
+            return
         handler = self._lookup("Handler")
-        if handler is None:
+        if handler is not None and kind != "python":  # Lambda's own form: src/app.handler
+            text = self._try(spec, "handler", handler)
+            if isinstance(text, str):
+                spec.set("handler", text, handler[2])
+        elif handler is None and kind == "provided":
+            pass  # a bootstrap needs no handler
+        elif handler is None:
             spec.unresolved["handler"] = (
                 f"{resolver.label}: Resources.{self.logical_id}.Properties: no Handler"
             )
@@ -789,6 +788,28 @@ class _FunctionReader:
                     spec.set(setting, convert(value, resolver, found[1]), found[2])
         self._environment(spec)
         self._code_uri(spec)
+
+    def _runtime(self, spec: FunctionSpec, runtime: tuple[Any, str, str] | None) -> str | None:
+        """The function's runtime family (``python`` unless said otherwise); ``None``, with the
+        spec's skip reason set, for a runtime qworker cannot run. Node.js and ``provided.*``
+        functions run through the Lambda Runtime API (:mod:`qworker.runtime.runtime_api`)."""
+        if runtime is None:
+            return "python"
+        try:
+            value = self.resolver.value(runtime[0], runtime[1])
+        except TemplateError:
+            return "python"  # the runtime only decides how the function runs
+        if not isinstance(value, str):
+            return "python"
+        kind = runtimes.family(value)
+        if kind is None:
+            spec.skip_reason = (
+                f"{self.resolver.label}: Resources.{self.logical_id}: {runtimes.unsupported(value)}"
+            )
+            return None
+        if kind != "python":
+            spec.set("runtime", value, runtime[2])
+        return kind
 
     def _try(self, spec: FunctionSpec, key: str, found: tuple[Any, str, str]) -> Any:
         """Resolve a property; a value only a deployed stack knows is recorded, not raised."""

@@ -438,19 +438,27 @@ def test_unresolvable_environment_variable(tmp_path: Path) -> None:
     assert from_file.mappings[0].environment["TABLE"] == "local"
 
 
-def test_non_python_and_image_functions_are_skipped(tmp_path: Path) -> None:
+def test_node_runs_and_unsupported_runtimes_are_skipped(tmp_path: Path) -> None:
+    """Node.js and provided.* functions run through the Runtime API (issue 18); a runtime qworker
+    has no way to run (Java) is skipped, and selecting it says why."""
     text = FUNCTION.format(queue="arn:aws:sqs:r:1:jobs", event="", extra="") + (
-        "  Node:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: index.handler\n"
+        "  Node:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: src/index.handler\n"
         "      Runtime: nodejs20.x\n      Events: {Q: {Type: SQS, Properties: {Queue: 'arn:aws:sqs:r:1:n'}}}"
+        "\n"
+        "  Java:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: a.B::handle\n"
+        "      Runtime: java21\n      Events: {Q: {Type: SQS, Properties: {Queue: 'arn:aws:sqs:r:1:j'}}}"
         "\n"
         "  Api:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: api.handler\n"
         "      Runtime: python3.12\n      Events: {Get: {Type: Api, Properties: {Path: /, Method: get}}}\n"
     )
     path = template_file(tmp_path, text)
     result = resolve_template(path)
-    assert [m.name for m in result.mappings] == ["Worker"]  # Node skipped, Api has no SQS event
-    with pytest.raises(ConfigError, match=r"Runtime nodejs20\.x is not Python"):
-        resolve_template(path, function=("Node",))
+    assert [m.name for m in result.mappings] == ["Worker", "Node"]  # Java skipped, Api has no SQS event
+    node = result.mappings[1]
+    assert (node.runtime, node.handler, node.uses_runtime_api) == ("nodejs20.x", "src/index.handler", True)
+    assert not result.mappings[0].uses_runtime_api
+    with pytest.raises(ConfigError, match=r"Runtime java21 is not supported"):
+        resolve_template(path, function=("Java",))
 
 
 def test_several_sqs_events_on_one_function(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from qworker.commands.declared_queues import Check, create_queues
 from qworker.errors import ConfigError, ExitCode, HandlerImportError, QueueDoesNotExist, QWorkerError
 from qworker.importer import extend_import_path, import_from_string
 from qworker.registry import open_backend, redact_url
+from qworker.runtime.config import MappingConfig
 from qworker.settings.cli import given_values, worker_options
 from qworker.settings.layers import Effective, EffectiveFunction, resolve
 from qworker.settings.report import function_settings, worker_settings
@@ -96,6 +97,9 @@ def _import_checks(effective: Effective) -> list[Check]:
         if not function.enabled:
             continue
         config = function.config
+        if config.uses_runtime_api:  # a runtime process, not an import: check that it can start
+            checks.append(_runtime_check(function.name or config.name, config, effective.options.app_dir))
+            continue
         os.environ.update(config.environment)  # as the worker does before importing
         try:
             import_from_string(config.handler, effective.options.app_dir)
@@ -108,6 +112,16 @@ def _import_checks(effective: Effective) -> list[Check]:
                 Check(f"{function.name or config.name}: handler", True, f"{config.handler} imports")
             )
     return checks
+
+
+def _runtime_check(name: str, config: MappingConfig, app_dir: str | None) -> Check:
+    from qworker.runtime.runtime_api import launch
+
+    try:
+        found = launch.resolve(config, app_dir)
+    except HandlerImportError as exc:
+        return Check(f"{name}: runtime", False, str(exc), ExitCode.HANDLER_IMPORT)
+    return Check(f"{name}: runtime", True, f"{found.runtime}: {' '.join(found.argv)} in {found.code_dir}")
 
 
 # -- the report ----------------------------------------------------------------------------------

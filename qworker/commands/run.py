@@ -43,6 +43,7 @@ def run_command(**_: Any) -> None:
       qworker run app:handler --queue jobs.fifo --backend redis://localhost:6379/0
       qworker run --config qworker.toml
       qworker run --template template.yaml --function OrdersFunction --create-queues
+      qworker run --runtime-command ./bootstrap --queue orders
     """
     import structlog
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from qworker.errors import ConfigError
+from qworker.runtime.runtime_api import runtimes
 from qworker.settings import schema
 from qworker.settings.schema import DEFAULT_MAX_CONCURRENCY
 
@@ -26,7 +27,7 @@ _BATCH_WINDOW_NEEDED = (
     "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"
 )
 
-Isolation = Literal["thread", "process"]
+Isolation = Literal["thread", "process", "runtime-api"]
 ScalingMode = Literal["fast", "aws"]
 FilterAction = Literal["delete", "skip"]
 
@@ -74,13 +75,24 @@ class MappingConfig:
     max_filters: int = 5  #: Lambda's default quota; AWS raises it to 10 on request
     filter_extensions: bool = False  #: wildcard, cidr, anything-but prefix/suffix (not on Lambda)
     environment: dict[str, str] = field(default_factory=dict)  #: extra env vars for the handler
+    # -- functions run through the Lambda Runtime API (qworker.runtime.runtime_api) --
+    runtime: str | None = None  #: Lambda's ``Runtime`` (``nodejs20.x``, ``provided.al2023``, ...)
+    runtime_command: str | None = None  #: a command that speaks the Runtime API (``./bootstrap``)
+    code_dir: str | None = None  #: the function's code (``LAMBDA_TASK_ROOT``; SAM: ``CodeUri``)
 
     @property
     def name(self) -> str:
         """The function name: given, or derived from the handler's module (``app:handler`` -> ``app``)."""
         if self.function_name:
             return self.function_name
+        if not self.handler and self.runtime_command:  # --runtime-command ./bootstrap -> "bootstrap"
+            return runtimes.command_name(self.runtime_command)
         return self.handler.replace(":", "-").replace(".", "-")
+
+    @property
+    def uses_runtime_api(self) -> bool:
+        """True when the function runs as a process speaking the Lambda Runtime API."""
+        return runtimes.uses_runtime_api(self.runtime, self.runtime_command, self.isolation)
 
     @property
     def concurrency_limit(self) -> int:
@@ -127,8 +139,13 @@ class MappingConfig:
                 f"Queue visibility timeout: {_secs(queue_visibility_timeout)} seconds is less than Function "
                 f"timeout: {_secs(self.timeout)} seconds"
             )
-        if self.isolation not in ("thread", "process"):
-            raise InvalidMappingConfig(f"isolation must be 'thread' or 'process', not {self.isolation!r}.")
+        if self.isolation not in ("thread", "process", "runtime-api"):
+            raise InvalidMappingConfig(
+                f"isolation must be 'thread', 'process' or 'runtime-api', not {self.isolation!r}."
+            )
+        problem = runtimes.problem(self.runtime, self.runtime_command, self.isolation, self.handler)
+        if problem is not None:
+            raise InvalidMappingConfig(problem)
         if self.scaling not in ("fast", "aws"):
             raise InvalidMappingConfig(f"scaling must be 'fast' or 'aws', not {self.scaling!r}.")
         if self.filter_action not in ("delete", "skip"):

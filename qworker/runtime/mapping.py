@@ -137,8 +137,8 @@ class MappingRunner:
             self.heartbeat = make_heartbeat(self.backend, config.queue, config.heartbeat, lease)
             await self.heartbeat.start()
         self.invoker = self._make_invoker()
-        if isinstance(self.invoker, ProcessInvoker):
-            await self.invoker.start()
+        if isinstance(self.invoker, ProcessInvoker) or self.config.uses_runtime_api:
+            await self.invoker.start()  # type: ignore[attr-defined]
         self.scaler = ScalingController(
             self.slots, config.concurrency_limit, ScalingPolicy.preset(config.scaling), self._scaled
         )
@@ -178,10 +178,17 @@ class MappingRunner:
             visibility_timeout=lease,
             report_batch_item_failures=config.report_batch_item_failures,
             filters=len(config.filters),
-            isolation=config.isolation if not is_async_handler(self.handler) else "async",
+            isolation=_isolation(config, self.handler),
         )
 
     def _make_invoker(self) -> Invoker:
+        if self.config.uses_runtime_api:  # any language, through the Lambda Runtime API
+            from qworker.runtime.runtime_api import launch
+            from qworker.runtime.runtime_api.invoker import RuntimeApiInvoker
+
+            return RuntimeApiInvoker(
+                launch.resolve(self.config, self.app_dir), self.function, self.config.concurrency_limit
+            )
         if is_async_handler(self.handler):
             return AsyncInvoker(self.handler)
         if self.config.isolation == "process":
@@ -271,3 +278,10 @@ class MappingRunner:
         if self.invoker is not None:
             await self.invoker.close()
         return len(pending & running)
+
+
+def _isolation(config: MappingConfig, handler: Callable[..., Any]) -> str:
+    """How the handler runs, for the start-up log line."""
+    if config.uses_runtime_api:
+        return "runtime-api"
+    return config.isolation if not is_async_handler(handler) else "async"

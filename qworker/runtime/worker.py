@@ -86,15 +86,25 @@ class Worker:
         self.metrics_port: int | None = None  #: the port actually bound (with metrics_port=0)
 
     def load_handlers(self) -> list[Callable[..., Any]]:
-        """Set Lambda's environment, then import every handler (HandlerImportError: exit 4)."""
-        if self.options.set_lambda_environment and len(self.mappings) == 1:
+        """Set Lambda's environment, then import every handler (HandlerImportError: exit 4).
+
+        A function that runs through the Lambda Runtime API is not imported: its runtime is
+        checked instead (not installed, no bootstrap: exit 4), and its handler is a stand-in.
+        """
+        single = len(self.mappings) == 1 and not self.mappings[0].uses_runtime_api  # those get their own
+        if self.options.set_lambda_environment and single:
             os.environ.update(self.functions[0].environment(self.mappings[0].handler))
         elif self.options.set_lambda_environment:
             os.environ.setdefault("AWS_REGION", arn.region())
             os.environ.setdefault("AWS_DEFAULT_REGION", arn.region())
         for config in self.mappings:
             os.environ.update(config.environment)
-        return [import_from_string(config.handler, self.options.app_dir) for config in self.mappings]
+        return [
+            _runtime_api_stand_in(config, self.options.app_dir)
+            if config.uses_runtime_api
+            else import_from_string(config.handler, self.options.app_dir)
+            for config in self.mappings
+        ]
 
     async def serve(self) -> int:
         handlers = self.load_handlers()
@@ -251,6 +261,12 @@ class Worker:
     def request_stop(self) -> None:
         """Stop as a first signal would (for embedding and tests)."""
         self._on_signal(signal.SIGTERM)
+
+
+def _runtime_api_stand_in(config: MappingConfig, app_dir: str | None) -> Callable[..., Any]:
+    from qworker.runtime.runtime_api.launch import runtime_api_stand_in  # loads uvicorn only when used
+
+    return runtime_api_stand_in(config, app_dir)
 
 
 def run_worker(mappings: list[MappingConfig], options: WorkerOptions) -> int:

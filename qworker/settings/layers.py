@@ -27,6 +27,7 @@ from qworker.backend import QueueSpec
 from qworker.errors import ConfigError
 from qworker.filters import FilterCriteria
 from qworker.runtime.config import MappingConfig, RetryBackoff
+from qworker.runtime.runtime_api import runtimes
 from qworker.runtime.worker import WorkerOptions
 from qworker.settings.schema import BY_KEY, IDENTITY, WORKER
 from qworker.settings.sources import (
@@ -397,6 +398,8 @@ def _import_paths(effective: Effective, selected: list[FunctionSpec], explicit: 
             continue
         if spec.app_dir_error is not None and "app_dir" not in explicit:
             raise ConfigError(spec.app_dir_error)
+        if _runtime_api(spec.values):
+            continue  # a runtime process of its own: nothing is imported into this one
         directory = spec.app_dir
         if directory is None:
             continue
@@ -421,7 +424,7 @@ def _build(spec: FunctionSpec, effective: Effective) -> MappingConfig:
     values = dict(spec.values)
     where = spec.where
     for key in ("handler", "queue"):
-        if not values.get(key):
+        if not values.get(key) and not (key == "handler" and _runtime_api_only(values)):
             if spec.where == COMMAND_LINE:
                 raise ConfigError(
                     "no handler given: pass MODULE:HANDLER (or set QWORKER_HANDLER), or a --config "
@@ -441,6 +444,9 @@ def _build(spec: FunctionSpec, effective: Effective) -> MappingConfig:
         kwargs["function_name"] = spec.group or spec.name
         spec.origins["function_name"] = spec.origin
     kwargs["environment"] = dict(spec.environment)
+    kwargs.setdefault("handler", "")
+    if spec.app_dir is not None and "code_dir" not in kwargs and _runtime_api(values):
+        kwargs["code_dir"] = spec.app_dir  # SAM CodeUri: the runtime process's LAMBDA_TASK_ROOT
     config = MappingConfig(**kwargs)
     queue = effective.queue_spec(config.queue)
     try:
@@ -457,6 +463,18 @@ def _build(spec: FunctionSpec, effective: Effective) -> MappingConfig:
             raise
         raise ConfigError(f"{where}: {exc}") from None
     return config
+
+
+def _runtime_api(values: Mapping[str, Any]) -> bool:
+    """The function runs as a process speaking the Lambda Runtime API (not imported here)."""
+    return runtimes.uses_runtime_api(
+        values.get("runtime"), values.get("runtime_command"), values.get("isolation", "thread")
+    )
+
+
+def _runtime_api_only(values: Mapping[str, Any]) -> bool:
+    """A handler is optional: a ``--runtime-command`` or a ``provided.*`` bootstrap needs none."""
+    return bool(values.get("runtime_command")) or runtimes.family(values.get("runtime")) == "provided"
 
 
 def _conflicting_environment(effective: Effective) -> None:

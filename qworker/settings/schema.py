@@ -335,10 +335,36 @@ SETTINGS: tuple[Setting, ...] = (
         "isolation",
         "mapping",
         "choice",
-        "Run sync handlers in threads, or in processes that a timeout kills.",
+        "Run sync handlers in threads, in processes that a timeout kills, or (runtime-api) in AWS's "
+        "awslambdaric through the Lambda Runtime API.",
         default="thread",
-        choices=("thread", "process"),
+        choices=("thread", "process", "runtime-api"),
         beyond_lambda=True,
+    ),
+    _s(
+        "runtime_command",
+        "mapping",
+        "text",
+        "Run the function as CMD, a program that speaks the Lambda Runtime API (./bootstrap, a "
+        "Go/Rust/Node runtime), one process per concurrency slot, from the current directory; HANDLER "
+        "is then optional (passed as _HANDLER).",
+        metavar="CMD",
+    ),
+    _s(
+        "runtime",
+        "mapping",
+        "text",
+        "Lambda's Runtime (nodejs20.x, provided.al2023, python3.12, ...): config file and template.",
+        lambda_name="Runtime",
+        on_command_line=False,
+    ),
+    _s(
+        "code_dir",
+        "mapping",
+        "text",
+        "The function's code directory (LAMBDA_TASK_ROOT; SAM: CodeUri): config file and template.",
+        lambda_name="CodeUri",
+        on_command_line=False,
     ),
     _s(
         "visibility_heartbeat",

@@ -197,6 +197,8 @@ def load_config_file(path: str | Path) -> ConfigFile:
             app_dir_origin=f"{FILE} {path.name}",
         )
         for key, value in check_table(table, MAPPING_VOCABULARY, where).items():
+            if key == "code_dir":
+                value = str((base / value).resolve())
             spec.set(key, value, f"{FILE} {path.name}")
         functions.append(spec)
     queue_tables = data.get("queues", {})

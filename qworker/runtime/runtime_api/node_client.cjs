@@ -1,0 +1,312 @@
+'use strict';
+/*
+ * qworker's Runtime API client for Node.js: runs a Lambda Node.js handler (`_HANDLER`, e.g.
+ * `src/app.handler`, from `LAMBDA_TASK_ROOT`) against the Runtime API at
+ * `AWS_LAMBDA_RUNTIME_API`, as Lambda's nodejsN.x runtimes do:
+ *
+ * - Init: load the module (CommonJS or ES module: .js, .mjs, .cjs, or no extension), find the
+ *   export; failures go to POST /runtime/init/error as Runtime.ImportModuleError,
+ *   Runtime.UserCodeSyntaxError, Runtime.HandlerNotFound or Runtime.MalformedHandlerName.
+ * - Invoke: `handler(event, context, callback)`. An async handler (or one returning a promise)
+ *   answers with what it resolves to; a callback handler answers when it calls back, and, while
+ *   `context.callbackWaitsForEmptyEventLoop` is true (the default), only once the event loop is
+ *   empty. A handler that neither returns a promise nor calls back answers `null` once the loop
+ *   is empty. Errors are posted as {errorType, errorMessage, trace}.
+ * - An uncaught exception or unhandled rejection fails the invocation and ends the process.
+ *
+ * One file, Node's standard library only: nothing to build or install. Not supported: response
+ * streaming (`awslambda.streamifyResponse`), which SQS invocations never use.
+ */
+
+const net = require('node:net');
+const path = require('node:path');
+const fs = require('node:fs');
+const { pathToFileURL } = require('node:url');
+
+const [HOST, PORT] = process.env.AWS_LAMBDA_RUNTIME_API.split(':');
+const BASE = '/2018-06-01/runtime';
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+/*
+ * A minimal HTTP/1.1 client for the Runtime API, on one keep-alive socket, one request at a time.
+ * Why not node:http: on a loopback API called twice per invocation, its client cost about three
+ * times the CPU of this one (measured with benchmarks/bench_runtime_api.py); AWS's own client
+ * avoids it too (it calls libcurl from C++). The server is qworker's, which always sends a
+ * Content-Length; anything else is an error, never a guess.
+ */
+class RuntimeApiConnection {
+  constructor(host, port) {
+    this.host = host;
+    this.port = Number(port);
+    this.socket = null;
+    this.pending = null; // {resolve, reject} of the request in flight
+    this.chunks = [];
+    this.size = 0;
+    this.head = null; // {status, headers, start, length} once the head of a response is read
+  }
+
+  connect() {
+    const socket = net.connect(this.port, this.host);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.received(chunk));
+    socket.on('error', () => {}); // 'close' follows and fails the request in flight
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null;
+      this.fail(new Error('the Runtime API closed the connection'));
+    });
+    this.socket = socket;
+  }
+
+  request(method, urlPath, body, headers) {
+    if (!this.socket) this.connect();
+    const payload = body === undefined ? null : Buffer.isBuffer(body) ? body : Buffer.from(body);
+    let head = `${method} ${BASE}${urlPath} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Length: ${payload ? payload.length : 0}\r\n`;
+    for (const [name, value] of Object.entries(headers || {})) head += `${name}: ${value}\r\n`;
+    this.socket.ref(); // a request in flight keeps the process alive
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.chunks = [];
+      this.size = 0;
+      this.head = null;
+      this.socket.cork();
+      this.socket.write(head + '\r\n', 'latin1');
+      if (payload && payload.length) this.socket.write(payload);
+      process.nextTick(() => this.socket && this.socket.uncork());
+    });
+  }
+
+  received(chunk) {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (!this.head) {
+      const buffer = Buffer.concat(this.chunks, this.size);
+      this.chunks = [buffer];
+      const end = buffer.indexOf(HEADER_END);
+      if (end < 0) return;
+      this.head = parseHead(buffer.toString('latin1', 0, end), end + 4);
+      if (!this.head) return this.fail(new Error('the Runtime API sent a response without Content-Length'));
+    }
+    const { start, length } = this.head;
+    if (this.size < start + length) return;
+    const buffer = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    const response = { status: this.head.status, headers: this.head.headers, body: buffer.subarray(start, start + length) };
+    const pending = this.pending;
+    this.pending = null;
+    this.chunks = [];
+    this.size = 0;
+    this.head = null;
+    // an idle connection must not keep the event loop alive: callback handlers answer when
+    // it is empty ('beforeExit'), as in Lambda
+    if (this.socket) this.socket.unref();
+    if (pending) pending.resolve(response);
+  }
+
+  fail(err) {
+    const pending = this.pending;
+    this.pending = null;
+    if (pending) pending.reject(err);
+  }
+}
+
+function parseHead(text, start) {
+  const lines = text.split('\r\n');
+  const status = Number(lines[0].split(' ')[1]);
+  const headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+  }
+  const length = Number(headers['content-length']);
+  if (!Number.isInteger(length) || length < 0) return null;
+  return { status, headers, start, length };
+}
+
+const api = new RuntimeApiConnection(HOST, PORT);
+
+function request(method, urlPath, body, headers) {
+  return api.request(method, urlPath, body, headers);
+}
+
+function errorBody(err) {
+  if (err instanceof Error || (err && typeof err.name === 'string' && typeof err.message === 'string')) {
+    return { errorType: err.name, errorMessage: err.message, trace: String(err.stack || '').split('\n') };
+  }
+  return { errorType: typeof err, errorMessage: String(err), trace: [] };
+}
+
+function post(urlPath, payload, errorType) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (errorType) headers['Lambda-Runtime-Function-Error-Type'] = errorType.replace(/[\r\n]/g, ' ');
+  return request('POST', urlPath, payload, headers).then((res) => {
+    if (res.status !== 202) {
+      console.error(`Runtime API answered ${res.status} to POST ${urlPath}: ${res.body.toString()}`);
+    }
+  });
+}
+
+function runtimeError(name, message, cause) {
+  const err = new Error(message);
+  err.name = name;
+  if (cause && cause.stack) err.stack = `${name}: ${message}\n${cause.stack}`;
+  return err;
+}
+
+// -- Init: find and load the handler --------------------------------------------------------
+
+function splitHandler(handler) {
+  const dir = path.dirname(handler);
+  const base = path.basename(handler);
+  const dot = base.indexOf('.');
+  if (dot <= 0 || dot === base.length - 1 || handler.includes('..')) {
+    throw runtimeError('Runtime.MalformedHandlerName', `Bad handler ${handler}`);
+  }
+  return { dir, module: base.slice(0, dot), exportPath: base.slice(dot + 1).split('.') };
+}
+
+async function loadModule(file) {
+  if (file.endsWith('.mjs')) return import(pathToFileURL(file).href);
+  try {
+    return require(file);
+  } catch (err) {
+    if (err && (err.code === 'ERR_REQUIRE_ESM' || err.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
+      return import(pathToFileURL(file).href);
+    }
+    throw err;
+  }
+}
+
+async function loadHandler(root, handler) {
+  const { dir, module, exportPath } = splitHandler(handler);
+  const stem = path.resolve(root, dir, module);
+  const file = ['.js', '.mjs', '.cjs', ''].map((ext) => stem + ext).find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+  if (!file) {
+    throw runtimeError('Runtime.ImportModuleError', `Error: Cannot find module '${module}' (looked for ${stem}.js, .mjs, .cjs)`);
+  }
+  let loaded;
+  try {
+    loaded = await loadModule(file);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw runtimeError('Runtime.UserCodeSyntaxError', `${err.name}: ${err.message}`, err);
+    if (err && err.code === 'MODULE_NOT_FOUND') throw runtimeError('Runtime.ImportModuleError', `Error: ${err.message}`, err);
+    throw err;
+  }
+  const find = (obj) => exportPath.reduce((o, key) => (o == null ? undefined : o[key]), obj);
+  let fn = find(loaded);
+  if (fn === undefined && loaded && loaded.default) fn = find(loaded.default);
+  if (fn === undefined) throw runtimeError('Runtime.HandlerNotFound', `${handler} is undefined or not exported`);
+  if (typeof fn !== 'function') throw runtimeError('Runtime.HandlerNotFound', `${handler} is not a function`);
+  return fn;
+}
+
+// -- Invoke -----------------------------------------------------------------------------------
+
+let onEmptyLoop = null; // what to do when the event loop has nothing left (the invocation's end)
+process.on('beforeExit', () => {
+  const action = onEmptyLoop;
+  onEmptyLoop = null;
+  if (action) action();
+});
+
+let current = null; // the request id of the invocation in flight
+
+function context(headers, finish) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms']);
+  const ctx = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity: undefined,
+    clientContext: undefined,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: (err, result) => finish(err, result, true),
+    succeed: (result) => finish(null, result, true),
+    fail: (err) => finish(err == null ? 'handled' : err, undefined, true),
+  };
+  return ctx;
+}
+
+async function invokeOnce(handler) {
+  const next = await request('GET', '/invocation/next');
+  if (next.status !== 200) throw new Error(`GET /invocation/next answered ${next.status}: ${next.body}`);
+  const id = next.headers['lambda-runtime-aws-request-id'];
+  current = id;
+  if (next.headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = next.headers['lambda-runtime-trace-id'];
+  else delete process.env._X_AMZN_TRACE_ID;
+  await new Promise((resolve) => {
+    let finished = false;
+    const answer = (err, result) => {
+      const sent = err != null
+        ? post(`/invocation/${id}/error`, JSON.stringify(errorBody(err)), 'Unhandled')
+        : postResult(id, result);
+      sent.then(resolve, (e) => { console.error('posting the response failed:', e); process.exit(1); });
+    };
+    let ctx = null;
+    const finish = (err, result, now) => {
+      if (finished) return;
+      finished = true;
+      onEmptyLoop = null;
+      if (err != null || now || !ctx.callbackWaitsForEmptyEventLoop) answer(err, result);
+      else onEmptyLoop = () => setImmediate(() => answer(null, result));
+    };
+    ctx = context(next.headers, finish);
+    const isAsync = handler.constructor && handler.constructor.name === 'AsyncFunction';
+    onEmptyLoop = () => {
+      if (finished) return;
+      finished = true;
+      if (isAsync) answer(runtimeError('Runtime.NodeJsExit', 'The handler returned a promise that never settled (the event loop emptied first)'));
+      else answer(null, null);
+    };
+    try {
+      const event = JSON.parse(next.body.toString('utf8'));
+      const out = handler(event, ctx, (err, result) => finish(err, result, false));
+      if (out && typeof out.then === 'function') out.then((r) => finish(null, r, true), (e) => finish(e == null ? 'handled' : e, undefined, true));
+    } catch (err) {
+      finish(err, undefined, true);
+    }
+  });
+}
+
+function postResult(id, result) {
+  let body;
+  try {
+    body = JSON.stringify(result === undefined ? null : result);
+  } catch (err) {
+    return post(`/invocation/${id}/error`, JSON.stringify(errorBody(err)), 'Runtime.MarshalError');
+  }
+  return post(`/invocation/${id}/response`, body === undefined ? 'null' : body);
+}
+
+// -- the process --------------------------------------------------------------------------------
+
+function fatal(kind, err) {
+  const body = JSON.stringify(errorBody(err));
+  const target = current ? `/invocation/${current}/error` : '/init/error';
+  const type = current ? kind : errorBody(err).errorType;
+  console.error(`${kind}:`, err);
+  post(target, body, type).finally(() => process.exit(kind === 'Runtime.UnhandledPromiseRejection' ? 128 : 129));
+}
+
+process.on('uncaughtException', (err) => fatal('Runtime.UncaughtException', err));
+process.on('unhandledRejection', (reason) => {
+  const err = reason instanceof Error ? reason : runtimeError('Runtime.UnhandledPromiseRejection', String(reason));
+  fatal('Runtime.UnhandledPromiseRejection', err);
+});
+
+async function main() {
+  let handler;
+  try {
+    handler = await loadHandler(process.env.LAMBDA_TASK_ROOT || process.cwd(), process.env._HANDLER || '');
+  } catch (err) {
+    console.error('Init error:', err);
+    await post('/init/error', JSON.stringify(errorBody(err)), errorBody(err).errorType);
+    process.exit(129);
+  }
+  for (;;) await invokeOnce(handler);
+}
+
+main();
