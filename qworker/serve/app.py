@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from qworker import arn
-from qworker.errors import QWorkerError
+from qworker.errors import BackendUnavailable, QWorkerError
 from qworker.serve import body as bodies
 from qworker.serve import json_protocol, query_input, xml_output
 from qworker.serve.actions import ACTIONS
@@ -88,6 +88,8 @@ class SQSApp:
         self.auth = authenticator or Authenticator()
         self.metrics = ServeMetrics(frozenset(ACTIONS))
         self.ready = False
+        #: False from a request that found the backend unreachable until one that reached it
+        self.backend_reachable = True
         self._ids = _RequestIds()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -143,12 +145,14 @@ class SQSApp:
                     request.method, raw_path, request.query_string, request.raw_headers, request.body
                 )
             result = await self.run(call, receive)
+            self.backend_reachable = True
             status, headers, payload = self.success(request, call, result, request_id)
         except bodies.ClientGone:
             return
         except SQSError as exc:
             status, headers, payload = _failure(exc, query, request_id)
         except QWorkerError as exc:
+            self.backend_reachable = not isinstance(exc, BackendUnavailable)  # else it answered
             status, headers, payload = _failure(from_qworker_error(exc, query=query), query, request_id)
         except Exception:
             log.exception("serve.internal_error", action=action)
@@ -203,12 +207,11 @@ class SQSApp:
             await _respond(send, 200, [(b"content-type", METRICS_TYPE.encode())], self.metrics.render())
         elif request.path == "/livez":
             await _respond(send, 200, [(b"content-type", _TEXT)], b"ok\n")
-        elif self.ready:
+        elif self.ready and self.backend_reachable:
             await _respond(send, 200, [(b"content-type", _TEXT)], b"ready\n")
         else:
-            await _respond(
-                send, 503, [(b"content-type", _TEXT)], b"not ready: the backend is not connected\n"
-            )
+            why = b"not connected" if not self.ready else b"unreachable at the last request"
+            await _respond(send, 503, [(b"content-type", _TEXT)], b"not ready: the backend is " + why + b"\n")
 
 
 #: errors after which the rest of the request may still be on its way: the connection is closed

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from qworker.testing.serve import ServeProcess, free_port
 
@@ -90,3 +93,38 @@ def move_tasks_are_seen_by_every_process(server: ServeProcess) -> None:
     for _ in range(6):
         (task,) = make_client(server.url).list_message_move_tasks(SourceArn=dlq_arn)["Results"]
         assert task["Status"] in ("RUNNING", "COMPLETED")
+
+
+@pytest.mark.slow
+def test_a_lost_backend_is_a_503_and_readyz_says_so(tmp_path: Path) -> None:
+    """Redis stops: requests get SQS's 503 ServiceUnavailable (SDKs retry those) and /readyz
+    turns 503; Redis is back: both recover, without restarting the server."""
+    from botocore.exceptions import ClientError
+
+    from qworker_redis.testing import RedisServer
+
+    redis = RedisServer().start()
+    try:
+        with ServeProcess(f"{redis.url}?socket_timeout=1", log_dir=tmp_path) as server:
+            client = make_client(server.url)
+            url = client.create_queue(QueueName="q")["QueueUrl"]
+            redis.stop()
+            try:
+                client.send_message(QueueUrl=url, MessageBody="x")
+            except ClientError as exc:
+                assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+                assert exc.response["Error"]["Code"] == "ServiceUnavailable"
+            else:
+                raise AssertionError("a send without its backend succeeded")
+            assert get(f"{server.url}/readyz")[0] == 503
+            redis.start()  # empty: it keeps nothing on disk
+            for _ in range(50):
+                try:
+                    client.create_queue(QueueName="q")
+                    break
+                except ClientError:
+                    time.sleep(0.2)
+            client.send_message(QueueUrl=url, MessageBody="y")
+            assert get(f"{server.url}/readyz") == (200, "ready\n")
+    finally:
+        redis.stop()
