@@ -87,8 +87,11 @@ def serve_command(
         load_keys(keys)
     except ValueError as exc:
         usage_error(f"--access-key: {exc}")
-    except ImportError:  # pragma: no cover - until qworker.serve.sigv4 is part of every build
-        usage_error("--access-key: this qworker build cannot verify SigV4 signatures yet.")
+    except ImportError as exc:  # botocore (the signer) is in the serve extra
+        usage_error(
+            f"--access-key: verifying SigV4 signatures needs botocore ({exc}). Install it with: "
+            "pip install 'qworker[serve]'"
+        )
     logs.configure("auto", log_level)
     run_with_backend(backend_url, lambda backend: backend.list_queues())  # reachable? (else exit 3)
     settings = runner.ServeSettings(backend_url, host, port, workers, keys, log_level, request_timeout)

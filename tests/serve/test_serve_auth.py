@@ -31,7 +31,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         f"sqlite:///{folder}/q.db",
         "--access-key",
         f"{KEY_ID}:{SECRET}",
-        env={"QWORKER_SERVE_ACCESS_KEYS": f"{OTHER_ID}:{OTHER_SECRET}"},
+        "--access-key",
+        f"{OTHER_ID}:{OTHER_SECRET}",
         log_dir=folder,
     ).start()
     yield server
@@ -81,9 +82,20 @@ def test_presigned_query_urls_are_accepted(secured: ServeProcess, tmp_path: Path
     name = f"pre-{uuid.uuid4().hex[:8]}"
     client.create_queue(QueueName=name)
     url = client.generate_presigned_url("get_queue_url", Params={"QueueName": name}, ExpiresIn=60)
-    with urllib.request.urlopen(url, timeout=5) as response:
+    # botocore presigns a query action for its HTTP method, POST (a GET would not match, on SQS too)
+    with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=5) as response:
         assert response.status == 200
         assert f"/000000000000/{name}</QueueUrl>".encode() in response.read()
+
+
+def test_keys_from_the_environment(tmp_path: Path) -> None:
+    keys = f"{KEY_ID}:{SECRET},{OTHER_ID}:{OTHER_SECRET}"
+    env = {"QWORKER_SERVE_ACCESS_KEYS": keys}
+    with ServeProcess(f"sqlite:///{tmp_path}/q.db", env=env, log_dir=tmp_path) as server:
+        for key_id, secret in ((KEY_ID, SECRET), (OTHER_ID, OTHER_SECRET)):
+            assert "QueueUrls" not in client_for(server, key_id, secret).list_queues()
+        with pytest.raises(ClientError):
+            client_for(server, KEY_ID, OTHER_SECRET).list_queues()
 
 
 def test_probes_need_no_signature(secured: ServeProcess) -> None:
