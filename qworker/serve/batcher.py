@@ -20,16 +20,19 @@ from typing import Any
 
 from qworker.backend import Backend, BatchEntryError, SendEntry, SendResult
 
-#: the most entries one backend call carries; more wait for the next call
+#: the most entries one backend call carries, and (sends) about the most body bytes; more go
+#: in the next call
 MAX_BATCH = 100
+MAX_BATCH_BYTES = 1_048_576
 
 
 class _Batch:
-    __slots__ = ("futures", "items")
+    __slots__ = ("futures", "items", "size")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.futures: list[asyncio.Future[Any]] = []
+        self.size = 0
 
 
 class Batcher:
@@ -43,21 +46,24 @@ class Batcher:
 
     async def send(self, queue: str, entry: SendEntry) -> SendResult | BatchEntryError:
         """The result of sending ``entry`` (its ``id`` is replaced within the batch)."""
-        return await self._join(self._sends, queue, entry, self._run_sends)
+        return await self._join(self._sends, queue, entry, self._run_sends, len(entry.body))
 
     async def delete(self, queue: str, handle: str) -> BatchEntryError | None:
         """The failure of deleting ``handle``, or ``None``."""
-        return await self._join(self._deletes, queue, handle, self._run_deletes)
+        return await self._join(self._deletes, queue, handle, self._run_deletes, 0)
 
-    def _join(self, pending: dict[str, _Batch], queue: str, item: Any, run: Any) -> asyncio.Future[Any]:
+    def _join(
+        self, pending: dict[str, _Batch], queue: str, item: Any, run: Any, size: int
+    ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         batch = pending.get(queue)
-        if batch is None or len(batch.items) >= MAX_BATCH:
+        if batch is None or len(batch.items) >= MAX_BATCH or batch.size + size > MAX_BATCH_BYTES:
             batch = pending[queue] = _Batch()
             loop.call_soon(self._start, pending, queue, batch, run)
         future: asyncio.Future[Any] = loop.create_future()
         batch.items.append(item)
         batch.futures.append(future)
+        batch.size += size
         return future
 
     def _start(self, pending: dict[str, _Batch], queue: str, batch: _Batch, run: Any) -> None:

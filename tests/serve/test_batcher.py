@@ -72,3 +72,12 @@ async def test_sends_to_different_queues_are_separate_calls(backend: Backend) ->
     batcher = Batcher(recording)  # type: ignore[arg-type]
     await asyncio.gather(*(batcher.send(f"q{1 + i % 2}", SendEntry("x")) for i in range(6)))
     assert sorted(recording.sends) == [3, 3]
+
+
+async def test_large_bodies_are_split_over_calls(backend: Backend) -> None:
+    await backend.create_queue(QueueSpec("big"))
+    recording = Recording(backend)
+    batcher = Batcher(recording)  # type: ignore[arg-type]
+    results = await asyncio.gather(*(batcher.send("big", SendEntry("x" * 400_000)) for _ in range(5)))
+    assert all(isinstance(r, SendResult) for r in results)
+    assert recording.sends == [2, 2, 1]  # about 1 MiB of bodies a call
