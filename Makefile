@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format demo bench fuzz reliability clean
+.PHONY: install browser test lint format demo bench fuzz reliability screenshots clean
 
 $(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qworker needs Python 3.11 or newer"'
@@ -17,9 +17,18 @@ $(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.to
 
 install: $(STAMP)
 
+## Debian's Chromium for the console's browser tests (Playwright drives it by path; its own
+## `playwright install` cannot download browsers here). Skipped where apt-get is unavailable:
+## those tests then skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
+		{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		  apt-get update -q && apt-get install -y -q chromium; } || \
+		echo "chromium not installed: the console's browser tests will skip"
+
 ## lint, then the whole test suite (what CI runs); tests mostly wait on timeouts and servers, so
 ## they run in one process per core (pytest-xdist); plain `pytest` runs them in one process
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto --dist worksteal
 
@@ -55,6 +64,10 @@ reliability: install
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.soak --minutes 3 --warmup 1
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.fuzz --seconds $(FUZZ_SECONDS)
 	$(BIN)/python -m tests.reliability.report $(FIGURES) --command "make reliability"
+
+## the console screenshots the README shows, taken by its browser tests
+screenshots: install browser
+	QWORKER_SCREENSHOTS=1 $(BIN)/pytest -p no:cacheprovider -q tests/console/test_console_browser.py -k "overview_shows or queue_page_shows"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -374,6 +374,9 @@ class Capabilities:
     records_failures: bool = True
     #: smallest timeout step the backend honours, in seconds (SQS: 1)
     timeout_resolution: float = 0.001
+    #: :meth:`Backend.delete_by_id` works (an operator deletes a peeked message, which has no
+    #: receipt handle); False by default: a backend must opt in (SQS cannot)
+    delete_by_id: bool = False
     #: messages the backend cannot decode are set aside instead of failing the receive, and can
     #: be listed, restored and dropped (:meth:`Backend.quarantined`, RELIABILITY T16). False by
     #: default: a backend must implement the three methods to claim it (SQS stores nothing of
@@ -649,6 +652,19 @@ class Backend(Protocol):
         """Delete the record; True when there was one (an expired record counts as none)."""
         ...
 
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        """Delete messages by message id, whatever their state; returns the ids deleted.
+
+        For an operator (the console's **Delete**, and its redrive of selected dead letters),
+        who sees messages through :meth:`peek` and so holds no receipt handle. A message in
+        flight is deleted too: its receiver's later delete then succeeds (the message is gone)
+        and its visibility changes fail with ``MessageNotInflight``, as after any delete. Ids
+        not in the queue are left out of the result. FIFO groups are unlocked as by
+        :meth:`delete`. Raises :class:`~qworker.errors.UnsupportedOperation` when
+        ``capabilities.delete_by_id`` is False, ``QueueDoesNotExist`` for an unknown queue.
+        """
+        ...
+
     async def quarantined(
         self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
     ) -> list[QuarantinedMessage]:
@@ -756,6 +772,13 @@ class BaseBackend:
 
     async def delete_record(self, kind: str, key: str) -> bool:
         self._no_records()
+
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        from qworker.errors import UnsupportedOperation
+
+        raise UnsupportedOperation(
+            f"{type(self).__name__} cannot delete a message without its receipt handle"
+        )
 
     async def quarantined(
         self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST

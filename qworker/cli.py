@@ -19,6 +19,7 @@ import click
 from qworker import __version__
 from qworker.commands.check import check_command
 from qworker.commands.common import ENV_PREFIX, QworkerGroup
+from qworker.commands.console import console_command
 from qworker.commands.queue import queue_group
 from qworker.commands.redrive import redrive_command
 from qworker.commands.run import run_command
@@ -48,6 +49,7 @@ cli.add_command(send_command)
 cli.add_command(redrive_command)
 cli.add_command(check_command)
 cli.add_command(serve_command)
+cli.add_command(console_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

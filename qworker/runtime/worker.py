@@ -36,6 +36,7 @@ from qworker.runtime.config import MappingConfig
 from qworker.runtime.http import HealthServer
 from qworker.runtime.mapping import MappingRunner
 from qworker.runtime.metrics import RuntimeMetrics
+from qworker.runtime.registry_heartbeat import RegistryHeartbeat
 from qworker.settings.schema import DEFAULT_GRACEFUL_TIMEOUT
 
 log = structlog.get_logger("qworker")
@@ -147,6 +148,8 @@ class Worker:
         runs = [asyncio.create_task(runner.run()) for runner in self.runners]
         watcher = asyncio.create_task(self._stop.wait())
         monitor = asyncio.create_task(self._monitor()) if self.options.metrics_port is not None else None
+        registry = RegistryHeartbeat(self.runners[0].backend, self._registry_view)
+        registry.start()  # the console's Workers page (a no-op where the backend keeps no records)
         if self.options.metrics_port is not None:
             self.health = HealthServer(self.metrics.registry, self._readiness)
             self.metrics_port = await self.health.start(self.options.metrics_host, self.options.metrics_port)
@@ -170,6 +173,7 @@ class Worker:
             watcher.cancel()
             if monitor is not None:
                 monitor.cancel()
+            await registry.stop()
             if self.health is not None:
                 await self.health.close()
             for signum in installed:
@@ -237,6 +241,10 @@ class Worker:
                 gauges.backend_up.set(0)
                 log.warning("could not read queue depths for metrics", error=str(exc))
             await asyncio.sleep(self.options.monitor_interval)
+
+    def _registry_view(self) -> list[tuple[str, str, int | None, Any]]:
+        """What the registry heartbeat publishes: function, queue, max concurrency, metrics."""
+        return [(r.config.name, r.config.queue, r.config.concurrency_limit, r.metrics) for r in self.runners]
 
     def _backend_name(self) -> str:
         backend = self.runners[0].backend if self.runners else self.backend

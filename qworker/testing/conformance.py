@@ -53,6 +53,7 @@ from qworker.backend import (
     Backend,
     FailureNote,
     MessageAttributeValue,
+    QueueCounts,
     QueueSpec,
     ReceivedMessage,
     RedrivePolicy,
@@ -1562,6 +1563,35 @@ class BackendConformance:
         (dead,) = await backend.peek(dlq, 1)
         assert dead.last_error == "ValueError: boom"
         assert dead.message_id == message.message_id
+
+    # == delete by message id (capability) ======================================================
+
+    async def test_delete_by_id_removes_messages_in_any_state(self, backend: Backend) -> None:
+        """qworker (the console's Delete): a peeked message is deleted by id, visible, in flight
+        or delayed; unknown ids are ignored; the receiver's later delete still succeeds."""
+        if not backend.capabilities.delete_by_id:
+            pytest.skip("this backend cannot delete a message without its receipt handle")
+        name = await self.make_queue(backend, visibility_timeout=600)
+        ids = await self.send_bodies(backend, name, "d1", "d2", "d3")
+        (held,) = await backend.receive(name, wait_seconds=0)
+        deleted = await backend.delete_by_id(name, [held.message_id, ids[2], "no-such-id"])
+        assert sorted(deleted) == sorted([held.message_id, ids[2]])
+        assert [p.body for p in await backend.peek(name, 10)] == ["d2"]
+        assert await backend.delete(name, [held.receipt_handle]) == []
+        assert (await backend.get_queue(name)).counts == QueueCounts(1, 0, 0)
+        assert [m.body for m in await self.receive_all(backend, name, 1, wait=0)] == ["d2"]
+
+    async def test_delete_by_id_unlocks_a_fifo_group(self, backend: Backend) -> None:
+        """qworker: deleting a FIFO group's in-flight head by id lets the group deliver again."""
+        if not backend.capabilities.delete_by_id:
+            pytest.skip("this backend cannot delete a message without its receipt handle")
+        name = await self.make_queue(backend, fifo=True, visibility_timeout=600)
+        await self.send_bodies(backend, name, "f1", "f2", group="G")
+        (head,) = await backend.receive(name, max_messages=1, wait_seconds=0)
+        assert await backend.receive(name, wait_seconds=0) == []
+        assert await backend.delete_by_id(name, [head.message_id]) == [head.message_id]
+        (second,) = await backend.receive(name, wait_seconds=1)
+        assert second.body == "f2"
 
     # == quarantine (RELIABILITY T16; capabilities.quarantine) ==================================
 

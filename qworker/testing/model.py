@@ -125,7 +125,7 @@ class ModelBackend(BaseBackend):
     "undecodable" with :meth:`corrupt` to check the quarantine's rules (T16).
     """
 
-    capabilities = Capabilities(quarantine=True)
+    capabilities = Capabilities(delete_by_id=True, quarantine=True)
 
     def __init__(
         self, clock: Callable[[], float] = time.time, *, share_with: ModelBackend | None = None
@@ -612,6 +612,13 @@ class ModelBackend(BaseBackend):
             message = self._find(q, parsed[0])
             if message is not None and self.is_current_holder(message, parsed[1]):
                 message.last_error = note.error
+
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        q = self._queue(queue)
+        wanted = set(message_ids)
+        deleted = [m.message_id for m in q.messages if m.message_id in wanted]
+        q.messages = [m for m in q.messages if m.message_id not in wanted]
+        return deleted
 
     # -- quarantine (T16) -----------------------------------------------------------------------
 

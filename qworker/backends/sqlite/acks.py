@@ -94,6 +94,26 @@ def delete(store: Store, queue_name: str, handles: Sequence[str]) -> tuple[list[
     return failed, bool(doomed)
 
 
+def delete_by_id(store: Store, queue_name: str, message_ids: Sequence[str]) -> tuple[list[str], bool]:
+    """Delete by message id, whatever the state (an operator's delete of a peeked message);
+    returns the ids deleted and whether a FIFO group may have been unlocked. Finding an id scans
+    the queue's rows (there is no index on message ids: the hot paths never need one), which is
+    fine for a person clicking **Delete**."""
+    queue = store.queue(queue_name)
+    if not message_ids:
+        return [], False
+    with store.write() as conn:
+        rows = conn.execute(
+            f"DELETE FROM messages WHERE queue_id = ? AND message_id IN ({_SEQS}) "
+            "RETURNING message_id, group_id",
+            (queue.id, json.dumps(list(message_ids))),
+        ).fetchall()
+        groups = {group for _, group in rows if group is not None}
+        if queue.fifo and groups:
+            store.refresh_groups(queue.id, groups)
+    return [row[0] for row in rows], bool(groups)
+
+
 def _stale(handle: str) -> BatchEntryError:
     return BatchEntryError(
         handle,

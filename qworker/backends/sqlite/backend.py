@@ -80,7 +80,7 @@ class SQLiteBackend(BaseBackend):
     ``quarantine_tally`` counts what this object set aside, for the worker's metrics.
     """
 
-    capabilities: ClassVar[Capabilities] = Capabilities(quarantine=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(delete_by_id=True, quarantine=True)
 
     def __init__(
         self,
@@ -359,6 +359,12 @@ class SQLiteBackend(BaseBackend):
     async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
         if notes:
             await self._call(acks.record_failures, queue, notes)
+
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        deleted, unlocked = await self._call(acks.delete_by_id, queue, message_ids)
+        if unlocked:
+            self._wakeups.notify(queue)
+        return deleted
 
     # -- quarantine (RELIABILITY T16) -----------------------------------------------------------
 

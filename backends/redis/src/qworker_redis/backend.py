@@ -155,6 +155,7 @@ class RedisBackend(BaseBackend):
         fenced_receipts=True,
         records_failures=True,
         timeout_resolution=0.001,
+        delete_by_id=True,
         quarantine=True,
     )
 
@@ -1146,6 +1147,13 @@ class RedisBackend(BaseBackend):
             args += (note.receipt_handle, note.error[:_MAX_ERROR_TEXT])
         if args:
             await self._run("record_failures", queue, lambda r: (r.inc, *args))
+
+    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
+        if not message_ids:
+            await self._ref(queue)  # QueueDoesNotExist all the same
+            return []
+        _, reply = await self._run("delete_by_id", queue, lambda r: (r.inc, *message_ids))
+        return [item.decode() for item in reply[1:]]
 
     # -- quarantine (RELIABILITY T16) -----------------------------------------------------------
 

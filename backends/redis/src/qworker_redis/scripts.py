@@ -36,6 +36,7 @@ SCRIPT_FILES: dict[str, str] = {
     "quarantine_list": "quarantine_list-14.lua",
     "unquarantine": "unquarantine-14.lua",
     "redrive": "redrive-28.lua",
+    "delete_by_id": "delete_by_id-14.lua",
     "restore": "restore-28.lua",
     "configure": "configure-14.lua",
     "tags": "tags-14.lua",

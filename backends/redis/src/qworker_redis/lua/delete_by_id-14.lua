@@ -1,0 +1,30 @@
+--[[
+  Delete messages by message id, whatever their state (an operator's delete of a peeked
+  message, which has no receipt handle: the console's Delete). A message in flight is deleted
+  too; its receiver's later delete then finds nothing and succeeds.
+
+  KEYS[1..14]  the queue's keys
+  ARGV[1] incarnation   ARGV[2..] message ids
+  Returns {1, id, id, ...} with the ids deleted (ids not in the queue are left out), or {-1}.
+]]
+--- @include base
+
+local Q = qkeys(0)
+local M = load_meta(Q, ARGV[1])
+if not M then return {E_NO_QUEUE} end
+local out = {1}
+local touched = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', Q.msgs, id) == 1 then
+    local g = remove_message(Q, M, id, parse_state(redis.call('HGET', Q.msgs, sk(id))), false)
+    if g then touched[g] = true end
+    out[#out + 1] = id
+  end
+end
+local wake = false
+for g in pairs(touched) do
+  if refresh_group(Q, g) then wake = true end
+end
+if wake then signal(Q) end
+return out
