@@ -38,6 +38,8 @@ from qworker.errors import ExitCode
     is_flag=True,
     help="Allow a non-loopback --host without --access-key (anyone who reaches it may use the queues).",
 )
+@option("--no-console", is_flag=True, help="Do not serve the web console at /console/.")
+@option("--console-read-only", is_flag=True, help="The console shows everything and changes nothing.")
 @option(
     "--request-timeout",
     type=click.FloatRange(0.1, 300),
@@ -60,6 +62,8 @@ def serve_command(
     workers: int,
     access_keys: tuple[str, ...],
     allow_anonymous: bool,
+    no_console: bool,
+    console_read_only: bool,
     request_timeout: float,
     log_level: str,
     backend_url: str,
@@ -68,7 +72,8 @@ def serve_command(
 
     \b
     Queue URLs are http://HOST:PORT/ACCOUNT/QUEUE (account QWORKER_ACCOUNT_ID, default
-    000000000000); /livez, /readyz and /metrics are served beside the API. Point SDKs at it:
+    000000000000); the web console at /console/ (--no-console), /livez, /readyz and /metrics are
+    served beside the API. Point SDKs at it:
         AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9324 AWS_REGION=us-east-1 \\
         AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws sqs list-queues
     """
@@ -92,9 +97,23 @@ def serve_command(
             f"--access-key: verifying SigV4 signatures needs botocore ({exc}). Install it with: "
             "pip install 'qworker[serve]'"
         )
+    console = None
+    if not no_console:
+        from qworker.commands.console import console_settings
+
+        console = console_settings(
+            host=host,
+            access_keys=keys,
+            read_only=console_read_only,
+            sample_interval=10.0,
+            backend_url=backend_url,
+            insecure_no_auth=allow_anonymous,
+        )
     logs.configure("auto", log_level)
     run_with_backend(backend_url, lambda backend: backend.list_queues())  # reachable? (else exit 3)
-    settings = runner.ServeSettings(backend_url, host, port, workers, keys, log_level, request_timeout)
+    settings = runner.ServeSettings(
+        backend_url, host, port, workers, keys, log_level, request_timeout, console
+    )
     try:
         runner.serve(settings)
     except OSError as exc:  # the port is taken, or the address is not ours

@@ -4,7 +4,8 @@ A plain ASGI callable, no framework: the SendMessage path is header scan, body r
 backend call, encode, and a framework's request and routing objects would cost more than the
 rest together. Per request:
 
-1. GET ``/livez`` ``/readyz`` ``/metrics`` are answered at once.
+1. GET ``/livez`` ``/readyz`` ``/metrics`` are answered at once; ``/console/`` goes to the web
+   console (:mod:`qworker.console`) when it is on.
 2. The protocol: an ``X-Amz-Target`` header means AWS JSON 1.0; otherwise the query protocol
    (``Action=...`` in a form body or, for GET, the query string).
 3. The body is read with a cap and a deadline (:mod:`qworker.serve.body`), the signature
@@ -81,8 +82,16 @@ class SQSApp:
         service: Service,
         authenticator: Authenticator | None = None,
         body_timeout: float | None = bodies.BODY_TIMEOUT,
+        console: Any = None,
     ) -> None:
         self.service = service
+        #: the web console (:mod:`qworker.console`) served at ``/console/``, or None
+        self.console = console
+        self._console_app: Any = None
+        if console is not None:
+            from qworker.console.app import mounted
+
+            self._console_app = mounted(console)
         self.body_timeout = body_timeout
         self.account = arn.account_id()
         self.auth = authenticator or Authenticator()
@@ -103,10 +112,14 @@ class SQSApp:
 
     async def startup(self) -> None:
         await self.service.backend.connect()
+        if self.console is not None:
+            await self.console.start()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.console is not None:
+            await self.console.stop()
         await self.service.close()
         await self.service.backend.close()
 
@@ -128,6 +141,10 @@ class SQSApp:
     # -- HTTP -----------------------------------------------------------------------------------
 
     async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope["path"]
+        if self._console_app is not None and (path == "/console" or path.startswith("/console/")):
+            await self._console_app(scope, receive, send)
+            return
         request = Request(scope)
         if request.method == "GET" and request.path in ("/livez", "/readyz", "/metrics"):
             await self.probe(request, send)

@@ -125,3 +125,24 @@ def test_a_lost_backend_is_a_503_and_readyz_says_so(tmp_path: Path) -> None:
             assert get(f"{server.url}/readyz") == (200, "ready\n")
     finally:
         redis.stop()
+
+
+def test_the_console_is_served_beside_the_api(server: ServeProcess, sqs: Any) -> None:
+    sqs.create_queue(QueueName=f"shown-{uuid.uuid4().hex[:8]}")
+    status, page = get(f"{server.url}/console/")
+    assert status == 200 and "<html" in page.lower()
+    assert get(f"{server.url}/console")[0] == 200  # redirected to /console/
+
+
+def test_no_console(tmp_path: Path) -> None:
+    with ServeProcess(f"sqlite:///{tmp_path}/q.db", "--no-console", log_dir=tmp_path) as server:
+        assert get(f"{server.url}/console/")[0] == 404
+        assert make_client(server.url).list_queues()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_console_with_several_workers(tmp_path: Path) -> None:
+    with ServeProcess(
+        f"sqlite:///{tmp_path}/q.db", "--workers", "2", "--console-read-only", log_dir=tmp_path
+    ) as server:
+        for _ in range(4):
+            assert get(f"{server.url}/console/")[0] == 200
