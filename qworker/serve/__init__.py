@@ -5,9 +5,12 @@ older query protocol with XML answers), runs every SQS action on the backend pro
 nothing else, and answers with SQS's error codes, statuses and digests, so that SDKs, the AWS
 CLI and infrastructure tools work against it unchanged.
 
-Modules: ``app`` (ASGI, routing, errors), ``body`` (capped body reads), ``json_protocol`` /
-``query_input`` / ``xml_output`` (the wire formats), ``call`` (one call's parameters),
-``actions`` (one module per group of SQS actions), ``attributes`` and ``messages`` (SQS shapes
-<-> backend types), ``service`` (the backend plus per-process state), ``auth`` (SigV4),
-``metrics``, ``runner`` (uvicorn).
+Modules: ``app`` (ASGI, routing, errors; the console at ``/console/``), ``protocol`` (uvicorn's
+HTTP protocol with bounded request heads and bodies, one write per response), ``body`` (capped
+body reads), ``json_protocol`` / ``query_input`` / ``xml_output`` (the wire formats), ``call``
+(one call's parameters), ``actions`` (one module per group of SQS actions), ``attributes`` and
+``messages`` (SQS shapes <-> backend types), ``batcher`` (one backend call for the single sends
+and deletes of an event-loop turn), ``tasks`` (message move tasks), ``service`` (the backend and
+the per-process state), ``auth`` (SigV4, :mod:`qworker.serve.sigv4`), ``metrics``, ``runner``
+(uvicorn, ``--workers``).
 """
