@@ -18,14 +18,13 @@
 
 ARG PYTHON_VERSION=3.12
 
-# -- stage 1: wheels for qworker, both backend packages and every dependency ---------------------
+# -- stage 1: wheels for qworker (the core and its three backends) and every dependency ----------
 FROM python:${PYTHON_VERSION}-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY qworker/ qworker/
-COPY backends/redis/ backends/redis/
-COPY backends/sqs/ backends/sqs/
-RUN pip wheel --no-cache-dir --wheel-dir /wheels . ./backends/redis ./backends/sqs
+COPY backends/ backends/
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[redis,sqs]'
 
 # -- stage 2: the runtime ---------------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim
@@ -46,7 +45,7 @@ RUN apt-get update \
     && chown qworker:qworker /app
 
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels qworker qworker-redis qworker-sqs
+    pip install --no-cache-dir --no-index --find-links=/wheels 'qworker[redis,sqs]'
 
 WORKDIR /app
 USER 10001:10001

@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install browser test lint format demo bench fuzz reliability screenshots clean
 
-$(STAMP): pyproject.toml backends/redis/pyproject.toml backends/sqs/pyproject.toml
+$(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qworker needs Python 3.11 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-e '.[dev]' -e backends/redis -e backends/sqs
+		-e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.results import write_section
 from qworker.backend import QueueSpec, SendEntry
-from qworker.backends.sqlite import SQLiteBackend
+from qworker_sqlite import SQLiteBackend
 
 BODY = '{"order": 12345, "customer": "c-42", "items": [1, 2, 3], "note": "' + "x" * 140 + '"}'
 #: messages per case, by batch size (more for bigger batches, so each case runs about a second)

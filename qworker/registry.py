@@ -1,8 +1,9 @@
 """Find the backend for a URL: entry points in the ``qworker.backends`` group, keyed by scheme.
 
-The core's SQLite backend registers the same way a third-party backend would; it is also known
-without installed metadata, so a source checkout works. A scheme whose backend is not installed
-fails with the exact command that installs it.
+qworker's own backends (SQLite, Redis, SQS) ship in the ``qworker`` distribution and register the
+same way a third-party backend would; SQLite is also known without installed metadata, so a
+source checkout works. Redis and SQS need third-party libraries from the ``redis`` and ``sqs``
+extras: a URL whose backend cannot import them fails with the exact command that installs them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["open_backend", "redact_url", "resolve_url", "scheme_of"]  # redact_u
 ENTRY_POINT_GROUP = "qworker.backends"
 DEFAULT_BACKEND_URL = "sqlite:///qworker.db"
 
-#: schemes qworker ships a backend for, and the extra that installs it
+#: schemes of qworker's backends that need an extra, and the extra that installs their libraries
 _EXTRAS = {
     "redis": "redis",
     "rediss": "redis",
@@ -30,7 +31,7 @@ _EXTRAS = {
     "rediss+cluster": "redis",
     "sqs": "sqs",
 }
-_BUILTIN = {"sqlite": "qworker.backends.sqlite:SQLiteBackend"}
+_BUILTIN = {"sqlite": "qworker_sqlite:SQLiteBackend"}
 
 
 def scheme_of(url: str) -> str:
@@ -80,9 +81,12 @@ def _load(target: str, scheme: str, loader: Any) -> type[Backend]:
         module = __import__(module_name, fromlist=[attr])
         return getattr(module, attr)
     except ImportError as exc:
+        extra = _EXTRAS.get(scheme)
+        if extra is None:
+            raise MissingBackendError(f"The {scheme}:// backend ({target}) failed to import: {exc}") from exc
         raise MissingBackendError(
-            f"The {scheme}:// backend ({target}) failed to import: {exc}. "
-            f"Reinstall it with: pip install 'qworker[{_EXTRAS.get(scheme, scheme)}]'"
+            f"The {scheme}:// backend needs libraries that are not installed ({exc}). "
+            f"Install them with: pip install 'qworker[{extra}]'"
         ) from exc
 
 

@@ -8,8 +8,8 @@ could leave them), Redis envelopes are overwritten (as a foreign writer could).
 from __future__ import annotations
 
 from qworker.backend import Backend
-from qworker.backends.sqlite import SQLiteBackend
-from qworker.backends.sqlite.store import Store
+from qworker_sqlite import SQLiteBackend
+from qworker_sqlite.store import Store
 
 #: SQLite: garbage where the msgpack'd attributes are, or bytes that are not UTF-8 in the body
 #: (inline, or in ``bodies`` for a large message)

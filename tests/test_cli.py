@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -537,3 +538,42 @@ def test_python_dash_m(tmp_path: Path) -> None:
     bad = _run([*python, "queue", "create", "q", "--fifo", "--backend", url], tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: --fifo")
+
+
+@pytest.mark.parametrize("columns", ["80", "130"])
+def test_peek_table_stays_readable_with_a_real_traceback(url: str, tmp_path: Path, columns: str) -> None:
+    """Issue 14 §6: a dead letter's stored error is a whole traceback; at 80 columns the table
+    used to lose its state, receive-count and body columns. Every message shows its id, state,
+    receive count, body and the error's type and message, and no line passes the width."""
+    invoke(url, "queue", "create", "dlq")
+    invoke(
+        url, "queue", "create", "q", "--dlq", "dlq", "--max-receive-count", "1", "--visibility-timeout", "1"
+    )
+    invoke(url, "send", "--queue", "q", '{"order": 17}', "plain body")
+    (tmp_path / "failing.py").write_text(
+        "def handler(event, context):\n"
+        "    def deeper(n):\n"
+        "        if not n:\n"
+        "            raise ValueError('order has no customer: ' + 'x' * 300)\n"
+        "        deeper(n - 1)\n"
+        "    deeper(8)\n"
+    )
+    run = invoke(
+        url, "run", "failing:handler", "--queue", "q", "--timeout", "1", "--app-dir", str(tmp_path),
+        "--until-empty", "--log-level", "error",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    time.sleep(1.1)  # the failed messages move to the DLQ on their next receive
+    api(url, lambda backend: backend.receive("q", 10, wait_seconds=0))
+    [stored] = {m.last_error for m in api(url, lambda backend: backend.peek("dlq", 10))}
+    assert stored is not None and "Traceback" not in stored.splitlines()[0] and "deeper" in stored
+    result = invoke(url, "queue", "peek", "dlq", "--table", COLUMNS=columns)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line.rstrip()) <= int(columns) for line in lines), lines
+    text = result.stdout
+    for message in api(url, lambda backend: backend.peek("dlq", 10)):
+        assert message.message_id in text
+    assert text.count("visible") >= 2 and "ValueError: order has no" in text
+    assert '{"order": 17}' in text and "plain body" in text
+    assert " 1 " in text or "recv 1" in text

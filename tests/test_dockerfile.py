@@ -98,14 +98,14 @@ def test_slim_python_base_matching_requires_python(instructions: list[Instructio
 
 def test_all_three_backends_are_installed(instructions: list[Instruction], final: list[Instruction]) -> None:
     build = " ".join(i.arguments for i in instructions if i.keyword == "RUN" and i.stage == 0)
-    assert re.search(r"pip wheel .*--wheel-dir /wheels \. \./backends/redis \./backends/sqs", build)
+    assert re.search(r"pip wheel .*--wheel-dir /wheels '\.\[redis,sqs\]'", build)
     install = " ".join(i.arguments for i in final if i.keyword == "RUN" and "pip install" in i.arguments)
     assert "--no-index" in install and "--no-cache-dir" in install
-    assert install.split("pip install")[1].split()[-3:] == ["qworker", "qworker-redis", "qworker-sqs"]
+    assert install.split("pip install")[1].split()[-1] == "'qworker[redis,sqs]'"  # one distribution
     copied = [i.arguments.split()[0] for i in instructions if i.keyword == "COPY" and i.stage == 0]
     for source in copied:
         assert (REPO / source).exists(), f"COPY {source}: not in the repository"
-    assert {"qworker/", "backends/redis/", "backends/sqs/", "pyproject.toml"} <= {
+    assert {"qworker/", "backends/", "pyproject.toml"} <= {
         part for i in instructions if i.keyword == "COPY" for part in i.arguments.split()
     }
 
@@ -160,5 +160,5 @@ def test_dockerignore_keeps_local_state_out() -> None:
 
     for path in (".venv/bin/python", ".git/HEAD", "qworker.db", "tests/test_sam.py", "examples/orders.py"):
         assert ignored(path), path
-    for path in ("pyproject.toml", "README.md", "qworker/cli.py", "backends/redis/pyproject.toml"):
+    for path in ("pyproject.toml", "README.md", "qworker/cli.py", "backends/redis/src/qworker_redis/keys.py"):
         assert not ignored(path), path

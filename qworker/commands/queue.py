@@ -10,27 +10,20 @@ neighbours (a dead-letter queue that does not exist or is of the other type).
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any
 
 import click
 
 from qworker import limits
 from qworker.backend import (
     DEFAULT_MAXIMUM_MESSAGE_SIZE,
-    DEFAULT_QUARANTINE_LIST,
     DEFAULT_RETENTION_PERIOD,
     DEFAULT_VISIBILITY_TIMEOUT,
     Backend,
-    BatchEntryError,
-    QuarantinedMessage,
     QueueSpec,
     RedrivePolicy,
 )
-from qworker.commands import quarantine_output
 from qworker.commands.common import (
-    CommandError,
     QworkerGroup,
     backend_option,
     option,
@@ -39,26 +32,17 @@ from qworker.commands.common import (
     usage_error,
 )
 from qworker.commands.peek_output import print_jsonl, print_table
-from qworker.errors import ConfigError, ExitCode
+from qworker.commands.queue_attributes import (
+    parse_tags,
+    set_attributes_command,
+    tag_command,
+    tags_command,
+    untag_command,
+)
+from qworker.commands.queue_quarantine import quarantine_group
 
 #: the key ``queue stats`` adds for the quarantine: qworker's own, SQS has no such attribute
 QUARANTINED_KEY = "ApproximateNumberOfMessagesQuarantined"
-
-
-def _parse_tags(values: tuple[str, ...], option_name: str = "--tag") -> dict[str, str]:
-    """``KEY=VALUE`` strings as a dict (a value may be empty: ``KEY=``), checked as SQS checks
-    tags (:func:`qworker.limits.check_tags`)."""
-    tags: dict[str, str] = {}
-    for text in values:
-        key, sep, value = text.partition("=")
-        if not sep or not key:
-            usage_error(f"{option_name} {text!r}: expected KEY=VALUE (the value may be empty: KEY=).")
-        tags[key] = value
-    try:
-        limits.check_tags(tags)
-    except ConfigError as exc:
-        usage_error(f"{option_name}: {exc}")
-    return tags
 
 
 @click.group("queue", cls=QworkerGroup, no_args_is_help=True)
@@ -165,158 +149,9 @@ def create_command(
         deduplication_scope="messageGroup" if dedup_scope == "messageGroup" else "queue",
     )
     limits.validate_queue_spec(spec)
-    given_tags = _parse_tags(tags)
+    given_tags = parse_tags(tags)
     run_with_backend(backend_url, lambda backend: backend.create_queue(spec, given_tags or None))
     click.echo(name)
-
-
-@queue_group.command("set-attributes", short_help="Change a queue's attributes.")
-@click.argument("name")
-@option(
-    "--visibility-timeout",
-    type=click.FloatRange(0, limits.MAX_VISIBILITY_TIMEOUT),
-    metavar="S",
-    help="Seconds a received message stays hidden (VisibilityTimeout); messages in flight keep theirs.",
-)
-@option(
-    "--retention",
-    type=click.IntRange(limits.MIN_RETENTION_PERIOD, limits.MAX_RETENTION_PERIOD),
-    metavar="S",
-    help="Seconds a message is kept (MessageRetentionPeriod). As on SQS this applies to the messages "
-    "already queued too: a shorter period deletes those older than it.",
-)
-@option(
-    "--delay",
-    type=click.IntRange(0, limits.MAX_DELAY_SECONDS),
-    metavar="S",
-    help="Seconds before a message sent from now on becomes visible (DelaySeconds).",
-)
-@option(
-    "--max-message-size",
-    type=click.IntRange(limits.MIN_MESSAGE_SIZE_LIMIT, limits.MAX_MESSAGE_SIZE),
-    metavar="B",
-    help="Largest message in bytes, body plus attributes (MaximumMessageSize).",
-)
-@option(
-    "--receive-wait",
-    type=click.FloatRange(0, limits.MAX_WAIT_TIME_SECONDS),
-    metavar="S",
-    help="Default long-poll wait of a receive (ReceiveMessageWaitTimeSeconds).",
-)
-@option(
-    "--dlq",
-    metavar="NAME",
-    help="Dead-letter queue (must exist, same type); with --max-receive-count unless the queue has one.",
-)
-@option(
-    "--max-receive-count",
-    type=click.IntRange(1, limits.MAX_RECEIVE_COUNT),
-    metavar="N",
-    help="Receives after which a message moves to the dead-letter queue (RedrivePolicy maxReceiveCount).",
-)
-@option("--no-dlq", is_flag=True, help="Remove the RedrivePolicy: nothing moves to a dead-letter queue.")
-@option(
-    "--content-based-dedup/--no-content-based-dedup",
-    default=None,
-    help="FIFO: deduplicate by the SHA-256 of the body when no --dedup-id is given.",
-)
-@option(
-    "--dedup-scope",
-    type=click.Choice(["queue", "messageGroup"]),
-    help="FIFO: deduplicate per queue or per message group (high throughput).",
-)
-@backend_option
-def set_attributes_command(
-    name: str,
-    visibility_timeout: float | None,
-    retention: int | None,
-    delay: int | None,
-    max_message_size: int | None,
-    receive_wait: float | None,
-    dlq: str | None,
-    max_receive_count: int | None,
-    no_dlq: bool,
-    content_based_dedup: bool | None,
-    dedup_scope: str | None,
-    backend_url: str,
-) -> None:
-    """Change attributes of queue NAME (SQS SetQueueAttributes); the others keep their values.
-
-    Every worker and client sees the new values at its next send or receive. Prints each change
-    on stderr. The queue type (FIFO or standard) cannot change.
-    """
-    changes: dict[str, Any] = {
-        "visibility_timeout": visibility_timeout,
-        "message_retention_period": retention,
-        "delay_seconds": delay,
-        "maximum_message_size": max_message_size,
-        "receive_wait_time_seconds": receive_wait,
-        "content_based_deduplication": content_based_dedup,
-        "deduplication_scope": dedup_scope,
-    }
-    changes = {field: value for field, value in changes.items() if value is not None}
-    if no_dlq and (dlq is not None or max_receive_count is not None):
-        usage_error("--no-dlq removes the dead-letter queue: it cannot go with --dlq or --max-receive-count.")
-    if not changes and dlq is None and max_receive_count is None and not no_dlq:
-        usage_error("nothing to change: give at least one attribute option (see --help).")
-    if not name.endswith(".fifo") and ("content_based_deduplication" in changes or dedup_scope is not None):
-        flag = "--dedup-scope" if dedup_scope is not None else "--content-based-dedup"
-        usage_error(f"{flag} is for FIFO queues only (names ending in .fifo).")
-
-    async def update(backend: Backend) -> tuple[QueueSpec, QueueSpec]:
-        old = (await backend.get_queue(name)).spec
-        policy = old.redrive_policy
-        if no_dlq:
-            policy = None
-        elif dlq is not None or max_receive_count is not None:
-            count = max_receive_count or (policy.max_receive_count if policy is not None else None)
-            target = dlq or (policy.dead_letter_queue if policy is not None else None)
-            if count is None:
-                usage_error(f"--dlq needs --max-receive-count N: queue {name} has no RedrivePolicy yet.")
-            if target is None:
-                usage_error(
-                    f"--max-receive-count needs --dlq NAME: queue {name} has no dead-letter queue yet."
-                )
-            policy = RedrivePolicy(target, count)
-        new = dataclasses.replace(old, redrive_policy=policy, **changes)
-        await backend.set_queue_attributes(name, new)
-        return old, new
-
-    old, new = run_with_backend(backend_url, update)
-    before, after = old.attributes(), new.attributes()
-    changed = [key for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
-    for key in changed:
-        click.echo(f"{key}: {before.get(key, '(none)')} -> {after.get(key, '(none)')}", err=True)
-    if not changed:
-        click.echo(f"queue {name}: nothing changed", err=True)
-
-
-@queue_group.command("tags", short_help="Show a queue's tags (JSON).")
-@click.argument("name")
-@backend_option
-def tags_command(name: str, backend_url: str) -> None:
-    """Print the queue's tags as a JSON object (SQS ListQueueTags)."""
-    tags = run_with_backend(backend_url, lambda backend: backend.queue_tags(name))
-    click.echo(json.dumps(dict(sorted(tags.items())), indent=2))
-
-
-@queue_group.command("tag", short_help="Add or change tags of a queue.")
-@click.argument("name")
-@click.argument("tags", nargs=-1, required=True, metavar="KEY=VALUE...")
-@backend_option
-def tag_command(name: str, tags: tuple[str, ...], backend_url: str) -> None:
-    """Add tags to queue NAME, or change the value of tags it has (SQS TagQueue)."""
-    given = _parse_tags(tags, "tag")
-    run_with_backend(backend_url, lambda backend: backend.tag_queue(name, given))
-
-
-@queue_group.command("untag", short_help="Remove tags from a queue.")
-@click.argument("name")
-@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
-@backend_option
-def untag_command(name: str, keys: tuple[str, ...], backend_url: str) -> None:
-    """Remove the tags with these keys from queue NAME (SQS UntagQueue; absent keys are fine)."""
-    run_with_backend(backend_url, lambda backend: backend.untag_queue(name, list(keys)))
 
 
 @queue_group.command("list", short_help="List queue names.")
@@ -413,139 +248,8 @@ def peek_command(name: str, max_messages: int, as_json: bool | None, backend_url
 # -- quarantine (RELIABILITY T16) -----------------------------------------------------------------
 
 
-@queue_group.group("quarantine", cls=QworkerGroup, no_args_is_help=True)
-def quarantine_group() -> None:
-    """List, restore and drop messages set aside because they could not be decoded.
-
-    A message whose stored data the backend cannot decode (a damaged SQLite file, an envelope
-    another program wrote into Redis) is set aside in its queue's quarantine, with the reason,
-    instead of stopping the worker; the other messages flow. 'qworker queue stats NAME' counts
-    them (ApproximateNumberOfMessagesQuarantined). SQLite and Redis have a quarantine; SQS has
-    none (it stores no data of qworker's to decode).
-    """
-
-
-@quarantine_group.command("list", short_help="Show quarantined messages, oldest first.")
-@click.argument("name")
-@option(
-    "-n",
-    "--max-messages",
-    type=click.IntRange(min=1),
-    default=DEFAULT_QUARANTINE_LIST,
-    show_default=True,
-    help="How many to show, oldest first.",
-)
-@option(
-    "--json/--table",
-    "as_json",
-    default=None,
-    envvar="QWORKER_QUEUE_QUARANTINE_LIST_JSON",
-    help="JSON lines or a table. [default: a table on a terminal, JSON lines otherwise]",
-)
-@backend_option
-def quarantine_list_command(name: str, max_messages: int, as_json: bool | None, backend_url: str) -> None:
-    """Show queue NAME's quarantined messages: id, when, why, and a preview of the raw data.
-
-    The preview is escaped: bytes that are not UTF-8 show as \\xNN and unprintable characters
-    (terminal controls included) as \\uNNNN. A message whose stored id is unreadable is named
-    #SEQ (SQLite); use that name to restore or drop it.
-    """
-
-    async def listing(backend: Backend) -> tuple[list[QuarantinedMessage], int]:
-        info = await backend.get_queue(name)
-        return await backend.quarantined(name, max_messages), info.counts.quarantined
-
-    entries, total = run_with_backend(backend_url, listing)
-    if as_json if as_json is not None else not stdout_is_terminal():
-        quarantine_output.print_jsonl(entries)
-    else:
-        quarantine_output.print_table(name, entries, total)
-
-
-@quarantine_group.command("restore", short_help="Put quarantined messages back on a queue.")
-@click.argument("name")
-@click.argument("message_ids", metavar="ID...", nargs=-1, required=True)
-@option("--to-dlq", is_flag=True, help="Put them on NAME's dead-letter queue (its RedrivePolicy) instead.")
-@option("--to", "to", metavar="QUEUE", help="Put them on QUEUE instead (same type: FIFO or standard).")
-@option(
-    "--body-only",
-    is_flag=True,
-    help="Put back the body alone (message attributes and trace header dropped): for a message "
-    "whose attributes cannot be decoded.",
-)
-@backend_option
-def quarantine_restore_command(
-    name: str, message_ids: tuple[str, ...], to_dlq: bool, to: str | None, body_only: bool, backend_url: str
-) -> None:
-    """Put quarantined messages of queue NAME back: on NAME, its dead-letter queue or another.
-
-    Each message is decoded again first. One that still cannot be decoded is refused with the
-    reason and stays in quarantine; --body-only puts its body back alone when the body can be
-    read (a FIFO message also needs a readable group id). A restored message is a new arrival
-    with the same message id: receive count 0, retention from now, visible at once, FIFO: at
-    the end of its group. On the dead-letter queue it is a dead letter of NAME, so 'qworker
-    redrive' brings it back. Prints the ids put back; exits 1 if any could not be.
-    """
-    if to_dlq and to is not None:
-        usage_error("--to-dlq and --to QUEUE both say where to put the messages: give one.")
-
-    async def restore(backend: Backend) -> tuple[str, list[BatchEntryError]]:
-        info = await backend.get_queue(name)
-        destination = to
-        if to_dlq:
-            policy = info.spec.redrive_policy
-            if policy is None:
-                usage_error(f"queue {name} has no dead-letter queue (no RedrivePolicy): use --to QUEUE.")
-            destination = policy.dead_letter_queue
-        if destination is not None:
-            await backend.get_queue(destination)  # a clear "does not exist" on every backend
-        failed = await backend.restore_quarantined(name, message_ids, destination, body_only=body_only)
-        return destination or name, failed
-
-    target, failed = run_with_backend(backend_url, restore)
-    refused = {entry.id for entry in failed}
-    restored = [message_id for message_id in dict.fromkeys(message_ids) if message_id not in refused]
-    for message_id in restored:
-        click.echo(message_id)
-    click.echo(f"restored {len(restored)} message(s) to {target}", err=True)
-    for entry in failed:
-        click.echo(f"error: {entry.id}: {entry.code}: {entry.message}", err=True)
-    if failed:
-        raise CommandError(
-            f"{len(failed)} message(s) could not be restored and stay in the quarantine of {name}.",
-            ExitCode.RUNTIME_FAILURE,
-        )
-
-
-@quarantine_group.command("drop", short_help="Delete quarantined messages for good.")
-@click.argument("name")
-@click.argument("message_ids", metavar="[ID...]", nargs=-1)
-@option("--all", "drop_all", is_flag=True, help="Drop every quarantined message of NAME.")
-@option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@backend_option
-def quarantine_drop_command(
-    name: str, message_ids: tuple[str, ...], drop_all: bool, yes: bool, backend_url: str
-) -> None:
-    """Delete quarantined messages of queue NAME for good: the IDs given, or --all.
-
-    Asks for confirmation unless --yes (a script without a terminal must pass --yes).
-    """
-    if drop_all == bool(message_ids):
-        usage_error("give the IDs of the messages to drop, or --all (not both).")
-    if not yes:
-        what = "every quarantined message" if drop_all else f"{len(set(message_ids))} quarantined message(s)"
-        click.confirm(f"Drop {what} of queue {name} for good?", abort=True, err=True)
-
-    async def drop(backend: Backend) -> int:
-        await backend.get_queue(name)
-        return await backend.drop_quarantined(name, None if drop_all else message_ids)
-
-    dropped = run_with_backend(backend_url, drop)
-    click.echo(f"dropped {dropped} message(s) from the quarantine of {name}", err=True)
-    missing = 0 if drop_all else len(set(message_ids)) - dropped
-    if missing > 0:
-        raise CommandError(
-            f"{missing} of the ids given were not in the quarantine of {name} (see 'qworker queue "
-            f"quarantine list {name}').",
-            ExitCode.RUNTIME_FAILURE,
-        )
+queue_group.add_command(set_attributes_command)
+queue_group.add_command(tags_command)
+queue_group.add_command(tag_command)
+queue_group.add_command(untag_command)
+queue_group.add_command(quarantine_group)

@@ -368,9 +368,9 @@ def _sqlite_store() -> Any:
     global _store
     if _store is None:
         from qworker.backend import QueueSpec
-        from qworker.backends.sqlite.schema import open_connection
-        from qworker.backends.sqlite.store import Store
-        from qworker.backends.sqlite.url import SQLiteOptions
+        from qworker_sqlite.schema import open_connection
+        from qworker_sqlite.store import Store
+        from qworker_sqlite.url import SQLiteOptions
 
         _store = Store(open_connection(SQLiteOptions(path=None)), time.time)
         _store.create_queue(QueueSpec("fz"))
@@ -381,8 +381,8 @@ def _sqlite_store() -> Any:
 def run_sqlite_rows(case: SqliteCase) -> None:
     from qworker import events
     from qworker.backend import SendEntry
-    from qworker.backends.sqlite import acks, receive, send
     from qworker.commands import peek_output
+    from qworker_sqlite import acks, receive, send
 
     store = _sqlite_store()
     conn = store.conn

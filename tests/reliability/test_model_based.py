@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from qworker.backend import Backend, QueueSpec, RedrivePolicy, SendEntry, VisibilityChange
-from qworker.backends.sqlite import SQLiteBackend
 from qworker.testing.model import ModelBackend
+from qworker_sqlite import SQLiteBackend
 
 QUEUES = ("std", "jobs.fifo")
 DLQS = {"std": "std-dlq", "jobs.fifo": "jobs-dlq.fifo"}

@@ -11,9 +11,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from qworker.backend import QueueSpec, SendEntry
-from qworker.backends.sqlite import SQLiteBackend
 from qworker.registry import open_backend
 from qworker.runtime.heartbeat import REOPEN_AFTER, LoopHeartbeat, ThreadHeartbeat
+from qworker_sqlite import SQLiteBackend
 
 
 @pytest.mark.parametrize("kind", ["thread", "loop"])

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from qworker.backend import Backend, MessageAttributeValue, QueueSpec, SendEntry
-from qworker.backends.sqlite import SQLiteBackend
 from qworker.cli import cli
 from qworker.runtime.worker import Worker, WorkerOptions
+from qworker_sqlite import SQLiteBackend
 from tests.corruption import corrupt_message
 from tests.runtime.conftest import APP_DIR, Ledger, WorkerProcess, log_events, make_queue, mapping, send_json
 

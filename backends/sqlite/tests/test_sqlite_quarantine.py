@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from qworker.backend import MessageAttributeValue, QueueSpec, RedrivePolicy, SendEntry
-from qworker.backends.sqlite import SQLiteBackend
-from qworker.backends.sqlite import schema as sqlite_schema
-from qworker.backends.sqlite.store import Store
 from qworker.testing.conformance import OffsetClock
+from qworker_sqlite import SQLiteBackend
+from qworker_sqlite import schema as sqlite_schema
+from qworker_sqlite.store import Store
 
 
 @pytest.fixture
@@ -260,8 +260,8 @@ async def test_a_file_from_before_the_quarantine_is_migrated_when_opened(tmp_pat
 async def test_the_move_is_fenced_on_the_token(tmp_path: Path) -> None:
     """T16: setting a row aside after the receive's commit only moves it while it still holds
     that receive's token: a row received again meanwhile (its lease ended) is left alone."""
-    from qworker.backends.sqlite import quarantine
-    from qworker.backends.sqlite.rows import Refused
+    from qworker_sqlite import quarantine
+    from qworker_sqlite.rows import Refused
 
     clock = OffsetClock()
     async with SQLiteBackend.from_url(f"sqlite:///{tmp_path}/q.db", clock=clock) as backend:

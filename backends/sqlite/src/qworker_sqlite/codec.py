@@ -70,7 +70,7 @@ def new_token_base() -> int:
 
 def pack_attributes(attributes: Mapping[str, MessageAttributeValue]) -> bytes | None:
     """Message attributes as msgpack (``None`` when there are none); read back, strictly, by
-    :func:`qworker.backends.sqlite.rows.decode_attributes`."""
+    :func:`qworker_sqlite.rows.decode_attributes`."""
     if not attributes:
         return None
     return msgpack.packb(

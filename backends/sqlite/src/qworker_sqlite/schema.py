@@ -32,11 +32,11 @@ Tables:
     the reason, the time, and every column of the message row as it was (a large body and its
     attributes joined in from ``bodies``). Its value columns have no declared type, so SQLite
     keeps each value exactly as it was stored, type and bytes
-    (:mod:`qworker.backends.sqlite.quarantine`).
+    (:mod:`qworker_sqlite.quarantine`).
 
 ``clock_anchor`` (migration step 4)
     One row: the wall time and boot clock reading at which this boot's host clock starts, and
-    the boot's id (:mod:`qworker.backends.sqlite.hostclock`, T14).
+    the boot's id (:mod:`qworker_sqlite.hostclock`, T14).
 ``records``
     The shared record store (:meth:`~qworker.backend.Backend.put_record`): JSON ``value`` by
     ``(kind, key)``, ``expires_at`` epoch ms or NULL (never). Expired rows are invisible to
@@ -63,8 +63,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from qworker.backends.sqlite.url import SQLiteOptions
 from qworker.errors import BackendError, BackendUnavailable
+from qworker_sqlite.url import SQLiteOptions
 
 #: marks the file as a qworker database (``PRAGMA application_id``; ASCII "qwkr")
 APPLICATION_ID = 0x71776B72
@@ -211,7 +211,7 @@ def _migrate_3_quarantine(conn: sqlite3.Connection) -> None:
 
 def _migrate_4_clock_anchor(conn: sqlite3.Connection) -> None:
     """Version 3 -> 4: ``clock_anchor``, the host clock's anchor for this boot (T14,
-    :mod:`qworker.backends.sqlite.hostclock`)."""
+    :mod:`qworker_sqlite.hostclock`)."""
     conn.execute(
         "CREATE TABLE clock_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id TEXT NOT NULL, "
         "wall_ms INTEGER NOT NULL, boot_ns INTEGER NOT NULL)"

@@ -5,7 +5,7 @@ The processes are real: each step is a process whose wall clock libfaketime move
 exactly what a host sees after an NTP step or ``date -s``. Pass: a process whose clock jumped an
 hour ahead does not get a message another process holds (no early redelivery), and a process
 whose clock jumped an hour back gets a message as soon as its lease ended (nothing stranded).
-Before the host clock (:mod:`qworker.backends.sqlite.hostclock`) the first delivered the message
+Before the host clock (:mod:`qworker_sqlite.hostclock`) the first delivered the message
 at once and the second saw it only an hour later.
 """
 

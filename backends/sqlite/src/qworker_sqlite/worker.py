@@ -2,7 +2,7 @@
 
 A leaner stand-in for ``ThreadPoolExecutor(max_workers=1)`` + ``run_in_executor``, with one
 addition: an *idle task* that the thread runs every ``interval`` seconds while one is set (the
-long-poll watcher, :mod:`qworker.backends.sqlite.wakeups`). Running that check on this thread,
+long-poll watcher, :mod:`qworker_sqlite.wakeups`). Running that check on this thread,
 rather than as an event-loop timer plus a hop per check, costs an idle long poll almost no CPU.
 
 A call whose awaiting task is cancelled still runs to the end, so its transaction commits or

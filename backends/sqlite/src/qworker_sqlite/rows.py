@@ -6,7 +6,7 @@ to it, a buggy tool) can hold a message row whose values are not what qworker wr
 that are not UTF-8 in a TEXT column, a BLOB where an integer belongs, attributes that are not
 msgpack. Each decoder here checks types and shapes and reports the first problem as a short
 reason, ``PROBLEM:COLUMN``: ``not-utf8:body``, ``bad-type:sent_ms``, ``bad-attributes:FormatError``,
-``missing-body``. The quarantine (:mod:`qworker.backends.sqlite.quarantine`) sets such rows
+``missing-body``. The quarantine (:mod:`qworker_sqlite.quarantine`) sets such rows
 aside with their reason.
 
 Text that is not UTF-8 makes ``sqlite3`` raise while fetching the row, before any decoder sees
@@ -93,7 +93,7 @@ def value_problem(name: str, value: object, kind: type, nullable: bool) -> str |
 
 
 def decode_attributes(blob: bytes | None) -> dict[str, MessageAttributeValue] | str:
-    """Message attributes from their msgpack (:func:`~qworker.backends.sqlite.codec.pack_attributes`),
+    """Message attributes from their msgpack (:func:`~qworker_sqlite.codec.pack_attributes`),
     or the reason they cannot be decoded (``bad-attributes:...``)."""
     if blob is None:
         return {}

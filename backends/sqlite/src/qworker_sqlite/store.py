@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from qworker import arn
 from qworker.backend import QueueCounts, QueueInfo, QueueSpec
-from qworker.backends.sqlite.codec import spec_from_json, spec_to_json
 from qworker.errors import InvalidParameterValue, PurgeQueueInProgress, QueueDoesNotExist, QueueNameExists
 from qworker.limits import (
     PURGE_INTERVAL_SECONDS,
@@ -29,6 +28,7 @@ from qworker.limits import (
     check_tags,
     validate_queue_spec,
 )
+from qworker_sqlite.codec import spec_from_json, spec_to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ class Store:
     def data_version(self) -> tuple[int, int]:
         """``(version, stamp)``: ``version`` changes when another connection (any process)
         commits (``PRAGMA data_version``); ``stamp`` numbers the readings of this store in order,
-        so two readings can be told apart in time (see :mod:`qworker.backends.sqlite.wakeups`)."""
+        so two readings can be told apart in time (see :mod:`qworker_sqlite.wakeups`)."""
         return self.conn.execute("PRAGMA data_version").fetchone()[0], next(self._stamps)
 
     @contextmanager

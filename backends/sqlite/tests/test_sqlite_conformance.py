@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from qworker.backends.sqlite import SQLiteBackend
 from qworker.testing.conformance import BackendConformance, OffsetClock
+from qworker_sqlite import SQLiteBackend
 from tests.corruption import corrupt_row
 
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from qworker import arn
 from qworker.backend import BatchEntryError, FailureNote, PeekedMessage, VisibilityChange
-from qworker.backends.sqlite.codec import decode_handle
-from qworker.backends.sqlite.receive import stored_system_attributes, visibility_ms
-from qworker.backends.sqlite.rows import decode_attributes, lenient_text, readable_id, row_problem
-from qworker.backends.sqlite.store import QueueRow, Store
 from qworker.limits import MAX_VISIBILITY_TIMEOUT, check_max_messages, check_visibility_timeout
+from qworker_sqlite.codec import decode_handle
+from qworker_sqlite.receive import stored_system_attributes, visibility_ms
+from qworker_sqlite.rows import decode_attributes, lenient_text, readable_id, row_problem
+from qworker_sqlite.store import QueueRow, Store
 
 #: the longest a failure note is kept (the runtime sends short texts; this only bounds the row)
 MAX_FAILURE_NOTE = 32_768

@@ -6,7 +6,7 @@ idle poller therefore never takes the write lock. Otherwise one ``BEGIN IMMEDIAT
 drops expired messages, picks the messages, moves poison messages to the dead-letter queue and
 marks the rest received, returning their rows with ``UPDATE ... RETURNING``.
 
-Rows are decoded strictly after the commit (:mod:`qworker.backends.sqlite.rows`); a row that
+Rows are decoded strictly after the commit (:mod:`qworker_sqlite.rows`); a row that
 does not decode is set aside in the quarantine, fenced on its new token, and the others are
 delivered (RELIABILITY T16). A TEXT value that is not UTF-8 makes ``sqlite3`` fail the fetch
 itself: that transaction is rolled back and the receive runs again fetching leniently.
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from qworker import arn
 from qworker.backend import ReceivedMessage, system_attributes
-from qworker.backends.sqlite import quarantine
-from qworker.backends.sqlite.codec import encode_handle, new_token_base, sequence_number_text
-from qworker.backends.sqlite.rows import (
+from qworker_sqlite import quarantine
+from qworker_sqlite.codec import encode_handle, new_token_base, sequence_number_text
+from qworker_sqlite.rows import (
     COLUMNS,
     Refused,
     decode_attributes,
@@ -34,7 +34,7 @@ from qworker.backends.sqlite.rows import (
     readable_id,
     row_problem,
 )
-from qworker.backends.sqlite.store import QueueRow, Store
+from qworker_sqlite.store import QueueRow, Store
 
 _MARK = (
     "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, "
@@ -73,7 +73,7 @@ class ReceiveOutcome:
     #: epoch ms when a message may next be deliverable (``None``: the queue is empty)
     next_visible_ms: int | None
     #: ``(PRAGMA data_version, stamp)`` read before the attempt: a long poll waits for a later
-    #: reading that differs (:mod:`qworker.backends.sqlite.wakeups`)
+    #: reading that differs (:mod:`qworker_sqlite.wakeups`)
     data_version: tuple[int, int]
     #: the queue's ``ReceiveMessageWaitTimeSeconds`` (the wait when the caller gives none)
     wait_seconds: float
@@ -147,7 +147,7 @@ def _take(
     store: Store, queue: QueueRow, max_messages: int, visibility_timeout: float | None, lenient: bool
 ) -> _Taken:
     """The receive transaction. ``lenient``: fetch the rows with
-    :func:`~qworker.backends.sqlite.rows.lenient_text`, for a receive that met non-UTF-8 text."""
+    :func:`~qworker_sqlite.rows.lenient_text`, for a receive that met non-UTF-8 text."""
     while True:
         with store.write():
             # The queue's row as it is now, in this transaction: its attributes may have changed

@@ -30,18 +30,18 @@ from qworker.backend import (
     SendEntry,
     VisibilityChange,
 )
-from qworker.backends.sqlite import acks, hostclock, quarantine, redrive, send
-from qworker.backends.sqlite import receive as receiving
-from qworker.backends.sqlite import store as store_module
-from qworker.backends.sqlite.schema import open_connection
-from qworker.backends.sqlite.store import Store
-from qworker.backends.sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, parse_url
-from qworker.backends.sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
-from qworker.backends.sqlite.worker import WorkerThread
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
 from qworker.limits import check_max_messages, check_record, check_visibility_timeout
 from qworker.redaction import redact_url
 from qworker.safe_receive import GiveBacks, still_held
+from qworker_sqlite import acks, hostclock, quarantine, redrive, send
+from qworker_sqlite import receive as receiving
+from qworker_sqlite import store as store_module
+from qworker_sqlite.schema import open_connection
+from qworker_sqlite.store import Store
+from qworker_sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, parse_url
+from qworker_sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
+from qworker_sqlite.worker import WorkerThread
 
 if TYPE_CHECKING:
     from typing import Self
@@ -67,16 +67,16 @@ class SQLiteBackend(BaseBackend):
     ``synchronous=full`` every commit is fsynced (slower).
 
     Long polls wake at once for sends made through this object, and within ``poll_interval``
-    (10 ms) for commits by other processes (:mod:`~qworker.backends.sqlite.wakeups`); an idle
+    (10 ms) for commits by other processes (:mod:`~qworker_sqlite.wakeups`); an idle
     long poll costs well under 1 % of a CPU.
 
     ``clock`` (epoch seconds) is the database's host clock by default
-    (:mod:`~qworker.backends.sqlite.hostclock`: a step of the wall clock moves no deadline, T14);
+    (:mod:`~qworker_sqlite.hostclock`: a step of the wall clock moves no deadline, T14);
     it is injectable so tests can jump time (retention, the 5-minute
     deduplication window, visibility).
 
     A message row that cannot be decoded (a damaged file) is set aside in the queue's quarantine
-    instead of failing the receive (RELIABILITY T16, :mod:`~qworker.backends.sqlite.quarantine`);
+    instead of failing the receive (RELIABILITY T16, :mod:`~qworker_sqlite.quarantine`);
     ``quarantine_tally`` counts what this object set aside, for the worker's metrics.
     """
 

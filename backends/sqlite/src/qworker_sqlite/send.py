@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qworker.backend import BatchEntryError, SendBatchResult, SendEntry, SendResult
-from qworker.backends.sqlite.codec import pack_attributes, sequence_number_text
-from qworker.backends.sqlite.schema import INLINE_LIMIT
-from qworker.backends.sqlite.store import QueueRow, Store
 from qworker.digest import content_deduplication_id, md5_of_body, md5_of_message_attributes
 from qworker.limits import DEDUPLICATION_WINDOW_SECONDS, check_send_entry, entry_ids, utf8_length
+from qworker_sqlite.codec import pack_attributes, sequence_number_text
+from qworker_sqlite.schema import INLINE_LIMIT
+from qworker_sqlite.store import QueueRow, Store
 
 _INSERT = (
     "INSERT INTO messages (seq, queue_id, visible_at, expires_at, sent_ms, group_id, message_id, md5_body, "

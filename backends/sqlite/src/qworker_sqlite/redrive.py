@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qworker import arn
-from qworker.backends.sqlite import quarantine
-from qworker.backends.sqlite.rows import COLUMNS, Refused, join_body, lenient_text, readable_id, row_problem
-from qworker.backends.sqlite.store import QueueRow, Store
 from qworker.errors import InvalidParameterValue
+from qworker_sqlite import quarantine
+from qworker_sqlite.rows import COLUMNS, Refused, join_body, lenient_text, readable_id, row_problem
+from qworker_sqlite.store import QueueRow, Store
 
 _COPY = (
     "INSERT INTO messages (seq, queue_id, visible_at, expires_at, sent_ms, sequence_number, group_id, "

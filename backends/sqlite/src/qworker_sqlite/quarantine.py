@@ -12,7 +12,7 @@ Where rows are set aside:
 * a FIFO receive that finds no group ready and no group at all while the queue still has
   messages: those rows belong to no group (their ``group_id`` was damaged), so no receive can
   reach them (:func:`sweep_fifo_orphans`);
-* a redrive, for the dead letters it cannot read (:mod:`qworker.backends.sqlite.redrive`).
+* a redrive, for the dead letters it cannot read (:mod:`qworker_sqlite.redrive`).
 
 Peek shows a bad row as corrupt and moves nothing. Names: a quarantined message is named by its
 message id, or by ``#SEQ`` when the stored id is not readable text.
@@ -31,8 +31,11 @@ from qworker.backend import (
     BatchEntryError,
     QuarantinedMessage,
 )
-from qworker.backends.sqlite.codec import pack_attributes
-from qworker.backends.sqlite.rows import (
+from qworker.digest import md5_of_body, md5_of_message_attributes
+from qworker.limits import utf8_length
+from qworker.quarantine import Readable, Restore, check_destination, plan_restore
+from qworker_sqlite.codec import pack_attributes
+from qworker_sqlite.rows import (
     COLUMNS,
     Refused,
     decode_attributes,
@@ -41,11 +44,8 @@ from qworker.backends.sqlite.rows import (
     row_problem,
     value_problem,
 )
-from qworker.backends.sqlite.schema import INLINE_LIMIT
-from qworker.backends.sqlite.store import QueueRow, Store
-from qworker.digest import md5_of_body, md5_of_message_attributes
-from qworker.limits import utf8_length
-from qworker.quarantine import Readable, Restore, check_destination, plan_restore
+from qworker_sqlite.schema import INLINE_LIMIT
+from qworker_sqlite.store import QueueRow, Store
 
 _VALUE_COLUMNS = (
     "message_id, md5_body, md5_attrs, sent_ms, receive_count, first_receive_ms, received_ms, visible_at, "
@@ -186,7 +186,7 @@ def _select_keys(
 
 
 def readable(row: tuple, fifo: bool) -> Readable:
-    """What can be decoded of a quarantine row of :data:`~qworker.backends.sqlite.rows.COLUMNS`."""
+    """What can be decoded of a quarantine row of :data:`~qworker_sqlite.rows.COLUMNS`."""
     (_seq, message_id, _md5, _md5_attrs, _sent, _count, _first, _token, group, dedup_id, _sequence,
      dlq_source, trace, attrs, body) = row  # fmt: skip
 

@@ -29,13 +29,13 @@ from qworker.backend import (
     SendEntry,
     VisibilityChange,
 )
-from qworker.backends.sqlite import SQLiteBackend
-from qworker.backends.sqlite.codec import decode_handle, encode_handle
-from qworker.backends.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
-from qworker.backends.sqlite.url import parse_url
 from qworker.errors import BackendError, BackendUnavailable, ConfigError
 from qworker.registry import open_backend
 from qworker.testing.conformance import OffsetClock
+from qworker_sqlite import SQLiteBackend
+from qworker_sqlite.codec import decode_handle, encode_handle
+from qworker_sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
+from qworker_sqlite.url import parse_url
 
 
 def file_url(tmp_path: Path, name: str = "q.db", query: str = "") -> str:
@@ -172,7 +172,7 @@ async def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None
     """A file written by a qworker of schema version 1 (before SetQueueAttributes, tags and the
     record store) is migrated when opened: its queues and messages are kept and work; the new
     columns start empty. (Each migration step is its own function in schema.MIGRATIONS.)"""
-    from qworker.backends.sqlite import schema
+    from qworker_sqlite import schema
 
     conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
     for statement in schema._DDL:
@@ -471,7 +471,7 @@ async def test_long_poll_wakes_on_a_send_from_another_process(tmp_path: Path) ->
             """
             import asyncio, sys
             from qworker.backend import SendEntry
-            from qworker.backends.sqlite import SQLiteBackend
+            from qworker_sqlite import SQLiteBackend
 
             async def main():
                 async with SQLiteBackend.from_url(sys.argv[1]) as backend:
@@ -490,7 +490,7 @@ async def test_long_poll_wakes_on_a_send_from_another_process(tmp_path: Path) ->
 _PEER = """
 import asyncio, json, sys
 from qworker.backend import SendEntry
-from qworker.backends.sqlite import SQLiteBackend
+from qworker_sqlite import SQLiteBackend
 
 url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -548,7 +548,7 @@ async def test_two_processes_share_a_queue_without_loss_or_duplicates(tmp_path: 
 _KILLED_SENDER = """
 import asyncio, sys
 from qworker.backend import SendEntry
-from qworker.backends.sqlite import SQLiteBackend
+from qworker_sqlite import SQLiteBackend
 
 async def main():
     async with SQLiteBackend.from_url(sys.argv[1]) as backend:

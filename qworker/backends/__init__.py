@@ -1,1 +1,0 @@
-"""Backends shipped in the core distribution (the embedded SQLite default)."""
