@@ -24,6 +24,7 @@ from qworker.commands.queue import queue_group
 from qworker.commands.redrive import redrive_command
 from qworker.commands.run import run_command
 from qworker.commands.send import send_command
+from qworker.commands.serve import serve_command
 
 
 @click.group(
@@ -47,6 +48,7 @@ cli.add_command(queue_group)
 cli.add_command(send_command)
 cli.add_command(redrive_command)
 cli.add_command(check_command)
+cli.add_command(serve_command)
 cli.add_command(console_command)
 
 

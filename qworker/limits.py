@@ -50,7 +50,8 @@ _FIFO_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
 #: characters SQS refuses in a body (SQS-L-1): everything outside
 #: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
 _FORBIDDEN_BODY_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+#: SQS also takes the Latin-1 Supplement and Latin Extended-A letters (À-ſ) in names
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.\-\u00c0-\u017f]+")
 _GROUP_OR_DEDUP_ID = re.compile(r"[\x21-\x7e]+")  # alphanumerics and punctuation (SQS-F-2/3)
 _BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _ATTRIBUTE_TYPES = ("String", "Number", "Binary")
@@ -415,7 +416,7 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
             entry_id,
             "InvalidParameterValue",
             f"One or more parameters are invalid. Reason: Message must be shorter than "
-            f"{spec.maximum_message_size} bytes (this one is {size} bytes, body and attributes).",
+            f"{spec.maximum_message_size} bytes.",
         )
     if entry.delay_seconds is not None:
         if spec.fifo:
@@ -423,8 +424,7 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
                 entry_id,
                 "InvalidParameterValue",
                 f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: The request "
-                "include parameter that is not valid for this queue type (FIFO queues take a delay only "
-                "as the queue's DelaySeconds).",
+                "include parameter that is not valid for this queue type.",
             )
         if (
             isinstance(entry.delay_seconds, bool)
@@ -442,16 +442,17 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
         return BatchEntryError(
             entry_id,
             "InvalidParameterValue",
-            f"Value {group!r} for parameter MessageGroupId is invalid. Reason: it must be 1 to 128 "
-            "alphanumeric or punctuation characters.",
+            f"Value {group} for parameter MessageGroupId is invalid. Reason: MessageGroupId can only "
+            "include alphanumeric and punctuation characters. 1 to 128 in length.",
         )
     dedup = entry.message_deduplication_id
     if dedup is not None and (len(dedup) > MAX_DEDUP_ID_LENGTH or not _GROUP_OR_DEDUP_ID.fullmatch(dedup)):
         return BatchEntryError(
             entry_id,
             "InvalidParameterValue",
-            f"Value {dedup!r} for parameter MessageDeduplicationId is invalid. Reason: it must be 1 to "
-            "128 alphanumeric or punctuation characters.",
+            f"Value {dedup} for parameter MessageDeduplicationId is invalid. Reason: "
+            "MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 "
+            "in length.",
         )
     if spec.fifo:
         if group is None:

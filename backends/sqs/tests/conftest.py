@@ -84,3 +84,29 @@ def inject_entry_failures(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, int
         return seen
 
     return inject
+
+
+@pytest.fixture(scope="session")
+def serve_redis() -> Iterator[Any]:
+    """A private redis-server for the ``qworker serve`` endpoints of this session."""
+    from qworker_redis.testing import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def serve_endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``qworker serve`` as a subprocess over SQLite and over Redis: the endpoint URL."""
+    import uuid
+
+    from qworker.testing.serve import ServeProcess
+
+    if request.param == "sqlite":
+        backend = f"sqlite:///{tmp_path_factory.mktemp('serve')}/queues.db"
+    else:
+        backend = f"{request.getfixturevalue('serve_redis').url}?prefix=s{uuid.uuid4().hex[:10]}"
+    server = ServeProcess(backend, log_dir=tmp_path_factory.mktemp("serve-log")).start()
+    yield server.url
+    server.stop()

@@ -233,6 +233,20 @@ class TestSQSConformanceOnMoto(BackendConformance):
         assert bodies(await self.receive_all(backend, name, 2, wait=0.5)) == ["one"]
 
 
+class TestSQSConformanceOnServe(BackendConformance):
+    """The same suite against ``qworker serve`` over SQLite and Redis: qworker's SQS backend
+    talking to qworker's own SQS API. None of moto's infidelities above may exist here, so no
+    test is overridden."""
+
+    timing_unit = 1.0  # the API takes whole seconds, as SQS does
+    controls_clock = False  # the server runs on the wall clock
+
+    @pytest.fixture
+    async def backend(self, serve_endpoint: str, aws_env: None) -> AsyncIterator[SQSBackend]:
+        async with SQSBackend(f"sqs://?endpoint_url={serve_endpoint}&region=us-east-1") as backend:
+            yield backend
+
+
 def _aws_credentials_found() -> str | None:
     """Why the AWS tests cannot run here, or ``None`` when they can."""
     if os.environ.get("CI"):

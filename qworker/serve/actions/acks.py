@@ -1,0 +1,142 @@
+"""DeleteMessage(Batch) and ChangeMessageVisibility(Batch).
+
+The backend reports a failed handle by the handle itself; the batch actions map it back to the
+entries that carried it. A stale receipt handle (the message was received again since) deletes
+nothing on qworker's backends and is reported as ``ReceiptHandleIsStale``; SQS answers such a
+delete with success ("it might or might not delete"), so the API does too. A visibility change
+for a message that is no longer in flight is ``AWS.SimpleQueueService.MessageNotInflight``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qworker.backend import BatchEntryError, VisibilityChange
+from qworker.serve.actions import batches
+from qworker.serve.call import Call
+from qworker.serve.errors import SQSError, invalid_value, missing_parameter
+from qworker.serve.service import Service
+
+STALE = "ReceiptHandleIsStale"
+
+
+def _invalid_handle(handle: str) -> SQSError:
+    return SQSError(
+        "ReceiptHandleIsInvalid", f'The input receipt handle "{handle}" is not a valid receipt handle.'
+    )
+
+
+def _call_error(failed: BatchEntryError, handle: str) -> SQSError | None:
+    if failed.code == STALE:
+        return None
+    if failed.code == "ReceiptHandleIsInvalid":
+        return _invalid_handle(handle)
+    if failed.code == "MessageNotInflight":
+        return SQSError(
+            "MessageNotInflight", "Message does not exist or is not available for visibility timeout change."
+        )
+    if failed.code == "InvalidParameterValue":
+        return SQSError("InvalidParameterValueException", failed.message)
+    return SQSError(failed.code if failed.sender_fault else "InternalFailure", failed.message)
+
+
+def _entry_failure(entry_id: str, failed: BatchEntryError, handle: str) -> dict[str, Any] | None:
+    error = _call_error(failed, handle)
+    return None if error is None else batches.from_error(entry_id, error)
+
+
+async def delete_message(svc: Service, call: Call) -> None:
+    name = call.queue_name()
+    handle = call.required_string("ReceiptHandle")
+    if not handle:
+        raise missing_parameter("ReceiptHandle")
+    failed = await svc.batcher.delete(name, handle)
+    if failed is not None:
+        error = _call_error(failed, handle)
+        if error is not None:
+            raise error
+
+
+async def delete_message_batch(svc: Service, call: Call) -> dict[str, Any]:
+    name = call.queue_name()
+    raw = call.entries()
+    ids = batches.check_entries(raw, "DeleteMessageBatch")
+    handles: dict[str, str] = {}
+    failed: list[dict[str, Any]] = []
+    for entry_id, entry in zip(ids, raw, strict=True):
+        handle = entry.get("ReceiptHandle")
+        if not isinstance(handle, str) or not handle:
+            failed.append(batches.from_error(entry_id, missing_parameter("ReceiptHandle")))
+        else:
+            handles[entry_id] = handle
+    problems = {f.id: f for f in await svc.backend.delete(name, list(handles.values()))} if handles else {}
+    successful = []
+    for entry_id, handle in handles.items():
+        problem = problems.get(handle)
+        entry_failure = None if problem is None else _entry_failure(entry_id, problem, handle)
+        if entry_failure is None:
+            successful.append({"Id": entry_id})
+        else:
+            failed.append(entry_failure)
+    return batches.result(successful, failed)
+
+
+def _timeout(value: Any) -> int:
+    if value is None:
+        raise missing_parameter("VisibilityTimeout")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_value("VisibilityTimeout", value, "must be an integer.")
+    return value
+
+
+async def change_message_visibility(svc: Service, call: Call) -> None:
+    name = call.queue_name()
+    handle = call.required_string("ReceiptHandle")
+    timeout = _timeout(call.params.get("VisibilityTimeout"))
+    failed = await svc.backend.change_visibility(name, [VisibilityChange(handle, timeout)])
+    if failed:
+        error = _call_error(failed[0], handle)
+        if error is not None:
+            raise error
+
+
+async def change_message_visibility_batch(svc: Service, call: Call) -> dict[str, Any]:
+    name = call.queue_name()
+    raw = call.entries()
+    ids = batches.check_entries(raw, "ChangeMessageVisibilityBatch")
+    changes: list[tuple[str, VisibilityChange]] = []
+    failed: list[dict[str, Any]] = []
+    for entry_id, entry in zip(ids, raw, strict=True):
+        handle = entry.get("ReceiptHandle")
+        try:
+            if not isinstance(handle, str) or not handle:
+                raise missing_parameter("ReceiptHandle")
+            changes.append((entry_id, VisibilityChange(handle, _timeout(entry.get("VisibilityTimeout")))))
+        except SQSError as exc:
+            failed.append(batches.from_error(entry_id, exc))
+    successful = []
+    problems = await _change_all(svc, name, [change for _, change in changes])
+    for entry_id, change in changes:
+        problem = problems.get(change.receipt_handle)
+        entry_failure = None if problem is None else _entry_failure(entry_id, problem, change.receipt_handle)
+        if entry_failure is None:
+            successful.append({"Id": entry_id})
+        else:
+            failed.append(entry_failure)
+    order = {entry_id: index for index, entry_id in enumerate(ids)}
+    failed.sort(key=lambda item: order[item["Id"]])
+    return batches.result(successful, failed)
+
+
+async def _change_all(svc: Service, name: str, changes: list[VisibilityChange]) -> dict[str, BatchEntryError]:
+    """The failures by handle: one backend call, or one per entry when a handle is repeated (its
+    failures could not be told apart)."""
+    if not changes:
+        return {}
+    if len({change.receipt_handle for change in changes}) == len(changes):
+        return {f.id: f for f in await svc.backend.change_visibility(name, changes)}
+    problems: dict[str, BatchEntryError] = {}
+    for change in changes:
+        for problem in await svc.backend.change_visibility(name, [change]):
+            problems.setdefault(problem.id, problem)
+    return problems
