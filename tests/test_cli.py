@@ -558,11 +558,13 @@ def test_peek_table_stays_readable_with_a_real_traceback(url: str, tmp_path: Pat
         "        deeper(n - 1)\n"
         "    deeper(8)\n"
     )
-    run = invoke(
-        url, "run", "failing:handler", "--queue", "q", "--timeout", "1", "--app-dir", str(tmp_path),
-        "--until-empty", "--log-level", "error",
+    # a real process: an in-process `run` would configure this process's logging for good
+    run = subprocess.run(
+        [sys.executable, "-m", "qworker", "run", "failing:handler", "--queue", "q", "--timeout", "1",
+         "--app-dir", str(tmp_path), "--until-empty", "--log-level", "error", "--backend", url],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
-    assert run.exit_code == 0, run.output
+    assert run.returncode == 0, run.stderr
     time.sleep(1.1)  # the failed messages move to the DLQ on their next receive
     api(url, lambda backend: backend.receive("q", 10, wait_seconds=0))
     [stored] = {m.last_error for m in api(url, lambda backend: backend.peek("dlq", 10))}
