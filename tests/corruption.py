@@ -8,6 +8,7 @@ could leave them), Redis envelopes are overwritten (as a foreign writer could).
 from __future__ import annotations
 
 from qworker.backend import Backend
+from qworker.memory import MemoryBackend
 from qworker_sqlite import SQLiteBackend
 from qworker_sqlite.store import Store
 
@@ -65,8 +66,10 @@ async def corrupt_envelope(backend: Backend, queue: str, message_id: str, part: 
 
 
 async def corrupt_message(backend: Backend, queue: str, message_id: str, part: str = "attributes") -> None:
-    """Damage a stored message on whichever backend this is (SQLite or Redis)."""
-    if isinstance(backend, SQLiteBackend):
+    """Damage a stored message on whichever backend this is (SQLite, Redis or memory://)."""
+    if isinstance(backend, MemoryBackend):
+        backend.corrupt(queue, message_id, part)
+    elif isinstance(backend, SQLiteBackend):
         await corrupt_row(backend, queue, message_id, part)
     else:
         await corrupt_envelope(backend, queue, message_id, part)

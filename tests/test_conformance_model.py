@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from qworker.backend import Backend
+from qworker.memory import MemoryBackend
 from qworker.testing.conformance import BackendConformance, OffsetClock
-from qworker.testing.model import ModelBackend
 
 
 class TestModelConformance(BackendConformance):
@@ -17,15 +17,15 @@ class TestModelConformance(BackendConformance):
 
     @pytest.fixture
     async def backend(self, clock: OffsetClock) -> AsyncIterator[Backend]:
-        async with ModelBackend(clock=clock) as backend:
+        async with MemoryBackend(clock=clock) as backend:
             yield backend
 
     async def corrupt_message(self, backend: Backend, queue: str, message_id: str, part: str) -> None:
-        assert isinstance(backend, ModelBackend)
+        assert isinstance(backend, MemoryBackend)
         backend.corrupt(queue, message_id, part)
 
     @pytest.fixture
     async def other_backend(self, backend: Backend, clock: OffsetClock) -> AsyncIterator[Backend]:
-        assert isinstance(backend, ModelBackend)
-        async with ModelBackend(clock=clock, share_with=backend) as other:
+        assert isinstance(backend, MemoryBackend)
+        async with MemoryBackend(clock=clock, share_with=backend) as other:
             yield other

@@ -30,7 +30,7 @@ Each test makes its own uniquely named queues, so a backend may share one server
 The quarantine tests (RELIABILITY T16) run on backends with ``capabilities.quarantine`` and need
 the test class to damage a stored message the way that backend's data can be damaged: override
 :meth:`BackendConformance.corrupt_message` (SQLite: update a column; Redis: overwrite the
-envelope; the reference model: ``ModelBackend.corrupt``). Without the hook they are skipped.
+envelope; ``memory://``: ``MemoryBackend.corrupt``). Without the hook they are skipped.
 """
 
 from __future__ import annotations
