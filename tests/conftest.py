@@ -76,7 +76,6 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield f"{server.url}?prefix=t{uuid.uuid4().hex[:12]}"
 
 
-
 @pytest.fixture
 async def backend(backend_url: str) -> AsyncIterator[Backend]:
     """An open backend for :func:`backend_url` (the worker under test opens its own)."""
