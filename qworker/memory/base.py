@@ -10,6 +10,7 @@ from collections.abc import Callable
 from qworker.backend import Backend, BaseBackend, Capabilities, QuarantineTally
 from qworker.errors import QueueDoesNotExist
 from qworker.memory.store import MemoryQueue, Store, StoredMessage
+from qworker.safe_receive import GiveBacks
 
 
 class MemoryBase(BaseBackend):
@@ -35,6 +36,9 @@ class MemoryBase(BaseBackend):
         self.store = store if store is not None else Store()
         #: messages this object set aside, by queue (the worker's quarantine counter)
         self.quarantine_tally = QuarantineTally()
+        #: always empty: a receive takes its messages in one synchronous step, so a cancelled
+        #: receive has taken nothing to give back (here for callers that wait on it)
+        self.give_backs = GiveBacks()
 
     @property
     def display_url(self) -> str:
