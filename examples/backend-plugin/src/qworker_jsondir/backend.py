@@ -37,7 +37,6 @@ from qworker.backend import (
     SendEntry,
     SendResult,
     VisibilityChange,
-    system_attributes,
 )
 from qworker.errors import (
     BackendUnavailable,
@@ -50,9 +49,9 @@ from qworker.errors import (
 from qworker.safe_receive import GiveBacks
 
 from qworker_jsondir.files import Directory, Message, Queue
+from qworker_jsondir.rules import candidates, holder, shown_attributes
 
 T = TypeVar("T")
-_STALE = "The message was received again since this receipt handle was issued."
 
 
 class JsonDirBackend(BaseBackend):
@@ -304,7 +303,7 @@ class JsonDirBackend(BaseBackend):
         policy = q.spec.redrive_policy
         dead: list[Message] = []
         received: list[ReceivedMessage] = []
-        for message in _candidates(q, now):
+        for message in candidates(q, now):
             if len(received) == max_messages:
                 break
             if policy is not None and message.receive_count >= policy.max_receive_count:
@@ -343,7 +342,7 @@ class JsonDirBackend(BaseBackend):
             receipt_handle=f"{q.incarnation}:{m.message_id}:{m.token}",
             body=m.body,
             md5_of_body=m.md5_of_body,
-            attributes=_system_attributes(m),
+            attributes=shown_attributes(m),
             message_attributes=dict(m.attributes),
             md5_of_message_attributes=m.md5_of_attributes,
         )
@@ -357,7 +356,7 @@ class JsonDirBackend(BaseBackend):
         q = self._load(name)
         failed: list[BatchEntryError] = []
         for handle in handles:
-            found = _holder(q, handle)
+            found = holder(q, handle)
             if isinstance(found, BatchEntryError):
                 failed.append(found)
             elif found is not None:  # None: the message is gone already, which is what was asked
@@ -376,7 +375,7 @@ class JsonDirBackend(BaseBackend):
         failed: list[BatchEntryError] = []
         for change in changes:
             handle = change.receipt_handle
-            found = _holder(q, handle)
+            found = holder(q, handle)
             error = limits.check_visibility_timeout(change.visibility_timeout)
             if isinstance(found, BatchEntryError) and found.code == "ReceiptHandleIsInvalid":
                 failed.append(found)
@@ -459,7 +458,7 @@ class JsonDirBackend(BaseBackend):
             PeekedMessage(
                 message_id=m.message_id,
                 body=m.body,
-                attributes=_system_attributes(m),
+                attributes=shown_attributes(m),
                 message_attributes=dict(m.attributes),
                 state="in_flight" if m.in_flight(now) else "delayed" if m.hidden(now) else "visible",
                 visible_at=m.visible_at_ms,
@@ -477,50 +476,3 @@ _TOO_LONG = (
 
 def _handles(taken: tuple[list[ReceivedMessage], float, int | None]) -> list[str]:
     return [m.receipt_handle for m in taken[0]]
-
-
-def _candidates(q: Queue, now: int) -> list[Message]:
-    """The messages a receive may return now, in order. Standard: every visible one, those
-    visible longest first. FIFO (SQS-F-2): per group in send order, none of a group while any
-    of it is in flight, a delayed message stopping its group; groups by oldest head."""
-    if not q.spec.fifo:
-        return sorted((m for m in q.messages if not m.hidden(now)), key=lambda m: m.visible_at_ms)
-    groups: dict[str | None, list[Message]] = {}
-    for message in q.messages:
-        groups.setdefault(message.group_id, []).append(message)
-    ready: list[Message] = []
-    for members in groups.values():
-        if any(m.in_flight(now) for m in members):
-            continue
-        for message in members:
-            if message.hidden(now):  # delayed: the rest of the group waits behind it
-                break
-            ready.append(message)
-    return ready
-
-
-def _holder(q: Queue, handle: str) -> Message | BatchEntryError | None:
-    """The message ``handle`` holds now; an error entry for a malformed, foreign or stale handle;
-    None when the message is gone."""
-    incarnation, _, rest = handle.partition(":")
-    message_id, _, token = rest.partition(":")
-    if incarnation != q.incarnation or not token:
-        return BatchEntryError(handle, "ReceiptHandleIsInvalid", "The receipt handle is not valid.")
-    message = next((m for m in q.messages if m.message_id == message_id), None)
-    if message is not None and message.token != token:
-        return BatchEntryError(handle, "ReceiptHandleIsStale", _STALE)
-    return message
-
-
-def _system_attributes(m: Message) -> dict[str, str]:
-    return system_attributes(
-        receive_count=m.receive_count,
-        sent_ms=m.sent_ms,
-        first_receive_ms=m.first_receive_ms or 0,
-        sender_id=arn.account_id(),
-        sequence_number=m.sequence_number,
-        group_id=m.group_id,
-        dedup_id=m.dedup_id,
-        trace_header=m.trace_header,
-        dead_letter_source_arn=m.dead_letter_source_arn,
-    )
