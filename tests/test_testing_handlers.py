@@ -289,3 +289,20 @@ def _distributions_of(root: str, extra: str) -> set[str]:
             if marker is None or marker.evaluate({"extra": wanted or ""}):
                 todo.append((requirement.name, ""))
     return seen
+
+
+def test_the_readme_example_with_the_example_handler() -> None:
+    """README, "Test your handler", with examples/orders.py as ``app``."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "orders.py"
+    spec = importlib.util.spec_from_file_location("readme_orders", path)
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+
+    event = sqs_event({"order_id": 1, "amount": 12.5}, {"order_id": 2, "amount": -1})
+    run = run_handler(app.handler, event, lambda_context(timeout=30), report_batch_item_failures=True)
+    assert run.outcome == "partial_failure"
+    assert run.kept_bodies == ['{"order_id": 2, "amount": -1}']
