@@ -25,7 +25,7 @@ from qworker.registry import available_schemes, backend_class, open_backend
 
 #: a wake-up must come this fast (generous for a loaded 2-core machine; polling every 5 ms
 #: would pass it too, which is what the look counts below are for)
-PROMPT = 0.5
+PROMPT = 1.0
 
 
 class CountingBackend(MemoryBackend):

@@ -97,7 +97,7 @@ async def test_an_idle_worker_sleeps_in_its_long_poll(url: str, ledger: Ledger) 
     assert await task == 0
     assert idle_looks <= 2, idle_looks  # polling every 5 ms would be ~400
     assert idle_cpu < 0.25, idle_cpu  # the test process's CPU, this test's loop included
-    assert latency < 0.5, latency
+    assert latency < 1.0, latency
 
 
 async def test_reopened_is_none_so_the_heartbeat_runs_on_the_loop(url: str, ledger: Ledger) -> None:
