@@ -409,7 +409,8 @@ class Backend(Protocol):
 
     def reopened(self) -> Backend | None:
         """A new, unconnected backend on the same store, with a connection of its own, or None
-        when no second connection can see the same queues (an in-memory SQLite database).
+        when no second connection can see the same queues (an in-memory SQLite database,
+        ``memory://``).
 
         The visibility heartbeat runs in a thread of its own, with its own event loop, so that a
         handler blocking the worker's loop cannot stop it (RELIABILITY.md T12); it needs this.

@@ -1,9 +1,10 @@
 """Find the backend for a URL: entry points in the ``qworker.backends`` group, keyed by scheme.
 
-qworker's own backends (SQLite, Redis, SQS) ship in the ``qworker`` distribution and register the
-same way a third-party backend would; SQLite is also known without installed metadata, so a
-source checkout works. Redis and SQS need third-party libraries from the ``redis`` and ``sqs``
-extras: a URL whose backend cannot import them fails with the exact command that installs them.
+qworker's own backends (SQLite, ``memory://``, Redis, SQS) ship in the ``qworker`` distribution and
+register the same way a third-party backend would; SQLite and ``memory://`` are also known without
+installed metadata, so a source checkout works. Redis and SQS need third-party libraries from the
+``redis`` and ``sqs`` extras: a URL whose backend cannot import them fails with the exact command
+that installs them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _EXTRAS = {
     "rediss+cluster": "redis",
     "sqs": "sqs",
 }
-_BUILTIN = {"sqlite": "qworker_sqlite:SQLiteBackend"}
+_BUILTIN = {"sqlite": "qworker_sqlite:SQLiteBackend", "memory": "qworker.memory:MemoryBackend"}
 
 
 def scheme_of(url: str) -> str:

@@ -7,7 +7,10 @@ could leave them), Redis envelopes are overwritten (as a foreign writer could).
 
 from __future__ import annotations
 
+import pytest
+
 from qworker.backend import Backend
+from qworker.memory import MemoryBackend
 from qworker_sqlite import SQLiteBackend
 from qworker_sqlite.store import Store
 
@@ -65,8 +68,10 @@ async def corrupt_envelope(backend: Backend, queue: str, message_id: str, part: 
 
 
 async def corrupt_message(backend: Backend, queue: str, message_id: str, part: str = "attributes") -> None:
-    """Damage a stored message on whichever backend this is (SQLite or Redis)."""
-    if isinstance(backend, SQLiteBackend):
+    """Damage a stored message on whichever backend this is (SQLite, Redis or memory://)."""
+    if isinstance(backend, MemoryBackend):
+        backend.corrupt(queue, message_id, part)
+    elif isinstance(backend, SQLiteBackend):
         await corrupt_row(backend, queue, message_id, part)
     else:
         await corrupt_envelope(backend, queue, message_id, part)
@@ -74,7 +79,10 @@ async def corrupt_message(backend: Backend, queue: str, message_id: str, part: s
 
 async def overwrite_raw(backend: Backend, queue: str, message_id: str, data: bytes) -> None:
     """Replace what the backend stores as the message's raw data with ``data``: SQLite's body
-    column (as TEXT, whatever the bytes), Redis's envelope."""
+    column (as TEXT, whatever the bytes), Redis's envelope. memory:// keeps Python objects, no
+    bytes: the test is skipped there."""
+    if isinstance(backend, MemoryBackend):
+        pytest.skip("memory:// keeps Python objects, not bytes: there is no raw data to overwrite")
     if isinstance(backend, SQLiteBackend):
 
         def write(store: Store) -> None:

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from qworker.testing.conformance import BackendConformance, OffsetClock
-from qworker.testing.model import ModelBackend
+from qworker.memory import MemoryBackend
 
 
-class BrokenBackend(ModelBackend):
+class BrokenBackend(MemoryBackend):
 {override}
 
 

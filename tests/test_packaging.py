@@ -57,7 +57,7 @@ def test_the_wheel_holds_the_backends_their_lua_and_the_entry_points(wheel: Path
     assert any(n.startswith("qworker/console/static/") for n in names)
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for scheme in ("sqlite", "redis", "rediss", "redis+cluster", "rediss+cluster", "sqs"):
+    for scheme in ("sqlite", "memory", "redis", "rediss", "redis+cluster", "rediss+cluster", "sqs"):
         assert f"{scheme} = " in text, scheme
     metadata = zipfile.ZipFile(wheel).read(entry_points.replace("entry_points.txt", "METADATA")).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]

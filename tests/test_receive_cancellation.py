@@ -11,9 +11,12 @@ import asyncio
 import pytest
 
 from qworker.backend import Backend, QueueSpec, SendEntry
+from qworker.memory import MemoryBackend
 
 
 async def test_cancelled_receive_gives_its_messages_back(backend: Backend) -> None:
+    if isinstance(backend, MemoryBackend):
+        pytest.skip("memory:// takes a receive's messages in one step: it cannot be cancelled part-way")
     await backend.create_queue(QueueSpec("q", visibility_timeout=600))
     assert not (await backend.send("q", [SendEntry(f"m{i}") for i in range(20)])).failed
     for _ in range(20):

@@ -147,7 +147,7 @@ def backend_option(func: F) -> F:
         show_default=True,
         show_envvar=True,
         metavar="URL",
-        help="Queue backend: sqlite:///PATH, sqlite://, redis://HOST:PORT/DB, rediss://..., sqs://.",
+        help="Queue backend: sqlite:///PATH, sqlite://, redis://HOST:PORT/DB, rediss://..., sqs://, memory://NAME.",
     )(func)
 
 

@@ -8,9 +8,9 @@ The heartbeat runs in its own thread, with its own event loop and its own connec
 backend, because the worker's event loop is not always free: an ``async def`` handler that calls
 blocking code (``time.sleep``, a CPU loop, a sync client) stops the loop for as long as it runs,
 and a heartbeat on that loop would stop with it (RELIABILITY.md T12, BullMQ's "stalled" lesson).
-Where no second connection can be opened (``Backend.reopened()`` is None: an in-memory SQLite
-database), :class:`LoopHeartbeat` runs on the worker's loop instead, which is right for every
-handler that does not block the loop.
+Where no second connection can be opened (``Backend.reopened()`` is None: ``memory://``, an
+in-memory SQLite database), :class:`LoopHeartbeat` runs on the worker's loop instead, which is
+right for every handler that does not block the loop.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,6 +49,61 @@ class Settled:
         return self.outcome in ("function_error", "timeout")
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What Lambda's rules make of one invocation's batch, before anything is deleted."""
+
+    outcome: Outcome
+    keep: frozenset[str]  #: message ids kept for a retry; the batch's other messages are deleted
+    note: str  #: why they are kept: recorded with them (``qworker queue peek``, the DLQ)
+    reason: str  #: one line for logs: the SPEC rule that decided, or the error's first line
+
+
+def decide(
+    result: InvocationResult,
+    messages: Sequence[ReceivedMessage | Mapping[str, Any]],
+    *,
+    report_batch_item_failures: bool,
+    fifo_strict: bool = False,
+) -> Decision:
+    """Which of a batch's messages (received messages or event records, in batch order) an
+    invocation's result deletes and which it keeps (ESM-F-1, ESM-F-2, ESM-P-1..8).
+
+    The one place these rules live: the worker's :class:`Settler` applies the decision to the
+    backend, and :func:`qworker.testing.handlers.run_handler` reports it to a user's unit test.
+    """
+    ids = [m.message_id if isinstance(m, ReceivedMessage) else m["messageId"] for m in messages]
+    everything = frozenset(ids)
+    if result.outcome != "success":  # ESM-F-2, ESM-P-5: nothing is deleted
+        error = result.error_text
+        outcome: Outcome = "timeout" if result.outcome == "timeout" else "function_error"
+        return Decision(outcome, everything, error, _first_line(error) or outcome)
+    if not report_batch_item_failures:  # ESM-P-1: the response is not read
+        marshal_error = response_json.marshal_error(result.value)
+        if marshal_error is not None:  # Lambda's runtime could not send it: a function error
+            return Decision("function_error", everything, marshal_error, _first_line(marshal_error))
+        return Decision("success", frozenset(), "", "ESM-F-1")
+    verdict = responses.interpret_response(result.value, ids)
+    if verdict.function_error:
+        return Decision("function_error", everything, verdict.reason, _first_line(verdict.reason))
+    if fifo_strict:
+        verdict = responses.fifo_strict(verdict, messages)
+    if verdict.verdict is responses.Verdict.FAILURE:
+        return Decision("invalid_response", everything, verdict.reason, verdict.reason)
+    outcome = (
+        "success"
+        if verdict.verdict is responses.Verdict.SUCCESS
+        else "all_items_failed"
+        if verdict.all_items_failed
+        else "partial_failure"
+    )
+    return Decision(outcome, verdict.failed_ids, verdict.reason, verdict.reason)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
 class Settler:
     """Applies the outcome rules for one mapping."""
 
@@ -73,45 +129,21 @@ class Settler:
         self, messages: list[ReceivedMessage], result: InvocationResult, request_id: str
     ) -> Settled:
         """Apply Lambda's outcome rules (ESM-F-*, ESM-P-*) to a finished invocation."""
-        if result.outcome != "success":  # ESM-F-2, ESM-P-5: nothing is deleted
-            outcome: Outcome = "timeout" if result.outcome == "timeout" else "function_error"
-            return await self._function_error(messages, result.error_text, outcome)
-        if not self.config.report_batch_item_failures:  # ESM-P-1: the response is not read
-            marshal_error = response_json.marshal_error(result.value)
-            if marshal_error is not None:  # Lambda's runtime could not send it: a function error
-                return await self._function_error(messages, marshal_error, "function_error")
+        config = self.config
+        decision = decide(
+            result,
+            messages,
+            report_batch_item_failures=config.report_batch_item_failures,
+            fifo_strict=config.fifo_strict,
+        )
+        if decision.outcome == "success" and not config.report_batch_item_failures:
             self._warn_if_failures_ignored(result.value, request_id)
-            deleted = await self.delete(messages)
-            return Settled("success", deleted, len(messages) - deleted, "ESM-F-1")
-        verdict = responses.interpret_response(result.value, [m.message_id for m in messages])
-        if verdict.function_error:
-            return await self._function_error(messages, verdict.reason, "function_error")
-        if self.config.fifo_strict:
-            verdict = responses.fifo_strict(verdict, messages)
-        if verdict.verdict is responses.Verdict.FAILURE:
-            to_delete, to_keep = [], list(messages)
-        else:
-            keep_ids = verdict.failed_ids
-            to_delete = [m for m in messages if m.message_id not in keep_ids]
-            to_keep = [m for m in messages if m.message_id in keep_ids]
+        to_delete = [m for m in messages if m.message_id not in decision.keep]
+        to_keep = [m for m in messages if m.message_id in decision.keep]
         deleted = await self.delete(to_delete) if to_delete else 0
         if to_keep:
-            await self._keep(to_keep, verdict.reason)
-        outcome = (
-            "success"
-            if verdict.verdict is responses.Verdict.SUCCESS
-            else "invalid_response"
-            if verdict.verdict is responses.Verdict.FAILURE
-            else "all_items_failed"
-            if verdict.all_items_failed
-            else "partial_failure"
-        )
-        return Settled(outcome, deleted, len(to_keep) + len(to_delete) - deleted, verdict.reason)
-
-    async def _function_error(self, messages: list[ReceivedMessage], error: str, outcome: Outcome) -> Settled:
-        """ESM-F-2, ESM-P-5: nothing is deleted; the batch comes back after its visibility timeout."""
-        await self._keep(messages, error)
-        return Settled(outcome, 0, len(messages), error.splitlines()[0] if error else outcome)
+            await self._keep(to_keep, decision.note)
+        return Settled(decision.outcome, deleted, len(messages) - deleted, decision.reason)
 
     async def delete(self, messages: list[ReceivedMessage]) -> int:
         """Delete processed messages; a stale handle is reported, never an error (ESM-F-6)."""

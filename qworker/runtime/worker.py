@@ -142,8 +142,8 @@ class Worker:
             try:
                 loop.add_signal_handler(signum, self._on_signal, signum)
                 installed.append(signum)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-                pass
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main
+                pass  # thread (asyncio: RuntimeError; uvloop: ValueError): the embedder stops us
         log.info("worker started", pid=os.getpid(), mappings=len(self.runners), backend=self._backend_name())
         runs = [asyncio.create_task(runner.run()) for runner in self.runners]
         watcher = asyncio.create_task(self._stop.wait())

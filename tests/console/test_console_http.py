@@ -18,18 +18,18 @@ from qworker.backend import Capabilities, QueueSpec, RedrivePolicy, SendEntry
 from qworker.console import ConsoleSettings, create_console, standalone_app
 from qworker.console.settings import LOOPBACK_HOSTS
 from qworker.console.workers import WorkerDirectory
+from qworker.memory import MemoryBackend
 from qworker.runtime.metrics import MappingMetrics
 from qworker.runtime.registry_heartbeat import RECORD_KIND, RegistryHeartbeat
-from qworker.testing.model import ModelBackend
 
 SECRET = b"k" * 32
 
 
-class RecordingModel(ModelBackend):
+class RecordingModel(MemoryBackend):
     """The reference model (it has the record store, set_queue_attributes and delete_by_id)."""
 
 
-class NoRecordsModel(ModelBackend):
+class NoRecordsModel(MemoryBackend):
     """The reference model without the shared record store, as on SQS."""
 
     capabilities = Capabilities(delete_by_id=True, quarantine=True, records=False)

@@ -14,7 +14,7 @@ from qworker.console.forms import FormError, redrive_request, send_entry
 from qworker.console.history import History, Point
 from qworker.console.sampler import IDLE_AFTER, IDLE_INTERVAL, Sampler
 from qworker.console.workers import WorkerDirectory
-from qworker.testing.model import ModelBackend
+from qworker.memory import MemoryBackend
 
 
 def test_history_keeps_the_last_points_and_returns_the_new_ones() -> None:
@@ -26,7 +26,7 @@ def test_history_keeps_the_last_points_and_returns_the_new_ones() -> None:
 
 
 def test_the_sampler_links_dead_letter_queues_and_slows_down_when_nobody_looks() -> None:
-    backend = ModelBackend()
+    backend = MemoryBackend()
 
     async def go() -> Sampler:
         await backend.create_queue(QueueSpec("dlq"))

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from qworker.backend import Backend, QueueSpec, RedrivePolicy, SendEntry, VisibilityChange
-from qworker.testing.model import ModelBackend
+from qworker.memory import MemoryBackend
 from qworker_sqlite import SQLiteBackend
 
 QUEUES = ("std", "jobs.fifo")
@@ -79,7 +79,7 @@ class BackendAgreesWithModel(RuleBasedStateMachine):
         self.bodies = itertools.count()
         self.directory = self.tmp_root / f"run-{id(self)}-{next(_runs)}"
         self.directory.mkdir(parents=True)
-        self.model = ModelBackend(clock=self.clock)
+        self.model = MemoryBackend(clock=self.clock)
         self.real = type(self).make_backend(self.clock, self.directory)
         self.run(self.real.connect())
 

@@ -167,6 +167,7 @@ def test_import_errors_are_specific() -> None:
     assert json.dumps({"ok": True})
 
 
+@pytest.mark.cross_process("the test runs qworker run as child processes")
 async def test_heartbeat_survives_a_handler_that_blocks_the_event_loop(
     backend: Backend, backend_url: str, ledger: Ledger, worker_processes: list[WorkerProcess]
 ) -> None:
@@ -255,6 +256,7 @@ async def test_base_exceptions_in_a_handler_are_function_errors(
             assert "_raise_what_the_body_says" in error, "the handler's own frames are kept"
 
 
+@pytest.mark.cross_process("the test runs qworker run as child processes")
 async def test_a_handler_calling_os_exit_ends_the_worker_and_a_restart_loses_nothing(
     backend: Backend, backend_url: str, ledger: Ledger, tmp_path: Path
 ) -> None:

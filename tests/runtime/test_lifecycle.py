@@ -30,6 +30,7 @@ def _start(worker_processes: list[WorkerProcess], *args: str) -> WorkerProcess:
     return process
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_exit_codes(backend: Backend, backend_url: str, worker_processes: list[WorkerProcess]) -> None:
     """DESIGN.md exit codes: 4 handler import, 2 configuration (AWS's text), 3 backend unreachable."""
     await make_queue(backend, "q")
@@ -85,6 +86,7 @@ async def test_exit_codes(backend: Backend, backend_url: str, worker_processes: 
         assert "Traceback" not in stderr
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_until_empty_processes_everything_and_exits_0(
     backend: Backend, backend_url: str, ledger: Ledger, worker_processes: list[WorkerProcess]
 ) -> None:
@@ -106,6 +108,7 @@ async def test_until_empty_processes_everything_and_exits_0(
     assert any(e.get("event") == "batch" for e in log_events(stderr))
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_sigterm_drains_without_redelivery(
     backend: Backend, backend_url: str, ledger: Ledger, worker_processes: list[WorkerProcess]
 ) -> None:
@@ -140,6 +143,7 @@ async def test_sigterm_drains_without_redelivery(
     assert "signal received: draining (send it again to exit at once)" in events
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_grace_period_exceeded_cancels_and_exits_1(
     backend: Backend, backend_url: str, ledger: Ledger, worker_processes: list[WorkerProcess]
 ) -> None:
@@ -169,6 +173,7 @@ async def test_grace_period_exceeded_cancels_and_exits_1(
     assert "cancelled batches still running" in stderr
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_second_signal_exits_at_once(
     backend: Backend, backend_url: str, ledger: Ledger, worker_processes: list[WorkerProcess]
 ) -> None:
@@ -200,6 +205,7 @@ async def test_second_signal_exits_at_once(
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_kill_9_under_load_loses_nothing(
     backend: Backend, backend_url: str, ledger: Ledger, worker_processes: list[WorkerProcess]
 ) -> None:

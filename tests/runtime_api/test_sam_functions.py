@@ -48,6 +48,7 @@ def _run_template(backend_url: str, ledger: Ledger) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_node_shell_and_python_functions_from_one_template(
     backend: Backend, backend_url: str, ledger: Ledger
 ) -> None:
@@ -75,6 +76,7 @@ async def test_node_shell_and_python_functions_from_one_template(
         assert sorted(b["n"] for b in seen if b["fail"]) == [0, 0, 4, 4]
 
 
+@pytest.mark.cross_process("the test runs qworker run as a child process")
 async def test_lambda_environment_and_context_of_a_node_function(
     backend: Backend, backend_url: str, ledger: Ledger
 ) -> None:
