@@ -7,29 +7,52 @@ from ``QWORKER_QUEUE`` on every command; any other option from ``QWORKER_<COMMAN
 Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error, 3 backend unreachable,
 4 handler import failure (:class:`qworker.errors.ExitCode`).
 
-To add a command, write it in its own module under :mod:`qworker.commands` and add it below.
+To add a command, write it in its own module under :mod:`qworker.commands` and name it in
+:data:`COMMANDS` (it is imported only when used).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import import_module
+from typing import Any
 
 import click
 
 from qworker import __version__
-from qworker.commands.check import check_command
 from qworker.commands.common import ENV_PREFIX, QworkerGroup
-from qworker.commands.console import console_command
-from qworker.commands.queue import queue_group
-from qworker.commands.redrive import redrive_command
-from qworker.commands.run import run_command
-from qworker.commands.send import send_command
-from qworker.commands.serve import serve_command
+
+#: command name -> ``module:attribute``, imported only when that command runs (or ``--help``
+#: lists them): ``qworker run`` does not pay for the console's, the server's or check's imports
+COMMANDS = {
+    "run": "qworker.commands.run:run_command",
+    "queue": "qworker.commands.queue:queue_group",
+    "send": "qworker.commands.send:send_command",
+    "redrive": "qworker.commands.redrive:redrive_command",
+    "check": "qworker.commands.check:check_command",
+    "serve": "qworker.commands.serve:serve_command",
+    "console": "qworker.commands.console:console_command",
+}
+
+
+class LazyGroup(QworkerGroup):
+    """The top-level group: each command's module is imported when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command: Any = getattr(import_module(module), attribute)
+        return command
 
 
 @click.group(
     "qworker",
-    cls=QworkerGroup,
+    cls=LazyGroup,
     context_settings={"auto_envvar_prefix": ENV_PREFIX, "help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
 )
@@ -41,15 +64,6 @@ def cli() -> None:
     Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error,
                 3 backend unreachable, 4 handler could not be imported.
     """
-
-
-cli.add_command(run_command)
-cli.add_command(queue_group)
-cli.add_command(send_command)
-cli.add_command(redrive_command)
-cli.add_command(check_command)
-cli.add_command(serve_command)
-cli.add_command(console_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

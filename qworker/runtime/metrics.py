@@ -5,7 +5,8 @@ FilteredOutEventCount, InvokedEventCount, FailedInvokeEventCount, DeletedEventCo
 ``queue`` and ``function`` labels.
 
 The per-batch path only adds to plain Python numbers (a few hundred nanoseconds for a batch);
-a custom collector turns them into Prometheus families when ``/metrics`` is scraped. Going
+a custom collector (:mod:`qworker.runtime.metrics_export`, imported only when ``/metrics`` is
+served) turns them into Prometheus families when ``/metrics`` is scraped. Going
 through ``prometheus_client``'s own counters (a lock and several calls per update) cost more
 than 10 µs per batch, a large share of a batch of one message.
 """
@@ -13,13 +14,14 @@ than 10 µs per batch, a large share of a batch of one message.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
-
-from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING, Any
 
 from qworker.backend import QuarantineTally
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from qworker.runtime.metrics_export import Exported
 
 INVOCATION_OUTCOMES = (
     "success",
@@ -137,95 +139,45 @@ _GAUGES = (
 )
 
 
-class _MappingCollector(Collector):
-    """Turns every mapping's plain numbers into Prometheus families, at scrape time."""
-
-    def __init__(self, mappings: list[MappingMetrics], tallies: list[QuarantineTally]) -> None:
-        self.mappings = mappings
-        self.tallies = tallies
-
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        labels = ["queue", "function"]
-        for name, doc, attr in _COUNTERS:
-            family = CounterMetricFamily(name, doc, labels=labels)
-            for m in self.mappings:
-                family.add_metric(m.labels, getattr(m, attr).value)
-            yield family
-        for name, doc, attr in _GAUGES:
-            gauge = GaugeMetricFamily(name, doc, labels=labels)
-            for m in self.mappings:
-                gauge.add_metric(m.labels, getattr(m, attr).value)
-            yield gauge
-        invocations = CounterMetricFamily(
-            "qworker_invocations", "Handler invocations by outcome", labels=[*labels, "outcome"]
-        )
-        batches = CounterMetricFamily(
-            "qworker_batches", "Batches by the reason they were closed", labels=[*labels, "cut"]
-        )
-        for m in self.mappings:
-            for outcome, count in m.invocations.items():
-                invocations.add_metric([*m.labels, outcome], count.value)
-            for cut, count in m.cuts.items():
-                batches.add_metric([*m.labels, cut], count.value)
-        yield invocations
-        yield batches
-        quarantined = CounterMetricFamily(
-            "qworker_messages_quarantined",
-            "Messages this worker set aside in the queue's quarantine because they could not be decoded "
-            "(RELIABILITY T16; see 'qworker queue quarantine list')",
-            labels=["queue"],
-        )
-        totals: dict[str, int] = {}
-        for tally in self.tallies:
-            for queue, count in list(tally.by_queue.items()):
-                totals[queue] = totals.get(queue, 0) + count
-        for queue in sorted(totals):
-            quarantined.add_metric([queue], totals[queue])
-        yield quarantined
-        for name, doc, attr in (
-            ("qworker_batch_size", "Records per invocation", "batch_size"),
-            ("qworker_handler_duration_seconds", "Handler run time", "duration"),
-        ):
-            histogram = HistogramMetricFamily(name, doc, labels=labels)
-            for m in self.mappings:
-                buckets: Buckets = getattr(m, attr)
-                histogram.add_metric(m.labels, buckets.cumulative(), buckets.sum)
-            yield histogram
-
-
 class RuntimeMetrics:
-    """Every metric of one runtime, in one registry (a fresh one per runtime in tests)."""
+    """Every metric of one runtime. Its Prometheus side (a registry, the collector, the queue
+    gauges) is built on first use (the ``/metrics`` server, tests): a worker without a metrics
+    port never imports ``prometheus_client``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
         self.mappings: list[MappingMetrics] = []
         #: the backends' counts of what they set aside (qworker_messages_quarantined_total)
         self.quarantine_tallies: list[QuarantineTally] = []
-        self.registry.register(_MappingCollector(self.mappings, self.quarantine_tallies))
-        r = self.registry
-        self.queue_messages = Gauge(
-            "qworker_queue_messages",
-            "Messages in the queue by state (SQS ApproximateNumberOfMessages*)",
-            ("queue", "state"),
-            registry=r,
-        )
-        self.oldest_age = Gauge(
-            "qworker_queue_oldest_message_age_seconds",
-            "Age of the oldest message in the queue (SQS ApproximateAgeOfOldestMessage); "
-            "only for backends that can look at messages",
-            ("queue",),
-            registry=r,
-        )
-        self.queue_quarantined = Gauge(
-            "qworker_queue_messages_quarantined",
-            "Messages in the queue's quarantine: set aside because they could not be decoded, never "
-            "delivered until restored (qworker's own, not an SQS count; backends with a quarantine only)",
-            ("queue",),
-            registry=r,
-        )
-        self.backend_up = Gauge(
-            "qworker_backend_up", "1 when the last call to the backend worked", registry=r
-        )
+        self._given_registry = registry
+        self._exported: Exported | None = None
+
+    def exported(self) -> Exported:
+        """The Prometheus registry and gauges, made now if need be."""
+        if self._exported is None:
+            from qworker.runtime.metrics_export import Exported
+
+            self._exported = Exported(self.mappings, self.quarantine_tallies, self._given_registry)
+        return self._exported
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.exported().registry
+
+    @property
+    def queue_messages(self) -> Any:
+        return self.exported().queue_messages
+
+    @property
+    def oldest_age(self) -> Any:
+        return self.exported().oldest_age
+
+    @property
+    def queue_quarantined(self) -> Any:
+        return self.exported().queue_quarantined
+
+    @property
+    def backend_up(self) -> Any:
+        return self.exported().backend_up
 
     def watch_quarantine(self, tally: QuarantineTally | None) -> None:
         """Count what a backend object sets aside (its ``quarantine_tally``, if it has one)."""

@@ -21,8 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -33,31 +32,15 @@ from qworker.errors import ExitCode, QWorkerError
 from qworker.importer import import_from_string
 from qworker.registry import open_backend
 from qworker.runtime.config import MappingConfig
-from qworker.runtime.http import HealthServer
 from qworker.runtime.mapping import MappingRunner
 from qworker.runtime.metrics import RuntimeMetrics
+from qworker.runtime.options import WorkerOptions
 from qworker.runtime.registry_heartbeat import RegistryHeartbeat
-from qworker.settings.schema import DEFAULT_GRACEFUL_TIMEOUT
+
+if TYPE_CHECKING:
+    from qworker.runtime.http import HealthServer
 
 log = structlog.get_logger("qworker")
-
-
-@dataclass(slots=True)
-class WorkerOptions:
-    """Process-wide settings (not per mapping)."""
-
-    backend_url: str | None = None
-    until_empty: bool = False
-    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT
-    pollers: int = 1
-    app_dir: str | None = "."
-    set_lambda_environment: bool = True
-    #: serve /metrics, /livez and /readyz on this port (None: no HTTP server)
-    metrics_port: int | None = None
-    #: address the metrics server binds; loopback unless told otherwise (RELIABILITY §3.6)
-    metrics_host: str = "127.0.0.1"
-    #: seconds between two readings of queue depths for the metrics
-    monitor_interval: float = 15.0
 
 
 class Worker:
@@ -151,6 +134,8 @@ class Worker:
         registry = RegistryHeartbeat(self.runners[0].backend, self._registry_view)
         registry.start()  # the console's Workers page (a no-op where the backend keeps no records)
         if self.options.metrics_port is not None:
+            from qworker.runtime.http import HealthServer  # only with a metrics port: prometheus_client
+
             self.health = HealthServer(self.metrics.registry, self._readiness)
             self.metrics_port = await self.health.start(self.options.metrics_host, self.options.metrics_port)
             log.info(

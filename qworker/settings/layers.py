@@ -27,8 +27,8 @@ from qworker.backend import QueueSpec
 from qworker.errors import ConfigError
 from qworker.filters import FilterCriteria
 from qworker.runtime.config import MappingConfig, RetryBackoff
+from qworker.runtime.options import WorkerOptions
 from qworker.runtime.runtime_api import runtimes
-from qworker.runtime.worker import WorkerOptions
 from qworker.settings.schema import BY_KEY, IDENTITY, WORKER
 from qworker.settings.sources import (
     CLI,
