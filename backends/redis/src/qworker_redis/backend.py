@@ -3,16 +3,15 @@
 The class is the public entry point; each operation lives in a module of its own, as a function
 of the backend's :class:`~qworker_redis.core.Core` (its transport and cached registrations):
 
-============================  ==================================================================
-:mod:`~qworker_redis.admin`    create, attributes, tags, list, purge, delete queues
-:mod:`~qworker_redis.send`     SendMessageBatch
-:mod:`~qworker_redis.receive`  ReceiveMessage, long polls, dead-lettering across hash slots
-:mod:`~qworker_redis.acks`     DeleteMessageBatch, ChangeMessageVisibilityBatch
-:mod:`~qworker_redis.redrive`  StartMessageMoveTask
-:mod:`~qworker_redis.quarantine`  T16: set aside, list, restore, drop
-:mod:`~qworker_redis.inspection`  peek, failure notes, delete by id
-:mod:`~qworker_redis.records`  the shared record store
-============================  ==================================================================
+* :mod:`~qworker_redis.admin`: create, attributes, tags, list, purge and delete queues;
+* :mod:`~qworker_redis.send`: SendMessageBatch;
+* :mod:`~qworker_redis.receive`: ReceiveMessage, long polls, dead-lettering across hash slots
+  (:mod:`~qworker_redis.messages` turns replies into messages: the hot path);
+* :mod:`~qworker_redis.acks`: DeleteMessageBatch, ChangeMessageVisibilityBatch;
+* :mod:`~qworker_redis.redrive`: StartMessageMoveTask;
+* :mod:`~qworker_redis.quarantine`: RELIABILITY T16, set aside, list, restore, drop;
+* :mod:`~qworker_redis.inspection`: peek, failure notes, delete by id;
+* :mod:`~qworker_redis.records`: the shared record store.
 
 See :mod:`qworker_redis.keys` for the key layout, :mod:`qworker_redis.transport` for how
 commands reach Redis, and ``lua/*.lua`` for each script.
@@ -20,7 +19,7 @@ commands reach Redis, and ``lua/*.lua`` for each script.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -155,27 +154,31 @@ class RedisBackend(BaseBackend):
     async def delete_queue(self, queue: str) -> None:
         await admin.delete_queue(self._core, queue)
 
-    # -- messages -------------------------------------------------------------------------------
+    # -- messages: the hot path --------------------------------------------------------------
+    # These four return the operation's coroutine instead of awaiting it in one of their own:
+    # callers await them all the same, and each call saves a coroutine frame (~0.2 µs).
 
-    async def send(self, queue: str, entries: Sequence[SendEntry]) -> SendBatchResult:
-        return await send.send(self._core, queue, entries)
+    def send(self, queue: str, entries: Sequence[SendEntry]) -> Coroutine[Any, Any, SendBatchResult]:
+        return send.send(self._core, queue, entries)
 
-    async def receive(
+    def receive(
         self,
         queue: str,
         max_messages: int = 1,
         wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
-    ) -> list[ReceivedMessage]:
-        return await receiving.receive(self._core, queue, max_messages, wait_seconds, visibility_timeout)
+    ) -> Coroutine[Any, Any, list[ReceivedMessage]]:
+        return receiving.receive(self._core, queue, max_messages, wait_seconds, visibility_timeout)
 
-    async def delete(self, queue: str, receipt_handles: Sequence[str]) -> list[BatchEntryError]:
-        return await acks.delete(self._core, queue, receipt_handles)
+    def delete(
+        self, queue: str, receipt_handles: Sequence[str]
+    ) -> Coroutine[Any, Any, list[BatchEntryError]]:
+        return acks.delete(self._core, queue, receipt_handles)
 
-    async def change_visibility(
+    def change_visibility(
         self, queue: str, changes: Sequence[VisibilityChange]
-    ) -> list[BatchEntryError]:
-        return await acks.change_visibility(self._core, queue, changes)
+    ) -> Coroutine[Any, Any, list[BatchEntryError]]:
+        return acks.change_visibility(self._core, queue, changes)
 
     async def redrive(
         self, dead_letter_queue: str, destination: str | None = None, max_per_second: int | None = None

@@ -138,7 +138,8 @@ class Core:
         ref = await self.ref(queue, refresh=fresh)
         missing = 0
         while True:
-            keys, head = self.script_call(script, ref)
+            call = ref.calls.get(name)  # the hot path: the cached KEYS and head, no call
+            keys, head = call if call is not None else self.script_call(script, ref)
             reply = await self.transport.eval(script, keys, args(ref), head)
             code = reply[0]
             if code == ScriptError.STALE_SPEC:

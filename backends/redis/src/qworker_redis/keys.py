@@ -50,10 +50,16 @@ receive script can move poison messages atomically, and redrive can move them ba
                                          ``GROUP\\0ARRIVAL\\0id`` (score 0, ordered by member)
 ``PREFIX:{T}:Q:groups``            ZSET  FIFO: groups ready to serve -> arrival of their head
 ``PREFIX:{T}:Q:gin``               HASH  FIFO: group -> number of its messages in flight
-``PREFIX:{T}:Q:dedup``             HASH  FIFO: ``SCOPE\\0DEDUPID`` -> ``message-id|sequence``
+``PREFIX:{T}:Q:dedup``             HASH  FIFO: ``GROUP\\0DEDUPID`` -> ``message-id|sequence``
+                                         (``GROUP`` empty unless deduplication is per group)
 ``PREFIX:{T}:Q:dedupx``            ZSET  FIFO: dedup field -> end of its 5-minute window (ms)
 ``PREFIX:{T}:Q:quarantine``        HASH  id -> ``reason|ms|raw state``; ``id\\0raw`` -> raw envelope
 =================================  ====  ========================================================
+
+A script takes only the keys of this table it touches, listed by name in its header
+(``KEYS[3]  Q.inflight``; see :mod:`qworker_redis.scripts`), so ``receive-21.lua`` takes 12 of
+the queue's keys and 9 of its dead-letter queue's, ``delete-10.lua`` 10, ``send-11.lua`` 11, and
+only creating and dropping a queue take all 14.
 
 Attributes change (SetQueueAttributes, ``lua/configure-2.lua``), and every client caches a
 queue's registration (:class:`~qworker_redis.queues.QueueRef`, with the spec it validates sends

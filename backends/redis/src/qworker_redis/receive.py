@@ -77,9 +77,18 @@ class _Receive:
         deadline = started + wait
         while True:
             if len(reply) > 2:
-                messages = await self.deliver(ref, reply, sent)
-                if messages:
-                    return messages
+                # poison messages leased to be dead-lettered (cluster, DLQ in another slot) go
+                # first, corrupt ones are set aside, and the lease is confirmed still ours
+                if ref.dlq_mode == "r":
+                    reply = await dead_letter_leased(self.core, ref, reply, self.token)
+                if len(reply) > 2:
+                    messages, corrupt = decode_reply(ref, reply, self.token)
+                    if corrupt:
+                        await set_aside(self.core, ref, corrupt, self.token)
+                    visibility = ref.spec.visibility_timeout if self.vt == "" else int(self.vt) / 1000
+                    messages = await still_held(messages, time.monotonic() - sent, visibility, self.renew)
+                    if messages:
+                        return messages
                 # all of it was poison (moved), corrupt, or is no longer ours: look again at once
             else:
                 remaining = deadline - time.monotonic()
@@ -117,19 +126,6 @@ class _Receive:
         return await self.core.give_backs.take(
             self.core.run("receive", self.queue, self.args), lambda rr: self.taken(rr[1]), self.release
         )
-
-    async def deliver(self, ref: QueueRef, reply: list[Any], sent: float) -> list[ReceivedMessage]:
-        """The messages of a reply that took some, once poison ones are dead-lettered (cluster,
-        DLQ in another slot), corrupt ones set aside and the lease confirmed still ours."""
-        if ref.dlq_mode == "r":
-            reply = await dead_letter_leased(self.core, ref, reply, self.token)
-            if len(reply) <= 2:
-                return []
-        messages, corrupt = decode_reply(ref, reply, self.token)
-        if corrupt:
-            await set_aside(self.core, ref, corrupt, self.token)
-        visibility = ref.spec.visibility_timeout if self.vt == "" else int(self.vt) / 1000
-        return await still_held(messages, time.monotonic() - sent, visibility, self.renew)
 
     async def wait(self, ref: QueueRef, remaining: float, wake: int) -> list[Any] | None:
         """Long-poll until a send signals, ``remaining`` s pass or (``wake`` ms, -1: never) a

@@ -50,7 +50,17 @@ async def send(core: Core, queue: str, entries: Sequence[SendEntry]) -> SendBatc
                     lambda r, a=chunk_args, n=len(chunk_meta): (r.inc, core.offset_ms(), r.rev, n, *a),
                     on_stale_spec="raise",
                 )
-                successful += _results(reply, chunk_meta)
+                for k, (entry_id, md5_body, md5_attributes) in enumerate(chunk_meta):
+                    sequence = reply[2 + 2 * k]
+                    successful.append(
+                        SendResult(
+                            entry_id,
+                            reply[1 + 2 * k].decode(),
+                            md5_body,
+                            md5_attributes,
+                            sequence.decode() if sequence else None,
+                        )
+                    )
                 sent = {entry_id for entry_id, _, _ in chunk_meta}
                 pending = [item for item in pending if item[0] not in sent]
         except SpecChanged as changed:
@@ -58,22 +68,6 @@ async def send(core: Core, queue: str, entries: Sequence[SendEntry]) -> SendBatc
             confirmed = True  # the script just gave the current revision
             continue
         return SendBatchResult(successful, failed)
-
-
-def _results(reply: list[Any], chunk_meta: list[tuple[str, str, str | None]]) -> list[SendResult]:
-    out = []
-    for k, (entry_id, md5_body, md5_attributes) in enumerate(chunk_meta):
-        sequence = reply[2 + 2 * k]
-        out.append(
-            SendResult(
-                entry_id,
-                reply[1 + 2 * k].decode(),
-                md5_body,
-                md5_attributes,
-                sequence.decode() if sequence else None,
-            )
-        )
-    return out
 
 
 def prepare(
