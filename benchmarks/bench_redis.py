@@ -9,7 +9,11 @@ the ``redis-backend`` section of ``benchmarks/RESULTS.md``:
   from a ready LIST to an in-flight ZSET, and one that only removes them from the ZSET;
 * one receive-to-delete round trip, and send -> waiting receiver wake-up latency;
 * receive cost with 1,000 versus 1,000,000 messages waiting;
-* redis-benchmark figures for the same server.
+* redis-benchmark figures for the same server;
+* the transport: the same operations through qworker's pipelined lanes
+  (:mod:`qworker_redis.fastlane`) and through redis-py's script path (``register_script``:
+  EVALSHA, reloading on NOSCRIPT, hiredis, the same connection settings), side by side in one
+  run; written to the ``redis-transport`` section (``--transport-only`` runs only that).
 """
 
 from __future__ import annotations
@@ -22,14 +26,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from benchmarks.results import write_section
 from qworker.backend import QueueSpec, SendEntry
+from qworker.errors import BackendError
 from qworker_redis import RedisBackend
-from qworker_redis.scripts import Script, pack_head
+from qworker_redis.fastlane import FastLane, pack_head
+from qworker_redis.scripts import Script
 from qworker_redis.testing import RedisServer
+from qworker_redis.transport import Transport
 
 MINIMAL_RECEIVE = b"""-- move up to ARGV[1] ids from the ready LIST to the in-flight ZSET (score ARGV[2])
 local ids = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
@@ -94,16 +103,22 @@ CONCURRENCY = 8
 REPEATS = 3
 
 
-def _script(name: str, source: bytes, numkeys: int) -> Script:
+def _script(name: str, source: bytes) -> Script:
     import hashlib
 
-    return Script(name, source, hashlib.sha1(source, usedforsecurity=False).hexdigest(), numkeys)
+    return Script(name, source, hashlib.sha1(source, usedforsecurity=False).hexdigest(), ())
+
+
+async def _eval(backend: RedisBackend, script: Script, keys: list[bytes], args: Any, head: bytes) -> Any:
+    """A script call through the backend's own transport (the hot path's)."""
+    return await backend._transport.eval(script, keys, args, head)
 
 
 class Bench:
     def __init__(self, backend: RedisBackend, quick: bool) -> None:
         self.b = backend
         self.quick = quick
+        self.cpu_per_message = 0.0  #: this process's CPU µs per message in the last run_tasks
 
     def n_for(self, batch: int) -> int:
         base = {1: 5_000, 10: 40_000, 100: 200_000}[batch]
@@ -130,9 +145,11 @@ class Bench:
                 done += n
             return done
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         total = sum(await asyncio.gather(*(loop() for _ in range(tasks))))
-        return total / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.cpu_per_message = (time.process_time() - cpu) / max(1, total) * 1e6
+        return total / elapsed
 
     async def send_rate(self, batch: int, tasks: int) -> float:
         queue = await self.new_queue()
@@ -171,15 +188,15 @@ class Bench:
         n = self.n_for(batch)
         for i in range(0, n, 10_000):
             await self.b._call("RPUSH", ready, *[f"{uuid.uuid4()}" for _ in range(min(10_000, n - i))])
-        receive = _script("minimal_receive", MINIMAL_RECEIVE, 2)
-        delete = _script("minimal_delete", MINIMAL_DELETE, 1)
-        rhead, dhead = pack_head(receive, [ready, inflight]), pack_head(delete, [inflight])
+        receive = _script("minimal_receive", MINIMAL_RECEIVE)
+        delete = _script("minimal_delete", MINIMAL_DELETE)
+        rhead, dhead = pack_head(receive.sha, [ready, inflight]), pack_head(delete.sha, [inflight])
         deadline = int(time.time() * 1000) + 600_000
 
         async def work() -> int:
-            ids = await self.b._eval(receive, [ready, inflight], [batch, deadline], rhead)
+            ids = await _eval(self.b, receive, [ready, inflight], [batch, deadline], rhead)
             if ids:
-                await self.b._eval(delete, [inflight], ids, dhead)
+                await _eval(self.b, delete, [inflight], ids, dhead)
             return len(ids)
 
         rate = await self.run_tasks(tasks, work)
@@ -205,15 +222,15 @@ class Bench:
                 ids = [str(uuid.uuid4()) for _ in range(min(1000, n - i))]
                 await self.b._call("RPUSH", keys[0], *ids)
                 await self.b._call("HSET", keys[2], *[v for k in ids for v in (k, body)])
-            receive = _script("anatomy_receive", receive_source, 3)
-            delete = _script("anatomy_delete", delete_source, 2)
-            rhead, dhead = pack_head(receive, keys), pack_head(delete, keys[1:])
+            receive = _script("anatomy_receive", receive_source)
+            delete = _script("anatomy_delete", delete_source)
+            rhead, dhead = pack_head(receive.sha, keys), pack_head(delete.sha, keys[1:])
             deadline = str(int(time.time() * 1000) + 600_000)
             await self.b._call("CONFIG", "RESETSTAT")
             done = 0
-            while reply := await self.b._eval(receive, keys, [batch, deadline, "0123456789abcdef"], rhead):
+            while reply := await _eval(self.b, receive, keys, [batch, deadline, "0123456789abcdef"], rhead):
                 ids = reply if label == "minimal" else reply[0::2]
-                await self.b._eval(delete, keys[1:], ids, dhead)
+                await _eval(self.b, delete, keys[1:], ids, dhead)
                 done += len(ids)
             usec = (await self.b._call("INFO", "commandstats"))["cmdstat_evalsha"]["usec"]
             out[label] = usec / done
@@ -286,6 +303,122 @@ class Bench:
         delete = (await self.b._call("INFO", "commandstats"))["cmdstat_evalsha"]["usec_per_call"]
         await self.b.delete_queue(queue)
         return {"receive": receive, "delete": delete}
+
+
+# -- the transport: qworker's lanes against redis-py's script path ---------------------------------
+
+
+class RedisPyScripts(Transport):
+    """The candidate transport: every script through redis-py's ``register_script`` (EVALSHA,
+    reloading on NOSCRIPT), over the same client qworker makes (hiredis, the same timeouts,
+    redis-py's retries off), with qworker's own retry policy around each call as on the lanes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registered: dict[str, Any] = {}
+
+    async def eval(
+        self, script: Script, keys: Sequence[bytes], args: Sequence[Any], head: bytes | None = None
+    ) -> Any:
+        registered = self._registered.get(script.name)
+        if registered is None:
+            registered = self._registered[script.name] = self.client.register_script(script.source)
+        try:
+            return await self.retrying(lambda: registered(keys=keys, args=args))
+        except ResponseError as exc:
+            raise BackendError(f"Redis script {script.name} failed: {exc}") from None
+
+    async def wait_then_eval(
+        self,
+        notify: bytes,
+        timeout: float,
+        script: Script,
+        keys: Sequence[bytes],
+        args: Sequence[Any],
+        head: bytes,
+        waiting: list[FastLane],
+    ) -> Any | None:
+        await self.wait(notify, timeout)  # BLPOP through redis-py, then the receive as usual
+        return None
+
+
+def on_transport(url: str, transport: type[Transport]) -> RedisBackend:
+    """A backend whose commands go through ``transport`` (not connected yet)."""
+    backend = RedisBackend(url)
+    backend._transport = backend._core.transport = transport(backend._core.settings)
+    return backend
+
+
+TRANSPORT_CASES = (("send", 1), ("receive+delete", 1), ("receive+delete", 10))
+TRANSPORT_REPEATS = 5
+
+
+async def compare_transports(url: str, quick: bool) -> list[dict[str, Any]]:
+    """Messages/s and client CPU per message of each case on each transport, 1 and 8 tasks;
+    median of TRANSPORT_REPEATS runs, the two transports alternating within each repeat."""
+    rows: list[dict[str, Any]] = []
+    async with on_transport(url, Transport) as lanes, on_transport(url, RedisPyScripts) as redispy:
+        benches = {"lanes": Bench(lanes, quick), "redis-py": Bench(redispy, quick)}
+        for kind, batch in TRANSPORT_CASES:
+            for tasks in (1, CONCURRENCY):
+                samples: dict[str, list[tuple[float, float]]] = {name: [] for name in benches}
+                for repeat in range(TRANSPORT_REPEATS):
+                    order = list(benches) if repeat % 2 == 0 else list(reversed(benches))
+                    for name in order:
+                        bench = benches[name]
+                        measure = bench.send_rate if kind == "send" else bench.receive_delete_rate
+                        rate = await measure(batch, tasks)
+                        samples[name].append((rate, bench.cpu_per_message))
+                row: dict[str, Any] = {"case": kind, "batch": batch, "tasks": tasks}
+                for name, values in samples.items():
+                    row[name] = statistics.median(rate for rate, _ in values)
+                    row[f"{name} cpu"] = statistics.median(cpu for _, cpu in values)
+                rows.append(row)
+                print(row, file=sys.stderr)
+    return rows
+
+
+def transport_markdown(rows: list[dict[str, Any]]) -> str:
+    """The comparison, and the decision it supports: keep the lanes only if they are at least
+    1.3x faster end to end at batch 1 and at batch 10."""
+    lines = [
+        "### Redis transport: qworker's pipelined lanes against redis-py's script path",
+        "",
+        "The whole backend (validation, envelopes, the Lua scripts, decoding) with its script calls "
+        "sent two ways, side by side in one run against one local redis-server: *lanes* "
+        "(`qworker_redis.fastlane`: one pipelined asyncio Protocol per backend, hiredis) and "
+        "*redis-py* (`register_script`: EVALSHA, reloading on NOSCRIPT, over the client qworker "
+        "makes: hiredis, RESP2, the same timeouts, redis-py's own retries off, qworker's retry "
+        "policy around each call on both). Messages/s, median of "
+        f"{TRANSPORT_REPEATS} runs with the two alternating; client CPU = the benchmark process's "
+        "CPU time per message while the operations ran.",
+        "",
+        "| operation | batch | tasks | lanes msgs/s | redis-py msgs/s | lanes ÷ redis-py "
+        "| lanes CPU µs/msg | redis-py CPU µs/msg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['batch']} | {r['tasks']} | {r['lanes']:,.0f} | {r['redis-py']:,.0f} "
+            f"| {r['lanes'] / r['redis-py']:.2f}x | {r['lanes cpu']:.0f} | {r['redis-py cpu']:.0f} |"
+        )
+    ends = [r for r in rows if r["case"] == "receive+delete"]
+    worst = min(r["lanes"] / r["redis-py"] for r in ends)
+    keep = worst >= 1.3
+    lines += [
+        "",
+        f"Smallest end-to-end gain (receive+delete, batch 1 and 10, 1 and {CONCURRENCY} tasks): "
+        f"**{worst:.2f}x**. Rule: keep a hand-written transport only if it is at least 1.3x faster "
+        "end to end at batch 1 and 10. "
+        + (
+            "Decision: **keep the lanes** for script calls and long polls on a single node; "
+            "redis-py carries the other commands and Redis Cluster, and one module "
+            "(`qworker_redis.transport`) owns TLS, error mapping, NOSCRIPT and retries for both."
+            if keep
+            else "Decision: **drop the lanes**: redis-py's script path is close enough."
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def redis_benchmark(port: int, quick: bool) -> list[tuple[str, str, str]]:
@@ -451,17 +584,37 @@ async def main(quick: bool) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    options = parser.parse_args()
+async def transport_main(quick: bool) -> str:
+    server = RedisServer("--appendonly", "no", "--maxmemory-policy", "noeviction").start()
+    try:
+        rows = await compare_transports(server.url, quick)
+    finally:
+        server.cleanup()
+    return transport_markdown(rows)
+
+
+def _run(coroutine: Awaitable[str]) -> str:
     try:  # the qworker runtime runs on uvloop when it is installed; measure the same loop
         import uvloop
 
-        markdown = uvloop.run(main(options.quick))
+        return uvloop.run(coroutine)  # type: ignore[arg-type]
     except ImportError:
-        markdown = asyncio.run(main(options.quick))
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--transport-only", action="store_true", help="only the lanes / redis-py comparison")
+    options = parser.parse_args()
+    flags = (" --quick" if options.quick else "") + (" --transport-only" if options.transport_only else "")
+    command = "python -m benchmarks.bench_redis" + flags
+    if not options.transport_only:
+        markdown = _run(main(options.quick))
+        print(markdown)
+        if not options.quick:
+            write_section("redis-backend", markdown, command)
+    markdown = _run(transport_main(options.quick))
     print(markdown)
-    command = "python -m benchmarks.bench_redis" + (" --quick" if options.quick else "")
     if not options.quick:
-        write_section("redis-backend", markdown, command)
+        write_section("redis-transport", markdown, command)

@@ -21,7 +21,7 @@ from qworker.console.pages import render_queue
 from qworker.errors import QWorkerError
 
 if TYPE_CHECKING:
-    from qworker.console.app import Console
+    from qworker.console.state import Console
 
 
 def _back(request: Request, name: str, notice: str, anchor: str = "") -> RedirectResponse:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from qworker.console.sampler import as_rows
 
 if TYPE_CHECKING:
-    from qworker.console.app import Console
+    from qworker.console.state import Console
 
 #: the most charts one poll may ask for
 MAX_CHARTS = 100

@@ -14,7 +14,7 @@ from qworker.console.sampler import QueueSnapshot
 from qworker.errors import QueueDoesNotExist, QWorkerError
 
 if TYPE_CHECKING:
-    from qworker.console.app import Console
+    from qworker.console.state import Console
 
 #: notices an action may ask a page to show (codes, never text from the request)
 NOTICES = {

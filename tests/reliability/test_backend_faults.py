@@ -227,7 +227,7 @@ async def test_t7_network_faults_between_worker_and_redis(
     assert report.problems() == [], summary
     assert {i.pid for i in invocations} == {pid}
     # a hot loop reconnects thousands of times a second; the back-off allows a few per second
-    # per caller at first (base 50 ms, qworker_redis.backend._retrying), fewer as it grows
+    # per caller at first (base 50 ms, qworker_redis.transport.Transport.retrying), fewer as it grows
     assert during <= 10 * (healed - began), f"reconnect loop: {during} connections in {healed - began:.1f}s"
     assert halves[1] <= halves[0] + 3, f"reconnects did not slow down: {halves}"
     assert resumed is not None and resumed - healed <= MAX_BACKOFF + 2.0, summary

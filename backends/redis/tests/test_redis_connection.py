@@ -139,20 +139,19 @@ async def test_no_warning_with_noeviction(redis_server: RedisServer) -> None:
 async def test_a_lane_closed_while_it_connects_keeps_no_connection(redis_server: RedisServer) -> None:
     """A backend closed during a worker's shutdown while a call was still connecting must not
     leave that new connection open (a leaked socket per shutdown)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     from qworker_redis.fastlane import FastLane, WaitLanes, pack_command
+    from qworker_redis.transport import lane_endpoint
 
-    settings = parse_url(redis_server.url)
-    lane = FastLane(settings)
+    endpoint = lane_endpoint(parse_url(redis_server.url))
+    lane = FastLane(endpoint)
     call = asyncio.create_task(lane.execute(pack_command([b"PING"])))
     await asyncio.sleep(0)  # the call is now connecting
     await lane.close()
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(ConnectionError):
         await call
     assert lane._protocol is None
 
-    lanes = WaitLanes(settings)
+    lanes = WaitLanes(endpoint)
     borrowed = lanes.borrow()
     assert await borrowed.execute(pack_command([b"PING"])) == b"PONG"
     await lanes.close()

@@ -93,7 +93,7 @@ async def test_lease_exclusivity_under_concurrent_receivers(
         # which leaves a gap in the counts; this test is about what the script hands out
         return messages
 
-    monkeypatch.setattr("qworker_redis.backend.still_held", every_message_taken)
+    monkeypatch.setattr("qworker_redis.receive.still_held", every_message_taken)
     queue = name()
     seen: list[tuple[str, int]] = []
     async with RedisBackend(redis_server.url) as backend:

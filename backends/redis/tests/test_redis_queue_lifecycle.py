@@ -2,7 +2,7 @@
 removes a later incarnation's messages, and ``list_queues`` and ``get_queue`` agree throughout.
 
 The deterministic tests pause one backend just before each of its Redis round trips in turn
-(every call goes through ``RedisBackend._retrying``) and run the interfering operations there, so
+(every call goes through the transport's ``retrying``) and run the interfering operations there, so
 every interleaving of the paused operation's steps with the others is tried. The concurrent tests
 run deleters, creators, senders and observers at once against one queue name.
 """
@@ -52,7 +52,8 @@ async def paused_at(
     """Run ``operation`` on ``backend``, awaiting ``meanwhile()`` just before its ``step``-th
     Redis round trip (0-based; a step past the last never pauses). Returns the number of round
     trips the operation made and the exception it raised, if any."""
-    original = backend._retrying
+    transport = backend._transport
+    original = transport.retrying
     made = 0
 
     async def hooked(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -62,13 +63,13 @@ async def paused_at(
         made += 1
         return await original(call)
 
-    backend._retrying = hooked  # type: ignore[method-assign]
+    transport.retrying = hooked  # type: ignore[method-assign]
     try:
         await operation
     except QueueDoesNotExist as exc:
         return made, exc
     finally:
-        del backend._retrying
+        del transport.retrying
     return made, None
 
 
@@ -213,7 +214,7 @@ async def test_concurrent_deletes_creates_and_sends(
     violations: list[str] = []
     checks = deleted = 0
     observer = await backends()
-    registry = observer._registry
+    registry = observer._core.registry
     single_node = not observer._cluster
 
     async def deleter(rng: random.Random) -> None:

@@ -323,7 +323,7 @@ async def test_trace_header_is_sent_as_a_system_attribute(sqs: SQSBackend) -> No
     batches: MOTO_BATCH_DROPS_SYSTEM_ATTRIBUTES in test_sqs_conformance.py)."""
     name = await make(sqs)
     requests: list[dict] = []
-    sqs._client.meta.events.register(
+    sqs._sqs.require().meta.events.register(
         "provide-client-params.sqs.SendMessageBatch", lambda params, **_: requests.append(params)
     )
     await sqs.send(name, [SendEntry("t", trace_header="Root=1-5759e988-bd862e3fe1be46a994272793")])

@@ -1,4 +1,4 @@
-"""Backend URLs and the redis-py clients made from them.
+"""Backend URLs: what a ``redis://`` URL says, parsed and checked (clients: :mod:`.transport`).
 
 URL forms (the password is never logged: :func:`qworker.redaction.redact_url`)::
 
@@ -21,11 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
-
-from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from qworker.errors import ConfigError
 from qworker.redaction import redact_url, split_userinfo
@@ -93,6 +88,22 @@ def parse_url(url: str) -> Settings:
             raise ConfigError(f"The database in {shown!r} must be a number, not {path!r}") from None
         if cluster and db != 0:
             raise ConfigError(f"Redis Cluster has only database 0: {shown!r}")
+    options, ssl = _options(query, shown)
+    return Settings(
+        url=url,
+        tls=tls,
+        cluster=cluster,
+        hosts=hosts,
+        db=db,
+        username=username,
+        password=password,
+        ssl=ssl if tls else {},
+        **options,
+    )
+
+
+def _options(query: str, shown: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The query options: Settings fields, and the ``ssl_*`` options (redis-py's names)."""
     options: dict[str, Any] = {}
     ssl: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
     for key, value in parse_qsl(query, keep_blank_values=True):
@@ -116,17 +127,7 @@ def parse_url(url: str) -> Settings:
             raise ConfigError(f"Unknown option {key!r} in Redis URL {shown!r}")
     if ssl["ssl_cert_reqs"] == "none":
         ssl["ssl_check_hostname"] = False
-    return Settings(
-        url=url,
-        tls=tls,
-        cluster=cluster,
-        hosts=hosts,
-        db=db,
-        username=username,
-        password=password,
-        ssl=ssl if tls else {},
-        **options,
-    )
+    return options, ssl
 
 
 def _host_port(item: str, shown: str) -> tuple[str, int]:
@@ -157,37 +158,3 @@ def _number(key: str, value: str, kind: type) -> Any:
     if number <= 0:
         raise ConfigError(f"{key} must be positive, not {value!r}")
     return number
-
-
-def make_client(settings: Settings) -> Redis | RedisCluster:
-    """A redis-py asyncio client (hiredis parser when installed), not yet connected.
-
-    redis-py's own retries are off: the backend retries with its own capped, jittered back-off,
-    so a call that may have run is retried knowingly (see ``RedisBackend._call``).
-    """
-    common: dict[str, Any] = {
-        "username": settings.username,
-        "password": settings.password,
-        "socket_timeout": settings.socket_timeout,
-        "socket_connect_timeout": settings.socket_connect_timeout,
-        "decode_responses": False,
-        "retry": Retry(NoBackoff(), 0),
-        "protocol": 2,
-    }
-    if settings.tls:
-        common["ssl"] = True
-        common.update(settings.ssl)
-    if settings.cluster:
-        # the cluster client retries a failed node twice, refreshing the slot map in between
-        common["retry"] = Retry(NoBackoff(), 2)
-        return RedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in settings.hosts],
-            max_connections=settings.max_connections or 2**31,
-            **common,
-        )
-    host, port = settings.hosts[0]
-    # redis-py's pool allows 100 connections unless told otherwise; each long-polling receiver
-    # holds one, so a worker with more than 100 idle pollers would fail its waits and spin
-    return Redis(
-        host=host, port=port, db=settings.db, max_connections=settings.max_connections or 2**31, **common
-    )

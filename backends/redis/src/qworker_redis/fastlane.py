@@ -1,12 +1,22 @@
-"""A pipelined RESP connection for the hot path (script calls on a single node).
+"""The wire under :mod:`qworker_redis.transport`: RESP encoding and pipelined connections.
 
 redis-py's asyncio client spends ~40 µs of CPU per command on pool bookkeeping, timeouts and
-observability hooks; this lane spends ~12 µs: one asyncio Protocol, hiredis to parse, and a FIFO
+observability hooks; a lane spends ~12 µs: one asyncio Protocol, hiredis to parse, and a FIFO
 of futures, so concurrent callers share one connection and are pipelined for free (Redis answers
-in order). Blocking commands (BLPOP) never use the shared lane: they would stall everyone behind
-them. A long poll borrows a lane of its own from :class:`WaitLanes` instead, and sends its BLPOP
-and the receive script there in one write (redis-py's pipeline costs ~100 µs more per wake-up,
-which is most of the gap to the fastest peer's idle latency).
+in order). ``python -m benchmarks.bench_redis`` measures the whole backend on a lane against
+redis-py's ``register_script`` path (``benchmarks/RESULTS.md``, section ``redis-transport``);
+the lanes are kept because they are at least 1.3x faster end to end there, the bar a
+hand-written transport has to clear.
+
+This module is only the wire: it carries bytes and replies. It holds no policy: TLS settings,
+which errors are retried and how, NOSCRIPT, what a reply error means to qworker all belong to
+the transport. A lane raises the builtin :class:`ConnectionError` / :class:`TimeoutError` for a
+broken or silent connection, and an error reply as the :class:`hiredis.ReplyError` hiredis made
+of it.
+
+Blocking commands (BLPOP) never use the shared lane: they would stall everyone behind them. A
+long poll borrows a lane of its own from :class:`WaitLanes` instead, and sends its BLPOP and the
+receive script there in one write (redis-py's pipeline costs ~100 µs more per wake-up).
 
 A caller cancelled while waiting leaves its future in the FIFO; the reply, when it comes, is
 dropped, so replies never shift to the wrong caller. A call that times out closes the
@@ -18,36 +28,61 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import hiredis
-from redis.exceptions import (
-    AuthenticationError,
-    BusyLoadingError,
-    NoPermissionError,
-    NoScriptError,
-    ResponseError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from qworker_redis.connection import Settings
-
-_ERRORS: tuple[tuple[str, type[Exception]], ...] = (
-    ("NOSCRIPT", NoScriptError),
-    ("NOPERM", NoPermissionError),
-    ("WRONGPASS", AuthenticationError),
-    ("NOAUTH", AuthenticationError),
-    ("LOADING", BusyLoadingError),
-)
+ReplyError = hiredis.ReplyError
 
 
-def _error(reply: hiredis.ReplyError) -> Exception:
-    text = str(reply)
-    for prefix, kind in _ERRORS:
-        if text.startswith(prefix):
-            return kind(text)
-    return ResponseError(text)
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how a lane connects: the transport derives it from the backend URL."""
+
+    host: str
+    port: int
+    ssl: ssl.SSLContext | None
+    hello: tuple[bytes, ...]  #: packed commands sent first on every connection (AUTH, SELECT)
+    connect_timeout: float
+    read_timeout: float
+
+
+# -- RESP encoding (the only RESP writer in qworker_redis) -----------------------------------------
+
+
+def pack_command(parts: Sequence[bytes]) -> bytes:
+    """One command in RESP (arguments already bytes)."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(p), p) for p in parts)
+
+
+def pack_head(sha: str, keys: Sequence[bytes]) -> bytes:
+    """The items ``EVALSHA sha numkeys KEYS...`` of a script call without the array header:
+    computed once per queue and script, then completed by :func:`pack_args` per call."""
+    return pack_command([b"EVALSHA", sha.encode(), b"%d" % len(keys), *keys]).partition(b"\r\n")[2]
+
+
+def pack_args(head: bytes, head_items: int, args: Sequence[Any]) -> bytes:
+    """A whole command in RESP: ``head`` (``head_items`` items) followed by ``args``.
+
+    Faster than redis-py's general packer for the hot path: arguments are only str, bytes, int.
+    """
+    parts = [b"*%d\r\n" % (head_items + len(args)), head]
+    append = parts.append
+    for arg in args:
+        kind = type(arg)
+        if kind is str:
+            arg = arg.encode()
+        elif kind is int:
+            arg = b"%d" % arg
+        elif kind is not bytes:
+            raise TypeError(f"cannot send {kind.__name__} to Redis")
+        append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+# -- connections ---------------------------------------------------------------------------------
 
 
 class _Protocol(asyncio.Protocol):
@@ -67,24 +102,24 @@ class _Protocol(asyncio.Protocol):
             try:
                 reply = self.reader.gets()
             except hiredis.ProtocolError as exc:
-                self._fail(RedisConnectionError(f"protocol error from Redis: {exc}"))
+                self._fail(ConnectionError(f"protocol error from Redis: {exc}"))
                 _drop(self)
                 return
             if reply is False:
                 return
             if not self.waiters:  # a reply nobody asked for: the stream cannot be trusted
-                self._fail(RedisConnectionError("unexpected reply from Redis"))
+                self._fail(ConnectionError("unexpected reply from Redis"))
                 _drop(self)
                 return
             future = self.waiters.popleft()
             if not future.done():
-                if isinstance(reply, hiredis.ReplyError):
-                    future.set_exception(_error(reply))
+                if isinstance(reply, ReplyError):
+                    future.set_exception(reply)
                 else:
                     future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+        self._fail(ConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
 
     def _fail(self, exc: Exception) -> None:
         self.closed = True
@@ -97,40 +132,33 @@ class _Protocol(asyncio.Protocol):
 class FastLane:
     """One lazily (re)connected, pipelined connection to a single Redis node."""
 
-    def __init__(self, settings: Settings, *, track_client_id: bool = False) -> None:
-        self._settings = settings
+    def __init__(self, endpoint: Endpoint, *, track_client_id: bool = False) -> None:
+        self._endpoint = endpoint
         self._track_client_id = track_client_id
         self._protocol: _Protocol | None = None
         self._lock = asyncio.Lock()
         self._closed = False  #: closed for good: a connect still under way is dropped
 
     async def _connect(self) -> _Protocol:
-        s = self._settings
-        host, port = s.hosts[0]
+        e = self._endpoint
         loop = asyncio.get_running_loop()
-        context = _ssl_context(s) if s.tls else None
         try:
-            async with asyncio.timeout(s.socket_connect_timeout):
+            async with asyncio.timeout(e.connect_timeout):
                 _, protocol = await loop.create_connection(
-                    _Protocol, host, port, ssl=context, server_hostname=host if context else None
+                    _Protocol, e.host, e.port, ssl=e.ssl, server_hostname=e.host if e.ssl else None
                 )
         except TimeoutError:
-            raise RedisTimeoutError(f"timed out connecting to {host}:{port}") from None
+            raise TimeoutError(f"timed out connecting to {e.host}:{e.port}") from None
         except OSError as exc:
-            raise RedisConnectionError(f"error connecting to {host}:{port}: {exc}") from None
-        hello: list[list[bytes]] = []
-        if s.password is not None:
-            hello.append([b"AUTH", *([s.username.encode()] if s.username else []), s.password.encode()])
-        if s.db:
-            hello.append([b"SELECT", str(s.db).encode()])
+            raise ConnectionError(f"error connecting to {e.host}:{e.port}: {exc}") from None
         try:
-            for command in hello:
-                await self._send(protocol, pack_command(command), s.socket_timeout)
+            for command in e.hello:
+                await self._send(protocol, command, e.read_timeout)
             if self._track_client_id:
                 try:
-                    client_id = await self._send(protocol, pack_command([b"CLIENT", b"ID"]), s.socket_timeout)
+                    client_id = await self._send(protocol, pack_command([b"CLIENT", b"ID"]), e.read_timeout)
                     protocol.client_id = str(client_id).encode()
-                except ResponseError:  # an ACL without CLIENT: the lane cannot be unblocked early
+                except ReplyError:  # an ACL without CLIENT: the lane cannot be unblocked early
                     protocol.client_id = None
         except BaseException:  # a refused AUTH, a timeout or a cancellation: drop the socket
             _drop(protocol)
@@ -144,28 +172,28 @@ class FastLane:
                 protocol = self._protocol
                 if protocol is None or protocol.closed:
                     if self._closed:
-                        raise RedisConnectionError("connection to Redis closed")
+                        raise ConnectionError("connection to Redis closed")
                     protocol = await self._connect()
                     if self._closed:  # the backend closed while this call connected
                         _drop(protocol)
-                        raise RedisConnectionError("connection to Redis closed")
+                        raise ConnectionError("connection to Redis closed")
                     self._protocol = protocol
         return protocol
 
     async def execute(self, payload: bytes) -> Any:
-        """Send one packed command and return its reply (errors raised as redis-py exceptions)."""
+        """Send one packed command and return its reply (an error reply is raised)."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._ready()
-        return await self._send(protocol, payload, self._settings.socket_timeout)
+        return await self._send(protocol, payload, self._endpoint.read_timeout)
 
     async def execute_many(self, payload: bytes, count: int) -> list[Any]:
         """Send ``count`` packed commands in one write and return their replies in order.
 
-        A command's error reply (``ResponseError`` and its kinds, such as ``NoScriptError``) is
-        returned in its place, as redis-py's ``pipeline.execute(raise_on_error=False)`` does;
-        a lost connection or a timeout raises. With a blocking command among them, use a lane
-        of its own (:class:`WaitLanes`): the replies behind it wait for it.
+        A command's error reply is returned in its place (a :class:`ReplyError`), as redis-py's
+        ``pipeline.execute(raise_on_error=False)`` does; a lost connection or a timeout raises.
+        With a blocking command among them, use a lane of its own (:class:`WaitLanes`): the
+        replies behind it wait for it.
         """
         protocol = self._protocol
         if protocol is None or protocol.closed:
@@ -173,14 +201,14 @@ class FastLane:
         futures = _write(protocol, payload, count)
         for future in futures:  # those after a failed one are never awaited: no "never retrieved"
             future.add_done_callback(_retrieved)
-        timeout = self._settings.socket_timeout
+        timeout = self._endpoint.read_timeout
         replies: list[Any] = []
         try:
             async with asyncio.timeout(timeout):
                 for future in futures:
                     try:
                         replies.append(await future)
-                    except ResponseError as exc:
+                    except ReplyError as exc:
                         replies.append(exc)
         except TimeoutError:
             raise _timed_out(protocol, timeout) from None
@@ -220,15 +248,15 @@ class WaitLanes:
     gives it back after. Idle lanes are kept (up to ``keep``) so a busy worker does not connect
     per wait; a lane that failed, timed out or was abandoned mid-call is closed, not reused."""
 
-    def __init__(self, settings: Settings, keep: int = 64) -> None:
-        self._settings = settings
+    def __init__(self, endpoint: Endpoint, keep: int = 64) -> None:
+        self._endpoint = endpoint
         self._keep = keep
         self._idle: list[FastLane] = []
         self._busy: set[FastLane] = set()
         self._closed = False
 
     def borrow(self) -> FastLane:
-        lane = self._idle.pop() if self._idle else FastLane(self._settings, track_client_id=True)
+        lane = self._idle.pop() if self._idle else FastLane(self._endpoint, track_client_id=True)
         self._busy.add(lane)
         return lane
 
@@ -253,7 +281,7 @@ def _write(protocol: _Protocol, payload: bytes, count: int) -> list[asyncio.Futu
     transport = protocol.transport
     if protocol.closed or transport is None or transport.is_closing():
         protocol.closed = True
-        raise RedisConnectionError("connection to Redis closed")
+        raise ConnectionError("connection to Redis closed")
     loop = asyncio.get_running_loop()
     futures = [loop.create_future() for _ in range(count)]
     protocol.waiters.extend(futures)
@@ -267,32 +295,13 @@ def _drop(protocol: _Protocol) -> None:
         protocol.transport.abort()
 
 
-def _timed_out(protocol: _Protocol, timeout: float) -> RedisTimeoutError:
+def _timed_out(protocol: _Protocol, timeout: float) -> TimeoutError:
     """Drop a connection whose replies are late (the stream can no longer be matched to its
     requests) and return the error to raise."""
     _drop(protocol)
-    return RedisTimeoutError(f"no reply from Redis in {timeout}s")
+    return TimeoutError(f"no reply from Redis in {timeout}s")
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def pack_command(parts: list[bytes]) -> bytes:
-    """One command in RESP (arguments already bytes)."""
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(p), p) for p in parts)
-
-
-def _ssl_context(s: Settings) -> ssl.SSLContext:
-    options = s.ssl
-    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
-    context.check_hostname = bool(options.get("ssl_check_hostname", True))
-    context.verify_mode = {
-        "required": ssl.CERT_REQUIRED,
-        "optional": ssl.CERT_OPTIONAL,
-        "none": ssl.CERT_NONE,
-    }[options.get("ssl_cert_reqs", "required")]
-    if options.get("ssl_certfile"):
-        context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
-    return context

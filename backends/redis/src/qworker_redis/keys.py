@@ -3,19 +3,22 @@
 Key layout
 ==========
 
-All keys start with a prefix (``qworker`` unless the URL says ``?prefix=...``). There is one
-global key, and every other key belongs to one queue and carries that queue's *hash tag*
-``{TAG}``, so each Lua script touches a single hash slot and runs unchanged on Redis Cluster.
+All keys start with a prefix (``qworker`` unless the URL says ``?prefix=...``). Two keys are
+global, the record store has two per record kind (at the end), and every other key belongs to
+one queue and carries that queue's *hash tag* ``{TAG}``, so each Lua script touches a single
+hash slot and runs unchanged on Redis Cluster (the two scripts that also touch the registry,
+``register`` and ``unregister``, run on a single node only).
 
 ``PREFIX:queues`` (HASH, global)
-    queue name -> msgpack ``{"tag", "inc", "spec"}``; the registry behind ``list_queues`` and
-    the client-side cache of tags. ``PREFIX:incarnations`` (STRING) is the counter that numbers
-    queue incarnations (a queue deleted and created again gets a new, larger one, so cached specs
-    and receipt handles of the old queue are detected, and a delete of one incarnation never
-    touches a later one). On a single node, creating and deleting a queue change its registry
-    entry and its keys in one script; on Redis Cluster, where this key is in another slot, see
-    ``lua/includes/lifecycle.lua`` for the order of the two steps and the tombstone a delete
-    leaves in ``meta`` (field ``dropped``, expiring after a day).
+    queue name -> msgpack ``{"tag", "inc", "spec"[, "tags"]}`` (the tags given at creation);
+    the registry behind ``list_queues`` and the client-side cache of tags.
+    ``PREFIX:incarnations`` (STRING) is the counter that numbers queue incarnations (a queue
+    deleted and created again gets a new, larger one, so cached specs and receipt handles of the
+    old queue are detected, and a delete of one incarnation never touches a later one). On a
+    single node, creating and deleting a queue change its registry entry and its keys in one
+    script (``lua/register-15.lua``, ``lua/unregister-15.lua``); on Redis Cluster, where this
+    key is in another slot, see ``lua/includes/lifecycle.lua`` for the order of the two steps
+    and the tombstone a delete leaves in ``meta`` (field ``dropped``, expiring after a day).
 
 Per queue ``Q`` with tag ``T`` (``T`` is the queue's own name, or, for a queue created with a
 ``RedrivePolicy``, the tag of its dead-letter queue: a source and its DLQ share a slot so the
@@ -23,10 +26,13 @@ receive script can move poison messages atomically, and redrive can move them ba
 
 =================================  ====  ========================================================
 ``PREFIX:{T}:Q:meta``              HASH  incarnation, attributes in ms, DLQ name, counters
-                                         (``seq`` arrival/SequenceNumber, ``ghosts``); after a
-                                         SetQueueAttributes ``rev`` and ``spec`` (below),
-                                         ``xshift``; ``purged`` (ms of the last PurgeQueue);
-                                         ``tag:KEY`` -> value for each tag
+                                         (``seq`` arrival/SequenceNumber, ``ghosts``, ``qn``
+                                         quarantined messages); after a SetQueueAttributes
+                                         ``rev`` and ``spec`` (below), ``xshift``; ``purged``
+                                         (ms of the last PurgeQueue); ``tag:KEY`` -> value for
+                                         each tag; ``created``, ``modified`` (s); on Redis
+                                         Cluster, ``dropped``: a deleted incarnation's
+                                         tombstone
 ``PREFIX:{T}:Q:ready``             LIST  standard queues: ids of visible messages, oldest first;
                                          ``*id`` for a message received before (it has a
                                          state), so a first receive reads no state.
@@ -44,12 +50,18 @@ receive script can move poison messages atomically, and redrive can move them ba
                                          ``GROUP\\0ARRIVAL\\0id`` (score 0, ordered by member)
 ``PREFIX:{T}:Q:groups``            ZSET  FIFO: groups ready to serve -> arrival of their head
 ``PREFIX:{T}:Q:gin``               HASH  FIFO: group -> number of its messages in flight
-``PREFIX:{T}:Q:dedup``             HASH  FIFO: ``SCOPE\\0DEDUPID`` -> ``message-id|sequence``
+``PREFIX:{T}:Q:dedup``             HASH  FIFO: ``GROUP\\0DEDUPID`` -> ``message-id|sequence``
+                                         (``GROUP`` empty unless deduplication is per group)
 ``PREFIX:{T}:Q:dedupx``            ZSET  FIFO: dedup field -> end of its 5-minute window (ms)
 ``PREFIX:{T}:Q:quarantine``        HASH  id -> ``reason|ms|raw state``; ``id\\0raw`` -> raw envelope
 =================================  ====  ========================================================
 
-Attributes change (SetQueueAttributes, ``lua/configure-14.lua``), and every client caches a
+A script takes only the keys of this table it touches, listed by name in its header
+(``KEYS[3]  Q.inflight``; see :mod:`qworker_redis.scripts`), so ``receive-21.lua`` takes 12 of
+the queue's keys and 9 of its dead-letter queue's, ``delete-10.lua`` 10, ``send-11.lua`` 11, and
+only creating and dropping a queue take all 14.
+
+Attributes change (SetQueueAttributes, ``lua/configure-2.lua``), and every client caches a
 queue's registration (:class:`~qworker_redis.queues.QueueRef`, with the spec it validates sends
 against and the keys of its dead-letter queue). The meta HASH is the truth: the scripts read the
 attributes they act on from it (visibility timeout, retention, delay, maxReceiveCount, DLQ name),
@@ -66,7 +78,7 @@ A ``RedrivePolicy`` set later may name a dead-letter queue in another hash slot 
 in the spec blob). On a single node that does not matter (a script may touch any key), and the
 move stays atomic. On Redis Cluster the receive script leases such a poison message to the
 client instead of moving it (in flight for 30 s, not counted), the client adds it to the DLQ
-(``lua/dead_letter-14.lua``, idempotent by message id) and deletes it from the source, fenced by
+(``lua/dead_letter-9.lua``, idempotent by message id) and deletes it from the source, fenced by
 the lease: at-least-once, never lost (a lease that runs out makes the message visible again, and
 the next receive leases it again).
 
@@ -102,7 +114,8 @@ from dataclasses import dataclass
 
 DEFAULT_PREFIX = "qworker"
 
-#: per-queue key suffixes, in the order scripts receive them as KEYS (see lua/includes/keys.lua)
+#: the keys of a queue, by suffix. A script takes only the ones it touches, named in its header
+#: (``KEYS[i] Q.meta``, see :mod:`qworker_redis.scripts`); creating and dropping a queue take all.
 QUEUE_KEY_SUFFIXES: tuple[str, ...] = (
     "meta",
     "ready",
@@ -145,7 +158,7 @@ class QueueKeys:
     queue: str
     tag: str
     prefix: str
-    all: tuple[bytes, ...]  #: every key, in QUEUE_KEY_SUFFIXES order (the scripts' KEYS)
+    all: tuple[bytes, ...]  #: every key, in QUEUE_KEY_SUFFIXES order
 
     @classmethod
     def build(cls, queue: str, tag: str, prefix: str = DEFAULT_PREFIX) -> QueueKeys:

@@ -91,7 +91,7 @@ def meta_fields(spec: QueueSpec) -> list[str | int]:
     ]
 
 
-#: how the receive script reaches the dead-letter queue (``ARGV[8]`` of receive-28.lua): ``a``
+#: how the receive script reaches the dead-letter queue (``ARGV[8]`` of receive-21.lua): ``a``
 #: its keys are passed (same hash slot, or a single node); ``r`` another slot of a Redis Cluster:
 #: leased to the client, which moves it; ``""`` no RedrivePolicy
 DlqMode = Literal["a", "r", ""]
@@ -106,12 +106,14 @@ class QueueRef:
     tag: str
     inc: str
     keys: QueueKeys
-    #: KEYS of the receive script: the queue's keys then its DLQ's (or its own again)
-    receive_keys: tuple[bytes, ...]
+    #: the keys scripts reach its dead-letter queue by (the D keys of receive-21.lua): the
+    #: DLQ's in mode ``a``, else the queue's own
+    dlq_keys: QueueKeys
     #: the registry entry this was read from (or will be written as): deletes compare it
     raw: bytes = field(default=b"", compare=False)
-    #: packed ``EVALSHA sha numkeys KEYS...`` per script name (see scripts.pack_head)
-    heads: dict[str, bytes] = field(default_factory=dict, compare=False)
+    #: per script name, the KEYS of a call on this queue and the packed ``EVALSHA sha numkeys
+    #: KEYS...`` (:func:`~qworker_redis.fastlane.pack_head`): computed once, reused every call
+    calls: dict[str, tuple[tuple[bytes, ...], bytes]] = field(default_factory=dict, compare=False)
     #: the spec revision (meta ``rev``): "0" = the spec of the registry entry
     rev: str = "0"
     #: the dead-letter queue's hash tag (None: this queue's own, as at creation)
@@ -157,7 +159,7 @@ class QueueRef:
             if initial:
                 registration["tags"] = dict(initial)
             raw = msgpack.packb(registration)
-        return cls(spec, tag, inc, keys, keys.all + dlq_keys.all, raw, {}, rev, dlq_tag, mode, initial)
+        return cls(spec, tag, inc, keys, dlq_keys, raw, {}, rev, dlq_tag, mode, initial)
 
     @classmethod
     def from_registration(cls, raw: bytes, prefix: str, *, cluster: bool = False) -> QueueRef:
@@ -184,6 +186,6 @@ class QueueRef:
             spec, self.tag, self.inc, self.keys.prefix, self.raw, rev=rev, dlq_tag=dlq_tag, cluster=cluster
         )
         return QueueRef(
-            built.spec, built.tag, built.inc, built.keys, built.receive_keys, self.raw, {}, rev,
+            built.spec, built.tag, built.inc, built.keys, built.dlq_keys, self.raw, {}, rev,
             dlq_tag, built.dlq_mode, self.initial_tags,
         )  # fmt: skip

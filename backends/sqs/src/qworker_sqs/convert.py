@@ -26,20 +26,7 @@ from qworker.backend import (
     SendResult,
 )
 from qworker.errors import BackendError
-
-#: Lambda's order of system attributes in a record (SPEC EVT-4); others follow in SQS's order
-_ATTRIBUTE_ORDER = (
-    "ApproximateReceiveCount",
-    "SentTimestamp",
-    "SequenceNumber",
-    "MessageGroupId",
-    "SenderId",
-    "MessageDeduplicationId",
-    "ApproximateFirstReceiveTimestamp",
-    "AWSTraceHeader",
-    "DeadLetterQueueSourceArn",
-)
-
+from qworker.events import SYSTEM_ATTRIBUTE_ORDER
 
 # -- messages -----------------------------------------------------------------------------------
 
@@ -86,9 +73,13 @@ def send_result(item: Mapping[str, Any]) -> SendResult:
 
 
 def received_message(message: Mapping[str, Any]) -> ReceivedMessage:
-    """An SQS ``Message`` (received with every system and message attribute) as qworker's."""
+    """An SQS ``Message`` (received with every system and message attribute) as qworker's, its
+    system attributes in Lambda's order (:data:`qworker.events.SYSTEM_ATTRIBUTE_ORDER`, SPEC
+    EVT-4); names that order does not know follow, in SQS's order."""
     raw_attributes: Mapping[str, Any] = message.get("Attributes") or {}
-    attributes = {name: str(raw_attributes[name]) for name in _ATTRIBUTE_ORDER if name in raw_attributes}
+    attributes = {
+        name: str(raw_attributes[name]) for name in SYSTEM_ATTRIBUTE_ORDER if name in raw_attributes
+    }
     for name, value in raw_attributes.items():
         if name not in attributes:
             attributes[name] = str(value)

@@ -218,45 +218,7 @@ def translate(exc: BaseException, *, operation: str, queue: str | None, endpoint
     """
     where = f"SQS {operation}" + (f" on {queue!r}" if queue else "")
     if isinstance(exc, ClientError):
-        codes = error_codes(exc)
-        text = error_text(exc)
-        if codes & QUEUE_MISSING:
-            return QueueDoesNotExist(queue or "?")
-        if codes & QUEUE_EXISTS:
-            return QueueNameExists(
-                f"A queue named {queue!r} already exists with different attributes ({text})."
-            )
-        if "PurgeQueueInProgress" in codes:  # an HTTP 403, like a refusal: checked first
-            return PurgeQueueInProgress((queue or "?").rstrip("/").rsplit("/", 1)[-1])
-        if codes & CREDENTIALS_REFUSED:
-            return BackendUnavailable(
-                f"{where}: AWS refused the credentials ({text}). Check the credential chain: "
-                "AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, SSO login, or the "
-                "instance/container role."
-            )
-        if codes & ACCESS_DENIED:
-            return BackendUnavailable(
-                f"{where}: access denied ({text}). The credentials work but their IAM policy does not "
-                f"allow sqs:{operation} on this queue."
-            )
-        if "403" in codes:
-            return BackendUnavailable(
-                f"{where}: refused with HTTP 403 ({text}). The credentials were refused, or their IAM "
-                f"policy does not allow sqs:{operation}."
-            )
-        if "InvalidAttributeValue" in codes:
-            return InvalidAttributeValue(f"{where}: {text}")
-        if "ReceiptHandleIsInvalid" in codes:
-            return ReceiptHandleIsInvalid(f"{where}: {text}")
-        if "InvalidAttributeName" in codes:
-            return InvalidAttributeName(f"{where}: {text}")
-        if codes & INVALID_REQUEST:
-            return InvalidParameterValue(f"{where}: {text}")
-        if "UnsupportedOperation" in codes:
-            return UnsupportedOperation(f"{where}: {text}")
-        if is_transient(exc):
-            return BackendUnavailable(f"{where} failed after retries: {text}")
-        return BackendError(f"{where} failed: {text}")
+        return _client_error(exc, where, operation, queue)
     if isinstance(exc, _NO_CREDENTIALS):
         return BackendUnavailable(
             f"No usable AWS credentials for SQS ({redact(str(exc))}). qworker uses the standard chain: "
@@ -278,3 +240,49 @@ def translate(exc: BaseException, *, operation: str, queue: str | None, endpoint
     if isinstance(exc, BotoCoreError):
         return BackendError(f"{where} failed: {redact(str(exc))}")
     return BackendError(f"{where} failed: {type(exc).__name__}: {redact(str(exc))}")
+
+
+#: error codes that map one to one onto a qworker error carrying SQS's text
+_BY_CODE: tuple[tuple[str, type[QWorkerError]], ...] = (
+    ("InvalidAttributeValue", InvalidAttributeValue),
+    ("ReceiptHandleIsInvalid", ReceiptHandleIsInvalid),
+    ("InvalidAttributeName", InvalidAttributeName),
+)
+
+
+def _client_error(exc: ClientError, where: str, operation: str, queue: str | None) -> QWorkerError:
+    """The qworker error for an error answer of SQS."""
+    codes = error_codes(exc)
+    text = error_text(exc)
+    if codes & QUEUE_MISSING:
+        return QueueDoesNotExist(queue or "?")
+    if codes & QUEUE_EXISTS:
+        return QueueNameExists(f"A queue named {queue!r} already exists with different attributes ({text}).")
+    if "PurgeQueueInProgress" in codes:  # an HTTP 403, like a refusal: checked first
+        return PurgeQueueInProgress((queue or "?").rstrip("/").rsplit("/", 1)[-1])
+    if codes & CREDENTIALS_REFUSED:
+        return BackendUnavailable(
+            f"{where}: AWS refused the credentials ({text}). Check the credential chain: "
+            "AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, SSO login, or the "
+            "instance/container role."
+        )
+    if codes & ACCESS_DENIED:
+        return BackendUnavailable(
+            f"{where}: access denied ({text}). The credentials work but their IAM policy does not "
+            f"allow sqs:{operation} on this queue."
+        )
+    if "403" in codes:
+        return BackendUnavailable(
+            f"{where}: refused with HTTP 403 ({text}). The credentials were refused, or their IAM "
+            f"policy does not allow sqs:{operation}."
+        )
+    for code, kind in _BY_CODE:
+        if code in codes:
+            return kind(f"{where}: {text}")
+    if codes & INVALID_REQUEST:
+        return InvalidParameterValue(f"{where}: {text}")
+    if "UnsupportedOperation" in codes:
+        return UnsupportedOperation(f"{where}: {text}")
+    if is_transient(exc):
+        return BackendUnavailable(f"{where} failed after retries: {text}")
+    return BackendError(f"{where} failed: {text}")

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from botocore.exceptions import ClientError
@@ -37,11 +37,12 @@ from botocore.exceptions import ClientError
 from qworker import arn
 from qworker.backend import ReceivedMessage, RedriveResult, SendEntry, VisibilityChange
 from qworker.errors import BackendError, InvalidParameterValue, QueueDoesNotExist, QWorkerError
+from qworker_sqs import acks
+from qworker_sqs import receive as receiving
+from qworker_sqs import send as sending
+from qworker_sqs.client import SQSClient
 from qworker_sqs.errors import NOT_IMPLEMENTED, error_codes, http_status
 from qworker_sqs.queues import is_aws_endpoint
-
-if TYPE_CHECKING:
-    from qworker_sqs.backend import SQSBackend
 
 log = structlog.get_logger("qworker.sqs")
 
@@ -57,7 +58,7 @@ class _NoMoveTasks(Exception):
 
 
 async def redrive(
-    backend: SQSBackend, dead_letter_queue: str, destination: str | None, max_per_second: int | None
+    client: SQSClient, dead_letter_queue: str, destination: str | None, max_per_second: int | None
 ) -> RedriveResult:
     """Move the dead-letter queue's messages back; see the module docstring."""
     if max_per_second is not None and (
@@ -69,39 +70,39 @@ async def redrive(
             f"Value {max_per_second!r} for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: it "
             f"must be between 1 and {MAX_RATE}."
         )
-    dlq_ref = await backend.ref(dead_letter_queue)
-    dlq_arn = await backend.resolved_arn(dead_letter_queue)
+    dlq_ref = await client.ref(dead_letter_queue)
+    dlq_arn = await client.resolved_arn(dead_letter_queue)
     destination_arn = None
     if destination is not None:
-        target = await backend.ref(destination)
+        target = await client.ref(destination)
         if target.fifo != dlq_ref.fifo:
             raise InvalidParameterValue(
                 "The destination queue must be of the same type as the dead-letter queue."
             )
         if target.url == dlq_ref.url:
             raise InvalidParameterValue("The destination cannot be the dead-letter queue itself.")
-        destination_arn = await backend.resolved_arn(destination)
-    if backend.move_tasks_supported is not False:
+        destination_arn = await client.resolved_arn(destination)
+    if client.move_tasks_supported is not False:
         try:
-            result = await _move_task(backend, dead_letter_queue, dlq_arn, destination_arn, max_per_second)
+            result = await _move_task(client, dead_letter_queue, dlq_arn, destination_arn, max_per_second)
         except _NoMoveTasks:
-            backend.move_tasks_supported = False
+            client.move_tasks_supported = False
             log.info(
                 "sqs.redrive_fallback",
-                endpoint=backend.endpoint_url,
+                endpoint=client.endpoint_url,
                 detail="the endpoint has no StartMessageMoveTask; moving messages by receive + send + delete",
             )
         else:
-            backend.move_tasks_supported = True
+            client.move_tasks_supported = True
             return result
-    return await _receive_send_delete(backend, dead_letter_queue, destination, max_per_second)
+    return await _receive_send_delete(client, dead_letter_queue, destination, max_per_second)
 
 
 # -- StartMessageMoveTask -------------------------------------------------------------------------
 
 
 async def _move_task(
-    backend: SQSBackend, dlq: str, dlq_arn: str, destination_arn: str | None, rate: int | None
+    client: SQSClient, dlq: str, dlq_arn: str, destination_arn: str | None, rate: int | None
 ) -> RedriveResult:
     params: dict[str, Any] = {"SourceArn": dlq_arn}
     if destination_arn is not None:
@@ -110,23 +111,23 @@ async def _move_task(
         params["MaxNumberOfMessagesPerSecond"] = rate
     started_ms = int(time.time() * 1000) - 5_000
     try:
-        response = await backend.call("StartMessageMoveTask", dlq, **params)
+        response = await client.call("StartMessageMoveTask", dlq, **params)
     except QWorkerError as exc:
-        if _unimplemented(backend, exc):
+        if _unimplemented(client, exc):
             raise _NoMoveTasks from exc
         raise
     handle = response.get("TaskHandle")
     try:
-        return await _wait_for_task(backend, dlq, dlq_arn, handle, started_ms)
+        return await _wait_for_task(client, dlq, dlq_arn, handle, started_ms)
     except asyncio.CancelledError:
         if handle:
             with contextlib.suppress(QWorkerError):
-                await asyncio.shield(backend.call("CancelMessageMoveTask", dlq, TaskHandle=handle))
+                await asyncio.shield(client.call("CancelMessageMoveTask", dlq, TaskHandle=handle))
         raise
 
 
-def _unimplemented(backend: SQSBackend, exc: QWorkerError) -> bool:
-    if backend.move_tasks_supported or is_aws_endpoint(backend.endpoint_url):
+def _unimplemented(client: SQSClient, exc: QWorkerError) -> bool:
+    if client.move_tasks_supported or is_aws_endpoint(client.endpoint_url):
         return False  # on AWS (or once the action worked) every error is a real one
     cause = exc.__cause__
     if not isinstance(cause, ClientError):
@@ -135,13 +136,13 @@ def _unimplemented(backend: SQSBackend, exc: QWorkerError) -> bool:
 
 
 async def _wait_for_task(
-    backend: SQSBackend, dlq: str, dlq_arn: str, handle: str | None, started_ms: int
+    client: SQSClient, dlq: str, dlq_arn: str, handle: str | None, started_ms: int
 ) -> RedriveResult:
     delay = _POLL_FIRST
     while True:
         await asyncio.sleep(delay)
         delay = min(_POLL_MAX, delay * 1.5)
-        response = await backend.call("ListMessageMoveTasks", dlq, SourceArn=dlq_arn, MaxResults=10)
+        response = await client.call("ListMessageMoveTasks", dlq, SourceArn=dlq_arn, MaxResults=10)
         tasks = response.get("Results", [])
         task = next((t for t in tasks if handle and t.get("TaskHandle") == handle), None)
         if task is None:  # finished tasks carry no handle: the newest one we started
@@ -173,8 +174,8 @@ async def _wait_for_task(
 class _Destinations:
     """Where each dead letter goes, resolved once per queue."""
 
-    def __init__(self, backend: SQSBackend, dlq: str, destination: str | None) -> None:
-        self.backend = backend
+    def __init__(self, client: SQSClient, dlq: str, destination: str | None) -> None:
+        self.client = client
         self.dlq = dlq
         self.destination = destination
         self.by_arn: dict[str, str | None] = {}
@@ -191,8 +192,8 @@ class _Destinations:
             return self.by_arn[source_arn]
         if not self.sources_listed:
             self.sources_listed = True
-            ref = await self.backend.ref(self.dlq)
-            response = await self.backend.call("ListDeadLetterSourceQueues", self.dlq, QueueUrl=ref.url)
+            ref = await self.client.ref(self.dlq)
+            response = await self.client.call("ListDeadLetterSourceQueues", self.dlq, QueueUrl=ref.url)
             urls = response.get("queueUrls", [])
             if len(urls) == 1:
                 self.only_source = urls[0]
@@ -216,24 +217,24 @@ class _Destinations:
         if account.isdigit():
             params["QueueOwnerAWSAccountId"] = account
         try:
-            response = await self.backend.call("GetQueueUrl", name, **params)
+            response = await self.client.call("GetQueueUrl", name, **params)
         except QueueDoesNotExist:
             return None
         return str(response["QueueUrl"])
 
 
 async def _receive_send_delete(
-    backend: SQSBackend, dlq: str, destination: str | None, rate: int | None
+    client: SQSClient, dlq: str, destination: str | None, rate: int | None
 ) -> RedriveResult:
-    destinations = _Destinations(backend, dlq, destination)
+    destinations = _Destinations(client, dlq, destination)
     step = min(10, rate) if rate else 10
     moved = failed = sent = 0
     given_up: dict[str, str] = {}  # message id -> latest receipt handle, made visible again at the end
     started = time.monotonic()
     try:
         while True:
-            batch = await backend.receive(
-                dlq, max_messages=10, wait_seconds=0, visibility_timeout=FALLBACK_LEASE
+            batch = await receiving.receive(
+                client, dlq, max_messages=10, wait_seconds=0, visibility_timeout=FALLBACK_LEASE
             )
             fresh = []
             for message in batch:
@@ -257,14 +258,14 @@ async def _receive_send_delete(
                     if rate:
                         await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
                     sent += len(chunk)
-                    copied = await _copy(backend, target, chunk)
+                    copied = await _copy(client, target, chunk)
                     done = [m for m in chunk if m.message_id in copied]
                     for message in chunk:
                         if message.message_id not in copied:
                             given_up[message.message_id] = message.receipt_handle
                             failed += 1
                     if done:
-                        leftovers = await backend.delete(dlq, [m.receipt_handle for m in done])
+                        leftovers = await acks.delete(client, dlq, [m.receipt_handle for m in done])
                         if leftovers:
                             log.warning(
                                 "sqs.redrive_delete_failed",
@@ -276,11 +277,11 @@ async def _receive_send_delete(
     finally:
         if given_up:
             with contextlib.suppress(BackendError):
-                await backend.change_visibility(dlq, [VisibilityChange(h, 0) for h in given_up.values()])
+                await acks.change_visibility(client, dlq, [VisibilityChange(h, 0) for h in given_up.values()])
     return RedriveResult(moved, failed)
 
 
-async def _copy(backend: SQSBackend, target: str, messages: Sequence[ReceivedMessage]) -> set[str]:
+async def _copy(client: SQSClient, target: str, messages: Sequence[ReceivedMessage]) -> set[str]:
     """Send copies of ``messages`` to ``target``; the message ids whose copy was accepted."""
     fifo = target.rstrip("/").endswith(".fifo")
     entries = [
@@ -295,7 +296,7 @@ async def _copy(backend: SQSBackend, target: str, messages: Sequence[ReceivedMes
         for index, message in enumerate(messages)
     ]
     try:
-        result = await backend.send(target, entries)
+        result = await sending.send(client, target, entries)
     except QueueDoesNotExist:
         log.warning("sqs.redrive_destination_missing", destination=target, count=len(messages))
         return set()

@@ -124,20 +124,7 @@ def parse_url(url: str) -> SQSSettings:
         if key in values:
             raise ConfigError(f"The sqs:// URL option {name!r} is given twice.")
         values[key] = value
-    endpoint = values.get("endpoint_url") or None
-    if endpoint is not None:
-        if split_userinfo(endpoint)[1] is not None:  # read as redact_url reads it (raw '/' in a password)
-            raise ConfigError("endpoint_url must not carry credentials; use the AWS credential chain.")
-        try:
-            endpoint_parts = urlsplit(endpoint)
-            valid = endpoint_parts.scheme in ("http", "https") and bool(endpoint_parts.hostname)
-            valid = valid and (endpoint_parts.port or 0) >= 0  # .port raises on a bad port
-        except ValueError:  # "Invalid IPv6 URL", a port that is no number
-            valid = False
-        if not valid:
-            raise ConfigError(
-                f"endpoint_url must be an http:// or https:// URL, not {redact_url(endpoint)!r}."
-            )
+    endpoint = _endpoint(values.get("endpoint_url") or None)
     retry_mode = values.get("retry_mode") or _env_retry_mode() or "adaptive"
     if retry_mode not in ("adaptive", "standard"):
         raise ConfigError(f"retry_mode must be 'adaptive' or 'standard', not {retry_mode!r}.")
@@ -152,6 +139,23 @@ def parse_url(url: str) -> SQSSettings:
         read_timeout=_float(values, "read_timeout", DEFAULT_READ_TIMEOUT, LONG_POLL_LIMIT + 1, 3600),
     )
     return settings
+
+
+def _endpoint(endpoint: str | None) -> str | None:
+    """The ``endpoint_url`` option, checked: an http(s) URL with a host and no credentials."""
+    if endpoint is None:
+        return None
+    if split_userinfo(endpoint)[1] is not None:  # read as redact_url reads it (raw '/' in a password)
+        raise ConfigError("endpoint_url must not carry credentials; use the AWS credential chain.")
+    try:
+        endpoint_parts = urlsplit(endpoint)
+        valid = endpoint_parts.scheme in ("http", "https") and bool(endpoint_parts.hostname)
+        valid = valid and (endpoint_parts.port or 0) >= 0  # .port raises on a bad port
+    except ValueError:  # "Invalid IPv6 URL", a port that is no number
+        valid = False
+    if not valid:
+        raise ConfigError(f"endpoint_url must be an http:// or https:// URL, not {redact_url(endpoint)!r}.")
+    return endpoint
 
 
 def _env_retry_mode() -> str | None:

@@ -3,12 +3,12 @@
   delete on Redis Cluster, where the registry is in another hash slot than the queue's keys
   (drop-14.lua then removes that incarnation's keys).
 
-  KEYS[1] the registry HASH
+  KEYS[1]  G.registry    the queue registry HASH
   ARGV[1] queue name   ARGV[2] registration the caller read (msgpack)
   Returns {1}, or {-1} when the registry holds something else (or nothing).
 ]]
 local E_NO_QUEUE = -1
 
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {E_NO_QUEUE} end
-redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HGET', G.registry, ARGV[1]) ~= ARGV[2] then return {E_NO_QUEUE} end
+redis.call('HDEL', G.registry, ARGV[1])
 return {1}

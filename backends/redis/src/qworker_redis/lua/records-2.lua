@@ -1,7 +1,8 @@
 --[[
   The shared record store (Backend.put_record and its siblings): one kind's records.
 
-  KEYS[1] the kind's HASH (key -> JSON value)   KEYS[2] its ZSET (key -> expiry ms, Redis clock)
+  KEYS[1]  R.data        the kind's HASH: key -> JSON value
+  KEYS[2]  R.exp         its ZSET: key -> expiry ms (Redis clock)
   ARGV[1] 'put', 'get', 'list' or 'del'   ARGV[2] clock offset ms   ARGV[3] key
   'put': ARGV[4] value, ARGV[5] time to live ms ('' = never)
   Expired records are dropped first (bounded), and never returned.
@@ -12,7 +13,7 @@ do
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
 end
-local H, X = KEYS[1], KEYS[2]
+local H, X = R.data, R.exp
 local old = redis.call('ZRANGEBYSCORE', X, '-inf', now, 'LIMIT', 0, 1000)
 if #old > 0 then
   redis.call('HDEL', H, unpack(old))

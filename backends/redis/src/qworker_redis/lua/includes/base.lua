@@ -1,8 +1,10 @@
 --[[
   Shared helpers, pasted by scripts.py at each "--- @include base" line.
 
-  Every queue script receives one or two queues' keys as KEYS, 14 per queue, in the order of
-  qworker_redis.keys.QUEUE_KEY_SUFFIXES (qkeys(0) = first queue, qkeys(14) = second queue).
+  A script names its keys in its header (KEYS[i] Q.meta, ...); scripts.py turns that list into
+  the tables Q, D, S (queues) it passes to these helpers, so a helper reaches a queue's key as
+  Q.ready whichever KEYS slot it came in. Each helper's comment says which keys it touches: a
+  script that calls it lists them.
   Message state (HASH msgs, field '~' .. message id, next to the envelope under the bare id: one
   big hash table instead of a second, often small and listpack-encoded, hash) is one string:
     token|count|first|received|arrival|src|group
@@ -15,7 +17,7 @@
   looks up nothing but the envelope.
   Receipt handles are INCARNATION:ID:TOKEN, ids are 36-character UUIDs.
   Time is Redis's own clock (TIME) plus ARGV offset (always 0 outside tests).
-  Attributes change (SetQueueAttributes, configure-14.lua): the meta HASH is the truth. 'rev'
+  Attributes change (SetQueueAttributes, configure-2.lua): the meta HASH is the truth. 'rev'
   counts the changes (absent = 0) and 'spec' holds the client-side spec of revision rev;
   scripts whose caller relies on its cached spec compare the revision it passes and answer
   {E_STALE_SPEC, rev, spec} when it is behind. A message's retention ends at its expiry score
@@ -29,16 +31,6 @@ local MAX_VIS_MS = 43200000     -- 12 hours (SQS-V-2)
 local MAX_ENVELOPE = 1114112    -- 1 MiB message + 64 KiB of envelope; larger is quarantined
 local DEDUP_MS = 300000         -- 5 minutes (SQS-F-3)
 local STATED = 42               -- '*': a ready-list element whose message has a state entry
-
-local function qkeys(base)
-  return {
-    meta = KEYS[base + 1], ready = KEYS[base + 2], inflight = KEYS[base + 3],
-    delayed = KEYS[base + 4], expiry = KEYS[base + 5], msgs = KEYS[base + 6],
-    errors = KEYS[base + 7], notify = KEYS[base + 8], gmsgs = KEYS[base + 9],
-    groups = KEYS[base + 10], gin = KEYS[base + 11], dedup = KEYS[base + 12],
-    dedupx = KEYS[base + 13], quarantine = KEYS[base + 14],
-  }
-end
 
 -- the field of a message's state in the msgs hash
 local function sk(id) return '~' .. id end
@@ -75,7 +67,7 @@ local function now_ms(offset)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + offset
 end
 
--- The queue's attributes, or nil when it does not exist or is another incarnation.
+-- The queue's attributes, or nil when it does not exist or is another incarnation. Keys: meta.
 local function load_meta(Q, inc)
   local m = redis.call('HMGET', Q.meta, 'inc', 'vt', 'ret', 'delay', 'maxrc', 'dlq', 'fifo', 'scope', 'name',
     'rev', 'xshift')
@@ -88,7 +80,7 @@ local function load_meta(Q, inc)
 end
 
 -- The reply for a caller whose spec revision `rev` is not the queue's (nil when it is, or when
--- the caller passed '' to skip the check).
+-- the caller passed '' to skip the check). Keys: meta.
 local function stale_spec(Q, M, rev)
   if rev == nil or rev == '' or rev == M.rev then return nil end
   return {E_STALE_SPEC, M.rev, redis.call('HGET', Q.meta, 'spec') or ''}
@@ -142,7 +134,7 @@ end
 
 local function fmt_int(n) return string.format('%d', n) end
 
--- Wake one long-polling receiver (BLPOP on the notify list); receivers pass it on.
+-- Wake one long-polling receiver (BLPOP on the notify list); receivers pass it on. Keys: notify.
 local function signal(Q)
   if redis.call('LLEN', Q.notify) == 0 then
     redis.call('RPUSH', Q.notify, '1')
@@ -153,7 +145,7 @@ end
 local function gmember(g, arrival, id) return g .. '\0' .. arrival .. '\0' .. id end
 
 -- FIFO: put group g in the ready set iff it has messages and none of them is in flight.
--- Returns true when the group is ready.
+-- Returns true when the group is ready. Keys: gin, groups, gmsgs.
 local function refresh_group(Q, g)
   local n = tonumber(redis.call('HGET', Q.gin, g) or '0')
   if n > 0 then
@@ -172,6 +164,7 @@ end
 -- Remove every trace of message id (parsed state st, nil when unreadable). `popped`: a
 -- standard message already taken off the ready list (else one found nowhere is a ghost there).
 -- Returns the FIFO group to refresh, if any.
+-- Keys: meta, inflight, delayed, expiry, msgs, errors, gmsgs, gin.
 local function remove_message(Q, M, id, st, popped)
   local inflight = redis.call('ZREM', Q.inflight, id) == 1
   local g = nil
@@ -195,7 +188,7 @@ end
 
 -- How many messages the quarantine holds (meta field 'qn'). The hash has one or two fields per
 -- message (the raw envelope's is ID\0raw), so HLEN cannot tell; a queue quarantined into by an
--- older qworker has no 'qn' yet: it is counted once, here.
+-- older qworker has no 'qn' yet: it is counted once, here. Keys: meta, quarantine.
 local function quarantine_count(Q)
   local n = redis.call('HGET', Q.meta, 'qn')
   if n then return tonumber(n) end
@@ -208,6 +201,7 @@ local function quarantine_count(Q)
 end
 
 -- Set a message aside with a reason (T16): never delivered, never blocks the queue.
+-- Keys: quarantine and remove_message's.
 local function quarantine(Q, M, id, st, raw_state, reason, now, popped)
   local env = redis.call('HGET', Q.msgs, id)
   quarantine_count(Q)
@@ -219,6 +213,7 @@ local function quarantine(Q, M, id, st, raw_state, reason, now, popped)
 end
 
 -- Take message id out of the quarantine (restored or dropped); true when it was there.
+-- Keys: meta, quarantine.
 local function unquarantine(Q, id)
   quarantine_count(Q)
   if redis.call('HDEL', Q.quarantine, id, id .. '\0raw') == 0 then return false end
@@ -227,6 +222,7 @@ local function unquarantine(Q, id)
 end
 
 -- SQS-L-3: delete messages past the retention period, at most LIMIT per call.
+-- Keys: remove_message's and refresh_group's.
 local function expire(Q, M, now)
   local old = redis.call('ZRANGEBYSCORE', Q.expiry, '-inf', now - M.shift, 'LIMIT', 0, LIMIT)
   if #old == 0 then return end

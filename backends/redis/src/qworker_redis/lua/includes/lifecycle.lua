@@ -10,7 +10,15 @@
   in the meta HASH (field 'dropped' = the incarnation, the hash expiring after a while) so that
   a late create of that incarnation (its creator or a client finishing it, paused until after
   the delete) cannot bring it back without a registry entry.
+
+  Both helpers take every key of the queue (a script that calls them lists all 14).
 ]]
+
+-- Every key of queue Q (UNLINK them all).
+local function unlink_queue(Q)
+  redis.call('UNLINK', Q.meta, Q.ready, Q.inflight, Q.delayed, Q.expiry, Q.msgs, Q.errors, Q.notify,
+    Q.gmsgs, Q.groups, Q.gin, Q.dedup, Q.dedupx, Q.quarantine)
+end
 
 -- true when incarnation a is older than incarnation b
 local function older(a, b) return tonumber(a) < tonumber(b) end
@@ -24,7 +32,7 @@ local function make_queue(Q, inc, now, first, fenced)
   local m = redis.call('HMGET', Q.meta, 'inc', 'created', 'modified', 'dropped')
   if m[1] == inc then return {1, tonumber(m[2]), tonumber(m[3])} end
   if fenced and ((m[1] and older(inc, m[1])) or (m[4] and not older(m[4], inc))) then return nil end
-  if m[1] or m[4] then redis.call('UNLINK', unpack(KEYS, 1, 14)) end
+  if m[1] or m[4] then unlink_queue(Q) end
   local secs = math.floor(now / 1000)
   redis.call('HSET', Q.meta, 'inc', inc, 'created', secs, 'modified', secs, 'seq', 0, 'ghosts', 0,
     'qn', 0, unpack(ARGV, first))
@@ -38,7 +46,7 @@ local function drop_queue(Q, inc, tombstone_ms)
   local m = redis.call('HMGET', Q.meta, 'inc', 'dropped')
   if m[1] and older(inc, m[1]) then return 0 end
   if m[2] and not older(m[2], inc) then return 0 end
-  redis.call('UNLINK', unpack(KEYS, 1, 14))
+  unlink_queue(Q)
   if tombstone_ms > 0 then
     redis.call('HSET', Q.meta, 'dropped', inc)
     redis.call('PEXPIRE', Q.meta, tombstone_ms)

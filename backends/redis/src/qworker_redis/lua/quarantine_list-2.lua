@@ -1,7 +1,8 @@
 --[[
   List a queue's quarantined messages, oldest first (qworker queue quarantine list, T16).
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.quarantine  messages set aside
   ARGV[1] incarnation   ARGV[2] max messages   ARGV[3] preview bytes
   Returns {1, total, id, 'reason|ms|raw state', envelope preview, envelope size, ...}, or {-1}.
   Reads the whole hash's field names and small entries (never the envelopes beyond the
@@ -9,7 +10,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local max, preview = tonumber(ARGV[2]), tonumber(ARGV[3])

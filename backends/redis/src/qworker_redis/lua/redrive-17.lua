@@ -2,8 +2,24 @@
   Enqueue dead letters as new messages in a destination queue, and (same hash slot) remove
   them from the dead-letter queue in the same step (SQS StartMessageMoveTask, ESM-DLQ-6).
 
-  KEYS[1..14]   destination queue's keys
-  KEYS[15..28]  dead-letter queue's keys (ignored when ARGV[4] is '0')
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.ready       visible ids (standard)
+  KEYS[3]  Q.expiry      id -> retention deadline
+  KEYS[4]  Q.msgs        envelopes and states
+  KEYS[5]  Q.notify      wake-ups for long polls
+  KEYS[6]  Q.gmsgs       FIFO: messages by group
+  KEYS[7]  Q.groups      FIFO: groups ready to serve
+  KEYS[8]  Q.gin         FIFO: in flight per group
+  KEYS[9]  S.meta        attributes, incarnation, counters
+  KEYS[10] S.inflight    id -> visibility deadline
+  KEYS[11] S.delayed     id -> visible-at
+  KEYS[12] S.expiry      id -> retention deadline
+  KEYS[13] S.msgs        envelopes and states
+  KEYS[14] S.errors      last recorded failures
+  KEYS[15] S.gmsgs       FIFO: messages by group
+  KEYS[16] S.groups      FIFO: groups ready to serve
+  KEYS[17] S.gin         FIFO: in flight per group
+  Q is the destination; S the dead-letter queue when ARGV[4] is '1', else Q's own keys again.
   ARGV[1] destination incarnation   ARGV[2] DLQ incarnation   ARGV[3] clock offset ms
   ARGV[4] '1' = remove from the DLQ here, '0' = the client deletes them afterwards (another
   slot: at-least-once copy-then-delete)   ARGV[5] number of messages n
@@ -13,13 +29,11 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local remove = ARGV[4] == '1'
-local S, SM
+local SM
 if remove then
-  S = qkeys(14)
   SM = load_meta(S, ARGV[2])
   if not SM then return {-2} end
 end

@@ -1,7 +1,14 @@
 --[[
   Change received messages' visibility (SQS ChangeMessageVisibilityBatch), fenced, atomically.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.ready       visible ids (standard)
+  KEYS[3]  Q.inflight    id -> visibility deadline
+  KEYS[4]  Q.msgs        envelopes and states
+  KEYS[5]  Q.notify      wake-ups for long polls
+  KEYS[6]  Q.gmsgs       FIFO: messages by group
+  KEYS[7]  Q.groups      FIFO: groups ready to serve
+  KEYS[8]  Q.gin         FIFO: in flight per group
   ARGV[1] queue incarnation   ARGV[2] clock offset ms
   ARGV[3..] pairs: receipt handle, new timeout in ms from now (-1 = rejected by the client)
   The new deadline counts from now (SQS-V-2); 0 makes the message visible at once (SQS-V-3);
@@ -11,7 +18,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))

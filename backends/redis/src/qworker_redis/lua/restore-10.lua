@@ -2,8 +2,18 @@
   Put quarantined messages back as new arrivals (qworker queue quarantine restore, T16), and
   (same hash slot) take them out of the quarantine in the same step.
 
-  KEYS[1..14]   destination queue's keys
-  KEYS[15..28]  the keys of the queue whose quarantine holds them (ignored when ARGV[4] is '0')
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.ready       visible ids (standard)
+  KEYS[3]  Q.expiry      id -> retention deadline
+  KEYS[4]  Q.msgs        envelopes and states
+  KEYS[5]  Q.notify      wake-ups for long polls
+  KEYS[6]  Q.gmsgs       FIFO: messages by group
+  KEYS[7]  Q.groups      FIFO: groups ready to serve
+  KEYS[8]  Q.gin         FIFO: in flight per group
+  KEYS[9]  S.meta        attributes, incarnation, counters
+  KEYS[10] S.quarantine  messages set aside
+  Q is the destination; S the queue whose quarantine holds the messages when ARGV[4] is '1',
+  else Q's own keys again.
   ARGV[1] destination incarnation   ARGV[2] quarantine owner's incarnation   ARGV[3] clock offset
   ARGV[4] '1' = take them out of the quarantine here, '0' = the client does it afterwards
   (another slot: at-least-once, copy then remove)   ARGV[5] number of messages n
@@ -16,13 +26,10 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local here = ARGV[4] == '1'
-local S
 if here then
-  S = qkeys(14)
   if not load_meta(S, ARGV[2]) then return {-2} end
 end
 local now = now_ms(tonumber(ARGV[3]))

@@ -1,13 +1,13 @@
 --[[
   Drop quarantined messages for good, or take restored ones out (T16).
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.quarantine  messages set aside
   ARGV[1] incarnation   ARGV[2] '1' = every quarantined message, else ARGV[3..] ids
   Returns {1, removed}, or {-1}.
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 if ARGV[2] == '1' then

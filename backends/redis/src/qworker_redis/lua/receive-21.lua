@@ -1,19 +1,39 @@
 --[[
   Receive up to N visible messages and put them in flight (SQS ReceiveMessage), atomically.
 
-  KEYS[1..14]   the queue's keys (keys.QUEUE_KEY_SUFFIXES order)
-  KEYS[15..28]  its dead-letter queue's keys (ARGV[8] 'a'), or the queue's own keys again
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.ready       visible ids (standard)
+  KEYS[3]  Q.inflight    id -> visibility deadline
+  KEYS[4]  Q.delayed     id -> visible-at
+  KEYS[5]  Q.expiry      id -> retention deadline
+  KEYS[6]  Q.msgs        envelopes and states
+  KEYS[7]  Q.errors      last recorded failures
+  KEYS[8]  Q.notify      wake-ups for long polls
+  KEYS[9]  Q.gmsgs       FIFO: messages by group
+  KEYS[10] Q.groups      FIFO: groups ready to serve
+  KEYS[11] Q.gin         FIFO: in flight per group
+  KEYS[12] Q.quarantine  messages set aside
+  KEYS[13] D.meta        attributes, incarnation, counters
+  KEYS[14] D.ready       visible ids (standard)
+  KEYS[15] D.expiry      id -> retention deadline
+  KEYS[16] D.msgs        envelopes and states
+  KEYS[17] D.errors      last recorded failures
+  KEYS[18] D.notify      wake-ups for long polls
+  KEYS[19] D.gmsgs       FIFO: messages by group
+  KEYS[20] D.groups      FIFO: groups ready to serve
+  KEYS[21] D.gin         FIFO: in flight per group
+  Q is the queue; D its dead-letter queue when ARGV[8] is 'a', else Q's own keys again.
   ARGV[1] queue incarnation      ARGV[2] clock offset ms (0 outside tests)
   ARGV[3] max messages           ARGV[4] visibility timeout ms, '' = the queue's
   ARGV[5] receipt token (hex)    ARGV[6] mode: 'r' receive, 't' take for redrive (no count,
                                  no dead-letter move)
   ARGV[7] the client's spec revision ('' = do not check): the DLQ keys and ARGV[8] follow
           from its RedrivePolicy, so a client behind gets {-3, revision, spec} and nothing else
-  ARGV[8] dead-letter mode: 'a' (or none) the DLQ's keys are KEYS[15..28] (same hash slot, or a
+  ARGV[8] dead-letter mode: 'a' (or none) the DLQ's keys are the D keys (same hash slot, or a
           single node): the move is atomic; 'r' the DLQ is in another hash slot (Redis Cluster):
           a poison message is leased to the client (in flight for LEASE_MS, not counted) and
           returned with its receive count negated, and the client copies it into the DLQ then
-          deletes it here (dead_letter-14.lua; at-least-once); 'x' the DLQ is gone: deliver.
+          deletes it here (dead_letter-9.lua; at-least-once); 'x' the DLQ is gone: deliver.
   Steps: expire (retention), promote due delayed and expired in-flight ids, then pop. A message
   already received maxReceiveCount times goes to the DLQ instead (ESM-DLQ-2); a message whose
   state or envelope is unreadable or too large goes to quarantine (T16).
@@ -24,7 +44,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local stale = stale_spec(Q, M, ARGV[7])
@@ -35,11 +54,10 @@ local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
 local deadline = fmt_int(now + vt)  -- a string: Redis parses it faster than a Lua number
 local token = ARGV[5]
 local counting = ARGV[6] == 'r'
-local D, DM = nil, nil  -- the dead-letter queue's keys, built only when it can be used
+local DM = nil  -- the dead-letter queue's attributes, read only when the move is atomic
 local dlq_mode = ARGV[8] or 'a'
 local redrives = counting and M.maxrc > 0 and M.dlq ~= ''
 if redrives and (dlq_mode == 'a' or dlq_mode == '') then
-  D = qkeys(14)
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
 end
 local remote = redrives and dlq_mode == 'r'

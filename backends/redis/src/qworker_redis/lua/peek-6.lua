@@ -1,14 +1,18 @@
 --[[
   Look at messages in enqueue order without receiving them (qworker peek). Changes nothing.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.inflight    id -> visibility deadline
+  KEYS[3]  Q.delayed     id -> visible-at
+  KEYS[4]  Q.expiry      id -> retention deadline
+  KEYS[5]  Q.msgs        envelopes and states
+  KEYS[6]  Q.errors      last recorded failures
   ARGV[1] incarnation   ARGV[2] clock offset ms   ARGV[3] max messages
   Returns {1, id, envelope, state, last_error, where, visible_at_ms, ...} with where =
   'i' in flight, 'd' delayed, 'v' visible (visible_at_ms 0 when unknown), or {-1}.
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))

@@ -1,7 +1,7 @@
 --[[
   A queue's tags (SQS TagQueue, UntagQueue, ListQueueTags): meta HASH fields 'tag:KEY'.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
   ARGV[1] incarnation   ARGV[2] 'list', 'add' or 'remove'
   'add': ARGV[3] the most tags a queue may have, then key, value pairs (existing keys are
   overwritten; nothing changes when the result would have too many tags)
@@ -11,7 +11,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local op = ARGV[2]

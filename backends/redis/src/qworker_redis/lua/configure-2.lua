@@ -1,7 +1,8 @@
 --[[
   Replace a queue's attributes (SQS SetQueueAttributes), atomically.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.notify      wake-ups for long polls
   ARGV[1] incarnation   ARGV[2] clock offset ms   ARGV[3] the new spec (msgpack, as the client
   keeps it: queues.spec_blob)   ARGV[4..] meta field, value pairs (queues.meta_fields)
   The scripts read the attributes they act on from the meta HASH, so the change applies to the
@@ -14,7 +15,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))

@@ -1,7 +1,17 @@
 --[[
   Delete every message of a queue, visible, in flight, delayed or quarantined (SQS PurgeQueue).
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.ready       visible ids (standard)
+  KEYS[3]  Q.inflight    id -> visibility deadline
+  KEYS[4]  Q.delayed     id -> visible-at
+  KEYS[5]  Q.expiry      id -> retention deadline
+  KEYS[6]  Q.msgs        envelopes and states
+  KEYS[7]  Q.errors      last recorded failures
+  KEYS[8]  Q.gmsgs       FIFO: messages by group
+  KEYS[9]  Q.groups      FIFO: groups ready to serve
+  KEYS[10] Q.gin         FIFO: in flight per group
+  KEYS[11] Q.quarantine  messages set aside
   ARGV[1] incarnation   ARGV[2] clock offset ms
   The FIFO deduplication window survives a purge, as on SQS. One purge per queue every 60 s
   (SQS PurgeQueueInProgress): the time of the last one is meta field 'purged'.
@@ -9,7 +19,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local now = now_ms(tonumber(ARGV[2]))

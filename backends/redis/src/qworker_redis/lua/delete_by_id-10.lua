@@ -3,13 +3,21 @@
   message, which has no receipt handle: the console's Delete). A message in flight is deleted
   too; its receiver's later delete then finds nothing and succeeds.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.inflight    id -> visibility deadline
+  KEYS[3]  Q.delayed     id -> visible-at
+  KEYS[4]  Q.expiry      id -> retention deadline
+  KEYS[5]  Q.msgs        envelopes and states
+  KEYS[6]  Q.errors      last recorded failures
+  KEYS[7]  Q.notify      wake-ups for long polls
+  KEYS[8]  Q.gmsgs       FIFO: messages by group
+  KEYS[9]  Q.groups      FIFO: groups ready to serve
+  KEYS[10] Q.gin         FIFO: in flight per group
   ARGV[1] incarnation   ARGV[2..] message ids
   Returns {1, id, id, ...} with the ids deleted (ids not in the queue are left out), or {-1}.
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local out = {1}

@@ -1,14 +1,15 @@
 --[[
   Store the last error with each message whose receipt handle is current (else ignore it).
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.msgs        envelopes and states
+  KEYS[3]  Q.errors      last recorded failures
   ARGV[1] incarnation   ARGV[2..] pairs: receipt handle, error text
   The text follows the message to the dead-letter queue and is shown by peek.
   Returns {1}, or {-1}.
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 for i = 2, #ARGV, 2 do

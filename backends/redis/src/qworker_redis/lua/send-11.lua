@@ -1,7 +1,17 @@
 --[[
   Enqueue a batch of messages (SQS SendMessageBatch), atomically.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.ready       visible ids (standard)
+  KEYS[3]  Q.delayed     id -> visible-at
+  KEYS[4]  Q.expiry      id -> retention deadline
+  KEYS[5]  Q.msgs        envelopes and states
+  KEYS[6]  Q.notify      wake-ups for long polls
+  KEYS[7]  Q.gmsgs       FIFO: messages by group
+  KEYS[8]  Q.groups      FIFO: groups ready to serve
+  KEYS[9]  Q.gin         FIFO: in flight per group
+  KEYS[10] Q.dedup       FIFO: deduplication ids
+  KEYS[11] Q.dedupx      FIFO: their windows
   ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] spec revision the client
   validated the entries against   ARGV[4] number of messages n
   then 5 per message: id, envelope prefix, delay ms ('' = queue DelaySeconds), group, dedup id
@@ -15,7 +25,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local stale = stale_spec(Q, M, ARGV[3])

@@ -1,7 +1,16 @@
 --[[
   Delete received messages (SQS DeleteMessageBatch), fenced by receipt token, atomically.
 
-  KEYS[1..14]  the queue's keys
+  KEYS[1]  Q.meta        attributes, incarnation, counters
+  KEYS[2]  Q.inflight    id -> visibility deadline
+  KEYS[3]  Q.delayed     id -> visible-at
+  KEYS[4]  Q.expiry      id -> retention deadline
+  KEYS[5]  Q.msgs        envelopes and states
+  KEYS[6]  Q.errors      last recorded failures
+  KEYS[7]  Q.notify      wake-ups for long polls
+  KEYS[8]  Q.gmsgs       FIFO: messages by group
+  KEYS[9]  Q.groups      FIFO: groups ready to serve
+  KEYS[10] Q.gin         FIFO: in flight per group
   ARGV[1] queue incarnation   ARGV[2] clock offset ms   ARGV[3] '1' when an id appears twice
   ARGV[4..] pairs: message id, receipt token, split by the client from receipt handles
   INCARNATION:MESSAGE-ID:TOKEN of this incarnation (it answers ReceiptHandleIsInvalid for the
@@ -12,7 +21,6 @@
 ]]
 --- @include base
 
-local Q = qkeys(0)
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
 local out = {1}
