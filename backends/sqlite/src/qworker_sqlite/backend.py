@@ -40,7 +40,8 @@ from qworker_sqlite import store as store_module
 from qworker_sqlite.schema import open_connection
 from qworker_sqlite.store import Store
 from qworker_sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, parse_url
-from qworker_sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
+from qworker_sqlite.wakeups import Wakeups
+from qworker_sqlite.watch import DEFAULT_POLL_INTERVAL, CommitWatch
 from qworker_sqlite.worker import WorkerThread
 
 if TYPE_CHECKING:
@@ -66,9 +67,10 @@ class SQLiteBackend(BaseBackend):
     killed, but the last commits can be lost if the machine loses power or the OS crashes; with
     ``synchronous=full`` every commit is fsynced (slower).
 
-    Long polls wake at once for sends made through this object, and within ``poll_interval``
-    (10 ms) for commits by other processes (:mod:`~qworker_sqlite.wakeups`); an idle
-    long poll costs well under 1 % of a CPU.
+    Long polls wake at once for sends made through this object, and for commits by other
+    processes either within microseconds (``wakeup=inotify``, the default on Linux) or within
+    ``poll_interval`` (10 ms, ``wakeup=poll``, the portable fallback): see
+    :mod:`~qworker_sqlite.watch`. An idle long poll costs well under 1 % of a CPU.
 
     ``clock`` (epoch seconds) is the database's host clock by default
     (:mod:`~qworker_sqlite.hostclock`: a step of the wall clock moves no deadline, T14);
@@ -98,6 +100,7 @@ class SQLiteBackend(BaseBackend):
         self._worker: WorkerThread | None = None
         self._store: Store | None = None
         self._poll_interval = poll_interval
+        self._watch: CommitWatch | None = None
         self._wakeups = Wakeups(self._start_watch, self._stop_watch)
         self.quarantine_tally = QuarantineTally()
 
@@ -105,7 +108,8 @@ class SQLiteBackend(BaseBackend):
     def from_url(cls, url: str, *, clock: Callable[[], float] | None = None) -> Self:
         """A backend for ``sqlite:///relative.db``, ``sqlite:////abs.db`` or ``sqlite://`` (memory).
 
-        Query options: ``synchronous=normal|full``, ``busy_timeout_ms=N`` (default 5000).
+        Query options: ``synchronous=normal|full``, ``busy_timeout_ms=N`` (default 5000),
+        ``wakeup=auto|inotify|poll`` (:mod:`~qworker_sqlite.watch`).
         """
         return cls(parse_url(url), clock=clock, url=url)
 
@@ -132,6 +136,7 @@ class SQLiteBackend(BaseBackend):
         """
         if self._store is not None:
             return
+        watch = CommitWatch(self.options, self._poll_interval)  # ConfigError before any work
         worker = WorkerThread(name=f"qworker-sqlite {self._url}")
         try:
             conn = await worker.submit(open_connection, self.options)
@@ -142,6 +147,7 @@ class SQLiteBackend(BaseBackend):
         self._now = clock
         self._store = Store(conn, clock)
         self._worker = worker
+        self._watch = watch
         self._wakeups = Wakeups(self._start_watch, self._stop_watch)
 
     async def close(self) -> None:
@@ -151,7 +157,8 @@ class SQLiteBackend(BaseBackend):
         if store is None or worker is None:
             return
         await self.give_backs.wait()  # receives cut short by a stop give their messages back first
-        worker.set_idle_task(None)
+        if self._watch is not None:
+            self._watch.close(worker)
         self._store = None
         self._worker = None
         self._wakeups.close()
@@ -162,40 +169,34 @@ class SQLiteBackend(BaseBackend):
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(store, *args)`` on the worker thread, mapping SQLite errors."""
+        return await self._submit(function, *args)
+
+    def _submit(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """:meth:`_call` without the coroutine: the worker thread starts at once, and a caller
+        that wraps the call (a long poll's receive) needs no task of its own."""
         store, worker = self._store, self._worker
         if store is None or worker is None:
             raise BackendUnavailable(
                 f"The SQLite backend {self._url} is not connected: use 'async with backend:' or "
                 "'await backend.connect()' first."
             )
-        return await worker.submit(_guarded, function, store, args)
+        return worker.submit(_guarded, function, store, args)
+
+    @property
+    def wakeup_mode(self) -> str | None:
+        """How long polls notice other processes' commits: ``"inotify"`` or ``"poll"`` (None
+        until connected); see :mod:`~qworker_sqlite.watch`."""
+        return None if self._watch is None else self._watch.mode
 
     def _start_watch(self) -> None:
         """Have the worker thread look for other processes' commits while anyone long-polls."""
-        store, worker = self._store, self._worker
-        if store is None or worker is None:
-            return
-        loop = asyncio.get_running_loop()
-        wakeups = self._wakeups
-        last = [-1]
-
-        def probe() -> None:  # on the worker thread
-            try:
-                version, stamp = store.data_version()
-            except sqlite3.Error:
-                version, stamp = -1, 1 << 62  # let every waiter retry and meet the error
-            if version != last[0]:
-                last[0] = version
-                try:
-                    loop.call_soon_threadsafe(wakeups.changed, version, stamp)
-                except RuntimeError:  # loop closed
-                    pass
-
-        worker.set_idle_task(probe, self._poll_interval)
+        store, worker, watch = self._store, self._worker, self._watch
+        if store is not None and worker is not None and watch is not None:
+            watch.start(worker, store, self._wakeups)
 
     def _stop_watch(self) -> None:
-        if self._worker is not None:
-            self._worker.set_idle_task(None)
+        if self._watch is not None:
+            self._watch.stop(self._worker)
 
     # -- queues ---------------------------------------------------------------------------------
 
@@ -271,7 +272,7 @@ class SQLiteBackend(BaseBackend):
             version = self._wakeups.version(queue)
             sent = time.monotonic()
             outcome = await self.give_backs.take(
-                self._call(receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0),
+                self._submit(receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0),
                 lambda taken: [m.receipt_handle for m in taken.messages],
                 lambda handles: self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles]),
             )
@@ -443,6 +444,8 @@ def _url_of(options: SQLiteOptions) -> str:
         query.append(f"synchronous={options.synchronous}")
     if options.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
         query.append(f"busy_timeout_ms={options.busy_timeout_ms}")
+    if options.wakeup != "auto":
+        query.append(f"wakeup={options.wakeup}")
     return url + ("?" + "&".join(query) if query else "")
 
 

@@ -37,10 +37,17 @@ class _Valid:
 def send(store: Store, queue_name: str, entries: Sequence[SendEntry]) -> SendBatchResult:
     """Send ``entries``; see :meth:`qworker.backend.Backend.send` for the contract."""
     ids = entry_ids(list(entries))
-    queue = store.queue(queue_name)
+    # Validated against the row as last read, without a lock or a read (a SELECT costs more than
+    # the whole validation when idle), then checked against the row read in the transaction.
+    queue = store.last_seen_queue(queue_name)
     valid, failed = _validate(queue, entries, ids)
     if not valid:
-        return SendBatchResult(successful=[], failed=failed)
+        current = store.queue(queue_name)
+        if current != queue:
+            queue = current
+            valid, failed = _validate(queue, entries, ids)
+        if not valid:
+            return SendBatchResult(successful=[], failed=failed)
     with store.write():
         current = store.queue(queue_name)
         if current != queue:  # re-created or its attributes changed since we validated: again

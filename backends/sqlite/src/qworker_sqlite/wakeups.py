@@ -5,11 +5,10 @@ A receive that found nothing waits here until one of:
 * a call of this backend made messages of that queue receivable (send, visibility 0, a
   dead-letter move, an unlocked FIFO group): :meth:`Wakeups.notify` wakes its waiters at once;
 * another connection (another process, or another backend object) committed. While anyone
-  waits, the backend's worker thread reads ``PRAGMA data_version`` every ``poll interval``
-  (:data:`DEFAULT_POLL_INTERVAL`, 10 ms) between its other work and, only when the value
-  changed, calls :meth:`Wakeups.changed` on the event loop. An idle long poll therefore costs a
-  thread wake-up and a pragma (a few microseconds) per interval and never wakes the event loop;
-  a send from another process is noticed within one interval;
+  waits, the backend's worker thread runs a probe that reads ``PRAGMA data_version`` and, only
+  when the value changed, calls :meth:`Wakeups.changed` on the event loop. The probe runs as
+  soon as inotify reports a write to the WAL file, or every 10 ms where inotify is not used
+  (:mod:`qworker_sqlite.watch`); it never wakes the event loop unless something changed;
 * the earliest delayed or in-flight message becomes visible (the waiter's own timeout);
 * the wait ends.
 
@@ -24,10 +23,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-
-#: how often a long poll looks for commits by other processes (seconds): a message sent by
-#: another process is received within about this long (plus one receive)
-DEFAULT_POLL_INTERVAL = 0.01
 
 
 @dataclass(slots=True, eq=False)

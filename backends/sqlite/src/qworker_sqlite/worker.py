@@ -1,9 +1,11 @@
 """The backend's one database thread: runs calls in order, hands results back to the event loop.
 
 A leaner stand-in for ``ThreadPoolExecutor(max_workers=1)`` + ``run_in_executor``, with one
-addition: an *idle task* that the thread runs every ``interval`` seconds while one is set (the
-long-poll watcher, :mod:`qworker_sqlite.wakeups`). Running that check on this thread,
-rather than as an event-loop timer plus a hop per check, costs an idle long poll almost no CPU.
+addition: an *idle task* that the thread runs between calls while one is set (the long-poll
+watcher's probe, :mod:`qworker_sqlite.watch`). The task says when it wants to run next, and
+:meth:`WorkerThread.nudge` runs it at once (another thread saw a write to the database). Running
+that check on this thread, rather than as an event-loop timer plus a hop per check, costs an
+idle long poll almost no CPU and never wakes the event loop unless something changed.
 
 A call whose awaiting task is cancelled still runs to the end, so its transaction commits or
 rolls back whole; only its result is dropped.
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 _POKE = object()  # wakes the thread so it sees a changed idle task
+_NUDGE = object()  # run the idle task now
 _STOP = object()
 
 
@@ -33,8 +36,8 @@ class WorkerThread:
 
     def __init__(self, name: str) -> None:
         self._jobs: SimpleQueue[Any] = SimpleQueue()
-        self._idle_task: Callable[[], None] | None = None
-        self._idle_interval = 0.0
+        self._idle_task: Callable[[], float] | None = None
+        self._idle_first = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -45,14 +48,19 @@ class WorkerThread:
         self._jobs.put((loop, future, function, args))
         return future
 
-    def set_idle_task(self, task: Callable[[], None] | None, interval: float = 0.0) -> None:
-        """Run ``task`` on the thread every ``interval`` s (between jobs) until set to ``None``.
+    def set_idle_task(self, task: Callable[[], float] | None, first_delay: float = 0.0) -> None:
+        """Run ``task`` on the thread ``first_delay`` s from now, then again as many seconds after
+        each run as that run returns, between calls, until set to ``None``.
 
         ``task`` must be quick and must not raise.
         """
-        self._idle_interval = interval
+        self._idle_first = first_delay
         self._idle_task = task
         self._jobs.put(_POKE)
+
+    def nudge(self) -> None:
+        """Run the idle task as soon as the calls already queued have run (any thread may call)."""
+        self._jobs.put(_NUDGE)
 
     def stop(self) -> None:
         """Let the thread exit once the calls already queued have run."""
@@ -61,18 +69,17 @@ class WorkerThread:
 
     def _run(self) -> None:
         jobs = self._jobs
-        due = 0.0
+        due: float | None = None  # when the idle task runs next (None: not scheduled yet)
         while True:
             task = self._idle_task
             if task is None:
                 job = jobs.get()
             else:
                 now = time.monotonic()
-                if due <= 0.0:
-                    due = now + self._idle_interval
+                if due is None:
+                    due = now + self._idle_first
                 if now >= due:
-                    task()
-                    due = time.monotonic() + self._idle_interval
+                    due = time.monotonic() + task()
                     continue
                 try:
                     job = jobs.get(timeout=due - now)
@@ -81,7 +88,10 @@ class WorkerThread:
             if job is _STOP:
                 return
             if job is _POKE:
-                due = 0.0  # the idle task changed: first run one interval from now
+                due = None  # the idle task changed: first run ``first_delay`` from now
+                continue
+            if job is _NUDGE:
+                due = 0.0 if self._idle_task is not None else due
                 continue
             loop, future, function, args = job
             try:

@@ -1,0 +1,209 @@
+"""How a long poll notices commits by other processes: inotify on the WAL file, or polling.
+
+While anyone long-polls, the backend's worker thread runs a *probe*: it reads ``PRAGMA
+data_version`` (which changes when another connection commits) and, only when the value changed,
+hands the reading to :meth:`Wakeups.changed <qworker_sqlite.wakeups.Wakeups.changed>` on the event
+loop. The modes differ in *when* the probe runs (``?wakeup=`` in the URL):
+
+``inotify`` (Linux)
+    The process's inotify watcher (:mod:`qworker_sqlite.inotify`) reports every write to
+    ``<db>-wal``, by any process, and the probe runs at once: a send from another process wakes
+    the waiter within microseconds. A write is not yet a visible commit (the writer publishes it
+    in the WAL index after its last ``write()``, and ``synchronous=full`` fsyncs in between), so a
+    probe that finds nothing new after a write runs again :data:`SETTLE_DELAYS` later. Between
+    writes it runs every :data:`BACKSTOP_INTERVAL` (100 ms), the bound on any wake-up that
+    inotify could not deliver; if the watch cannot be set up or ends (the WAL file is deleted or
+    moved), the probe polls every 10 ms for the rest of that wait.
+``poll``
+    The probe runs every ``poll_interval`` (10 ms): works on any OS and file system; a send from
+    another process is noticed 5 ms late on average.
+``auto`` (the default)
+    ``inotify`` where the kernel offers it and the file is on a local file system, else ``poll``.
+    On a network file system (NFS, SMB, 9p, virtiofs, ...) inotify does not see writes made by
+    other machines; SQLite's WAL mode does not support those anyway, but a poll is the safe choice.
+
+Either way a woken waiter just tries its receive again, and spurious wake-ups (this process's own
+writes, writes to other queues) cost one probe or one receive attempt; a missed one would cost a
+whole long poll, so every path above ends in a probe that runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from typing import Literal
+
+import structlog
+
+from qworker.errors import ConfigError
+from qworker_sqlite import inotify
+from qworker_sqlite.store import Store
+from qworker_sqlite.url import SQLiteOptions
+from qworker_sqlite.wakeups import Wakeups
+from qworker_sqlite.worker import WorkerThread
+
+log = structlog.get_logger("qworker.sqlite")
+
+#: poll mode: how often a long poll looks for commits by other processes (seconds)
+DEFAULT_POLL_INTERVAL = 0.01
+#: inotify mode: how often the probe runs when no write was reported (the bound on a wake-up
+#: that inotify could not deliver)
+BACKSTOP_INTERVAL = 0.1
+#: inotify mode: after a write that showed no new commit, probe again this long after each
+#: probe (seconds) before falling back to :data:`BACKSTOP_INTERVAL`: the commit becomes visible
+#: microseconds after the write, or an fsync later with ``synchronous=full``
+SETTLE_DELAYS = (0.0005, 0.002, 0.01, 0.05)
+#: file systems (``/proc/self/mountinfo`` names) on which ``auto`` polls
+REMOTE_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "9p", "virtiofs", "afs", "ceph", "glusterfs", "lustre"}
+    | {"gpfs", "beegfs", "davfs", "fuse.sshfs", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "fuse.glusterfs"}
+)
+
+Mode = Literal["inotify", "poll"]
+
+
+def choose_mode(options: SQLiteOptions) -> tuple[Mode, str]:
+    """The mode for ``options`` and why; ``ConfigError`` if ``wakeup=inotify`` cannot work here."""
+    if options.path is None:
+        return "poll", "in-memory database"
+    if options.wakeup == "poll":
+        return "poll", "wakeup=poll"
+    reason = inotify.unavailable_reason()
+    if options.wakeup == "inotify":
+        if reason is not None:
+            raise ConfigError(
+                f"SQLite wakeup=inotify is not possible here: {reason}. Use wakeup=auto or wakeup=poll."
+            )
+        return "inotify", "wakeup=inotify"
+    if reason is not None:
+        return "poll", reason
+    filesystem = filesystem_type(options.path)
+    if filesystem in REMOTE_FILESYSTEMS or (filesystem or "").startswith(("nfs", "fuse.nfs")):
+        return "poll", f"the database is on a {filesystem} file system"
+    return "inotify", "auto"
+
+
+def filesystem_type(path: str) -> str | None:
+    """The type of the file system holding ``path`` (from ``/proc/self/mountinfo``), if known."""
+    try:
+        device = os.stat(path if os.path.exists(path) else os.path.dirname(path)).st_dev
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    key = f"{os.major(device)}:{os.minor(device)}"
+    found = None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == key and "-" in fields[6:]:
+            found = fields[fields.index("-", 6) + 1]  # the last mount of the device wins
+    return found
+
+
+class Probe:
+    """The worker thread's idle task: read ``data_version``, report a change to the loop, and say
+    when to run next (see the module doc)."""
+
+    def __init__(
+        self, store: Store, wakeups: Wakeups, loop: asyncio.AbstractEventLoop, interval: float
+    ) -> None:
+        self._store = store
+        self._wakeups = wakeups
+        self._loop = loop
+        self.interval = interval  #: seconds between probes when nothing was written
+        self._last: int | None = None
+        self._settle = len(SETTLE_DELAYS)  # the next SETTLE_DELAYS index; len: not settling
+        self._written = False  # set by the inotify thread
+
+    def settle(self) -> None:
+        """Probe again :data:`SETTLE_DELAYS` after the next probe(s) unless a change shows."""
+        self._settle = 0
+
+    def written(self) -> None:
+        """A write was reported (inotify thread): the next probe restarts the settle delays."""
+        self._written = True
+
+    def __call__(self) -> float:
+        written, self._written = self._written, False
+        try:
+            version, stamp = self._store.data_version()
+        except sqlite3.Error:
+            version, stamp = -1, 1 << 62  # let every waiter retry and meet the error
+        if version != self._last:
+            if self._last is not None:
+                self._settle = len(SETTLE_DELAYS)  # a commit showed: nothing left to wait for
+            self._last = version
+            try:
+                self._loop.call_soon_threadsafe(self._wakeups.changed, version, stamp)
+            except RuntimeError:  # loop closed
+                pass
+        elif written:
+            self._settle = 0
+        if self._settle < len(SETTLE_DELAYS):
+            self._settle += 1
+            return SETTLE_DELAYS[self._settle - 1]
+        return self.interval
+
+
+class CommitWatch:
+    """Starts and stops the probe (and the inotify watch) as long polls come and go."""
+
+    def __init__(self, options: SQLiteOptions, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
+        self.mode, self.reason = choose_mode(options)
+        self._wal = None if options.path is None else options.path + "-wal"
+        self._poll_interval = poll_interval
+        self._watch: inotify.Watch | None = None
+        self._warned = False
+
+    def start(self, worker: WorkerThread, store: Store, wakeups: Wakeups) -> None:
+        """Run the probe on ``worker`` until :meth:`stop` (on the event loop)."""
+        probe = Probe(store, wakeups, asyncio.get_running_loop(), self._poll_interval)
+        first = self._poll_interval
+        if self.mode == "inotify" and self._wal is not None:
+            try:
+                if self._watch is None:
+                    self._watch = inotify.shared_watcher().watch(self._wal, _on_write(probe, worker, self))
+                else:  # the previous wait's watch, paused: usually still in place, no system call
+                    self._watch.resume(_on_write(probe, worker, self))
+            except OSError as exc:
+                self._fall_back(str(exc))
+            else:
+                # Watched from now on; a commit written before the watch was set shows in the
+                # first probe, or in one of the settle probes if it was not visible yet.
+                probe.interval, first = BACKSTOP_INTERVAL, 0.0
+                probe.settle()
+        worker.set_idle_task(probe, first)
+
+    def stop(self, worker: WorkerThread | None) -> None:
+        """The last waiter left: stop the probe (the watch is paused, kept for the next wait)."""
+        if self._watch is not None:
+            self._watch.pause()
+        if worker is not None:
+            worker.set_idle_task(None)
+
+    def close(self, worker: WorkerThread | None) -> None:
+        """The backend closes: stop the probe and end the watch."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
+        self.stop(worker)
+
+    def _fall_back(self, why: str) -> None:
+        """Poll for this wait; say so once per backend (every wait tries inotify again)."""
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "sqlite.wakeup_polling", reason=why, poll_interval_s=self._poll_interval, wal=self._wal
+            )
+
+
+def _on_write(probe: Probe, worker: WorkerThread, watch: CommitWatch) -> inotify.Callback:
+    def on_write(lost: bool) -> None:  # on the inotify thread
+        if lost:  # the WAL file went away: poll for the rest of this wait
+            probe.interval = watch._poll_interval
+            watch._fall_back("the WAL file was deleted or moved")
+        probe.written()
+        worker.nudge()
+
+    return on_write

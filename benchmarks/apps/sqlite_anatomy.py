@@ -1,0 +1,114 @@
+"""A latency handler that also times each stage of a wake-up inside the worker (SQLite only).
+
+``python -m benchmarks.bench_sqlite --latency`` runs it in one extra, instrumented worker so the
+figures of the plain runs carry no instrumentation. Importing this module (``qworker run``
+imports the handler before it connects) wraps, in this process only:
+
+* ``Probe.written``: the inotify thread reports a write to the WAL file;
+* ``Probe.__call__``: the worker thread's probe finds a new ``data_version``;
+* ``Wakeups.changed``: the event loop hears of it (waiters are woken here);
+* ``receive.receive``: the receive transaction on the worker thread (start, end), when it
+  returns messages;
+* ``SQLiteBackend.receive``: the backend hands messages to the runtime.
+
+Each stage keeps its recent times (``time.monotonic()``, the sender's clock too); the handler
+picks, for its message, the first time of each stage after the message's send time, and writes
+every message's stages to ``anatomy-PID.json`` once ``BENCH_EXPECT`` arrived.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from benchmarks.apps import probe
+from qworker_sqlite import backend as sqlite_backend
+from qworker_sqlite import receive as receiving
+from qworker_sqlite import wakeups, watch
+
+STAGES = ("write_event", "probe_changed", "loop_changed", "txn_start", "txn_end", "returned")
+_marks: dict[str, collections.deque[float]] = {name: collections.deque(maxlen=64) for name in STAGES}
+_lock = threading.Lock()
+_rows: list[dict[str, float]] = []
+
+
+def _mark(stage: str) -> None:
+    _marks[stage].append(time.monotonic())
+
+
+def _install() -> None:
+    written = watch.Probe.written
+
+    @functools.wraps(written)
+    def on_written(self: watch.Probe) -> None:
+        _mark("write_event")
+        written(self)
+
+    call = watch.Probe.__call__
+
+    @functools.wraps(call)
+    def on_probe(self: watch.Probe) -> float:
+        before = self._last
+        delay = call(self)
+        if self._last != before:
+            _mark("probe_changed")
+        return delay
+
+    changed = wakeups.Wakeups.changed
+
+    @functools.wraps(changed)
+    def on_changed(self: wakeups.Wakeups, version: int, stamp: int) -> None:
+        _mark("loop_changed")
+        changed(self, version, stamp)
+
+    take = receiving.receive
+
+    @functools.wraps(take)
+    def on_receive(*args: Any, **kwargs: Any) -> receiving.ReceiveOutcome:
+        began = time.monotonic()
+        outcome = take(*args, **kwargs)
+        if outcome.messages:
+            _marks["txn_start"].append(began)
+            _mark("txn_end")
+        return outcome
+
+    receive = sqlite_backend.SQLiteBackend.receive
+
+    @functools.wraps(receive)
+    async def on_backend_receive(self: Any, *args: Any, **kwargs: Any) -> Any:
+        messages = await receive(self, *args, **kwargs)
+        if messages:
+            _mark("returned")
+        return messages
+
+    watch.Probe.written = on_written  # type: ignore[method-assign]
+    watch.Probe.__call__ = on_probe  # type: ignore[method-assign]
+    wakeups.Wakeups.changed = on_changed  # type: ignore[method-assign]
+    receiving.receive = on_receive
+    sqlite_backend.SQLiteBackend.receive = on_backend_receive  # type: ignore[method-assign]
+
+
+_install()
+
+
+async def handler(event: dict[str, Any], context: Any) -> None:
+    """Record each latency record's stage times (warm-up records only say the worker is up)."""
+    now = time.monotonic()
+    for record in event["Records"]:
+        data = json.loads(record["body"])
+        if data.get("w"):
+            probe.record_body(record["body"])
+            continue
+        sent = data["t"]
+        row = {"sent": sent, "handler": now}
+        for stage in STAGES:
+            row[stage] = next((t for t in _marks[stage] if t >= sent), float("nan"))
+        with _lock:
+            _rows.append(row)
+            if len(_rows) == probe._EXPECT:
+                probe._write(f"anatomy-{os.getpid()}.json", json.dumps(_rows))
