@@ -165,7 +165,9 @@ SPANS = (
     ("waiter woken -> the receive transaction starts on the worker thread", "loop_changed", "txn_start"),
     ("receive transaction (select, mark received, commit, build messages)", "txn_start", "txn_end"),
     ("transaction ends -> `backend.receive()` returns to the runtime", "txn_end", "returned"),
-    ("receive returns -> the runtime calls the handler", "returned", "handler"),
+    ("receive returns -> the runtime has made the records and the batch", "returned", "batched"),
+    ("batch made -> its task starts (poller yields to it)", "batched", "task_started"),
+    ("task starts -> the handler is called (context, metrics, invoker)", "task_started", "handler"),
     ("total: send starts -> handler", "sent", "handler"),
 )
 

@@ -9,7 +9,9 @@ imports the handler before it connects) wraps, in this process only:
 * ``Wakeups.changed``: the event loop hears of it (waiters are woken here);
 * ``receive.receive``: the receive transaction on the worker thread (start, end), when it
   returns messages;
-* ``SQLiteBackend.receive``: the backend hands messages to the runtime.
+* ``SQLiteBackend.receive``: the backend hands messages to the runtime;
+* ``Batcher.next_batches``: the runtime has made records and batches of them;
+* ``Dispatcher.run_batch``: the batch's task starts (the handler is called next).
 
 Each stage keeps its recent times (``time.monotonic()``, the sender's clock too); the handler
 picks, for its message, the first time of each stage after the message's send time, and writes
@@ -27,11 +29,22 @@ import time
 from typing import Any
 
 from benchmarks.apps import probe
+from qworker.runtime.batcher import Batcher
+from qworker.runtime.schedule import Dispatcher
 from qworker_sqlite import backend as sqlite_backend
 from qworker_sqlite import receive as receiving
 from qworker_sqlite import wakeups, watch
 
-STAGES = ("write_event", "probe_changed", "loop_changed", "txn_start", "txn_end", "returned")
+STAGES = (
+    "write_event",
+    "probe_changed",
+    "loop_changed",
+    "txn_start",
+    "txn_end",
+    "returned",
+    "batched",
+    "task_started",
+)
 _marks: dict[str, collections.deque[float]] = {name: collections.deque(maxlen=64) for name in STAGES}
 _lock = threading.Lock()
 _rows: list[dict[str, float]] = []
@@ -86,6 +99,24 @@ def _install() -> None:
             _mark("returned")
         return messages
 
+    next_batches = Batcher.next_batches
+
+    @functools.wraps(next_batches)
+    async def on_next_batches(self: Batcher, *args: Any, **kwargs: Any) -> Any:
+        batches = await next_batches(self, *args, **kwargs)
+        if batches:
+            _mark("batched")
+        return batches
+
+    run_batch = Dispatcher.run_batch
+
+    @functools.wraps(run_batch)
+    async def on_run_batch(self: Dispatcher, *args: Any, **kwargs: Any) -> Any:
+        _mark("task_started")
+        return await run_batch(self, *args, **kwargs)
+
+    Batcher.next_batches = on_next_batches  # type: ignore[method-assign]
+    Dispatcher.run_batch = on_run_batch  # type: ignore[method-assign]
     watch.Probe.written = on_written  # type: ignore[method-assign]
     watch.Probe.__call__ = on_probe  # type: ignore[method-assign]
     wakeups.Wakeups.changed = on_changed  # type: ignore[method-assign]
