@@ -155,12 +155,8 @@ async def measure(
 #: (label, from stage, to stage) of the anatomy table, in the order a wake-up goes
 SPANS = (
     ("sender's `send()` call (its thread hop, the send transaction, the hop back)", "sent", "send_returned"),
-    ("send starts -> the inotify thread hears of a write to the WAL", "sent", "write_event"),
-    (
-        "write reported -> the worker thread's probe sees the new `data_version`",
-        "write_event",
-        "probe_changed",
-    ),
+    ("send starts -> the worker thread wakes on its inotify descriptor (a WAL write)", "sent", "write_event"),
+    ("woken -> its probe sees the new `data_version`", "write_event", "probe_changed"),
     ("probe -> the event loop runs `Wakeups.changed` (waiter woken)", "probe_changed", "loop_changed"),
     ("waiter woken -> the receive transaction starts on the worker thread", "loop_changed", "txn_start"),
     ("receive transaction (select, mark received, commit, build messages)", "txn_start", "txn_end"),

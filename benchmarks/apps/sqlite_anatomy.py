@@ -4,7 +4,7 @@
 figures of the plain runs carry no instrumentation. Importing this module (``qworker run``
 imports the handler before it connects) wraps, in this process only:
 
-* ``Probe.written``: the inotify thread reports a write to the WAL file;
+* ``Probe.woken``: the worker thread wakes on its inotify descriptor (a write to the WAL file);
 * ``Probe.__call__``: the worker thread's probe finds a new ``data_version``;
 * ``Wakeups.changed``: the event loop hears of it (waiters are woken here);
 * ``receive.receive``: the receive transaction on the worker thread (start, end), when it
@@ -55,12 +55,12 @@ def _mark(stage: str) -> None:
 
 
 def _install() -> None:
-    written = watch.Probe.written
+    woken = watch.Probe.woken
 
-    @functools.wraps(written)
-    def on_written(self: watch.Probe) -> None:
+    @functools.wraps(woken)
+    def on_woken(self: watch.Probe) -> None:
         _mark("write_event")
-        written(self)
+        woken(self)
 
     call = watch.Probe.__call__
 
@@ -117,7 +117,7 @@ def _install() -> None:
 
     Batcher.next_batches = on_next_batches  # type: ignore[method-assign]
     Dispatcher.run_batch = on_run_batch  # type: ignore[method-assign]
-    watch.Probe.written = on_written  # type: ignore[method-assign]
+    watch.Probe.woken = on_woken  # type: ignore[method-assign]
     watch.Probe.__call__ = on_probe  # type: ignore[method-assign]
     wakeups.Wakeups.changed = on_changed  # type: ignore[method-assign]
     receiving.receive = on_receive

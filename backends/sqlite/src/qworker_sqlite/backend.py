@@ -157,13 +157,14 @@ class SQLiteBackend(BaseBackend):
         if store is None or worker is None:
             return
         await self.give_backs.wait()  # receives cut short by a stop give their messages back first
-        if self._watch is not None:
-            self._watch.close(worker)
+        watch = self._watch
+        if watch is not None:
+            watch.stop(worker)
         self._store = None
         self._worker = None
         self._wakeups.close()
         try:
-            await worker.submit(store.close)
+            await worker.submit(_close, store, watch)
         finally:
             worker.stop()
 
@@ -435,6 +436,15 @@ def _guarded(function: Callable[..., T], store: Store, args: tuple[Any, ...]) ->
         raise BackendUnavailable(f"SQLite error: {exc}") from exc
     except sqlite3.Error as exc:
         raise BackendError(f"SQLite error: {exc}") from exc
+
+
+def _close(store: Store, watch: CommitWatch | None) -> None:
+    """On the worker thread, which no longer waits on the watch: close both."""
+    try:
+        store.close()
+    finally:
+        if watch is not None:
+            watch.release()
 
 
 def _url_of(options: SQLiteOptions) -> str:

@@ -1,4 +1,4 @@
-"""Linux inotify through ctypes: one watcher thread per process that reports writes to WAL files.
+"""Linux inotify through ctypes: a descriptor that becomes readable when a WAL file is written.
 
 Why inotify: in WAL mode every commit appends frames to ``<db>-wal`` with ``write()``, and the
 kernel turns each such write, by any process on this host, into an ``IN_MODIFY`` event within
@@ -6,30 +6,27 @@ microseconds. A long poll that waits on these events notices another process's s
 where reading ``PRAGMA data_version`` every 10 ms notices it 5 ms late on average and costs a
 thread wake-up per tick while idle. No dependency: the three libc calls are in every Linux libc.
 
-Why one watcher per process, not per backend: the kernel allows each user 128 inotify instances
-by default (``fs.inotify.max_user_instances``), shared with editors, systemd and the like; a
-process holds at most one here however many backends it opens. An inotify watch holds no file
-descriptor on the watched file, so adding or removing one never touches SQLite's POSIX locks
-(closing any descriptor of a locked file would drop them: honker issue #80).
+Each backend that long-polls owns one instance, read only by its worker thread while it waits
+(:class:`~qworker_sqlite.worker.WorkerThread`): the event wakes the very thread that then reads
+``data_version`` and receives, with no hand-over between threads. When nobody waits, nobody reads
+it: the kernel merges each write's event with the identical unread one before it, so an
+unread instance holds one event, whatever the traffic. An inotify watch holds no descriptor of
+the watched file, so it never touches SQLite's POSIX locks (closing any descriptor of a locked
+file would drop them: honker issue #80). The kernel allows each user 128 instances by default
+(``fs.inotify.max_user_instances``); a backend that cannot have one polls instead.
 
-The watcher only says *something was written*: the write may be this process's own, a transaction
-that is not committed yet, or one whose commit is not visible yet (the writer updates the WAL
-index after its last ``write()``). What a write means is decided by whoever is called back
-(:mod:`qworker_sqlite.watch` reads ``PRAGMA data_version``).
+An event only says *something was written*: maybe this process's own write, a transaction not
+committed yet, or a commit not visible yet (the writer updates the WAL index after its last
+``write()``). What it means is for the reader to find out (:mod:`qworker_sqlite.watch`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import os
-import select
 import struct
 import sys
-import threading
-import time
-from collections.abc import Callable
 
 IN_MODIFY = 0x00000002
 IN_MOVE_SELF = 0x00000800
@@ -39,16 +36,12 @@ IN_Q_OVERFLOW = 0x00004000
 IN_IGNORED = 0x00008000
 #: what a WAL file is watched for: writes, and the file going away (the watch then ends)
 WATCH_MASK = IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF
-#: the watch no longer sees this file's writes (the kernel removed it, or the file moved away)
-_LOST = IN_IGNORED | IN_UNMOUNT | IN_MOVE_SELF | IN_DELETE_SELF
-#: a watch paused this long (seconds) is removed at its next event (see :class:`Watch`)
-LINGER = 2.0
+#: the watch no longer sees the file's writes: the file was deleted or moved, or the kernel
+#: dropped events (the queue overflowed)
+_LOST = IN_IGNORED | IN_UNMOUNT | IN_MOVE_SELF | IN_DELETE_SELF | IN_Q_OVERFLOW
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 
-#: ``callback(lost)``: called on the watcher thread after writes to the watched file; ``lost``:
-#: the watch ended (the file was deleted or moved, or the kernel dropped events), so no further
-#: call can be relied on. Must be quick and must not raise.
-Callback = Callable[[bool], None]
+_LIBC: ctypes.CDLL | None = None
 
 
 def unavailable_reason() -> str | None:
@@ -58,9 +51,6 @@ def unavailable_reason() -> str | None:
     if _libc() is None:
         return "the C library has no inotify_init1"
     return None
-
-
-_LIBC: ctypes.CDLL | None = None
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -82,171 +72,54 @@ def _os_error(what: str) -> OSError:
     return OSError(code, f"{what}: {os.strerror(code)}")
 
 
-class Watch:
-    """One subscription to a file's writes, kept between long polls.
+class FileWatch:
+    """One inotify instance watching one file; :meth:`fileno` is readable after a write.
 
-    :meth:`pause` stops the calls back at once but leaves the kernel's watch in place, so the next
-    :meth:`resume` (the next long poll) costs no system call; the watcher thread removes a watch
-    paused for :data:`LINGER` seconds when its next event comes, so a busy process that no longer
-    waits is not woken by every commit. :meth:`close` ends it.
+    Not thread-safe: one thread reads it (the backend's worker thread).
     """
 
-    def __init__(self, watcher: WalWatcher, path: str, callback: Callback) -> None:
-        self._watcher = watcher
-        self.path = path
-        self.callback = callback
-        self.wd: int | None = None  #: the kernel's watch, None once removed
-        self.active = True
-        self.paused_at = 0.0
-
-    def pause(self) -> None:
-        """No calls back until :meth:`resume`."""
-        with self._watcher._lock:
-            self.active = False
-            self.paused_at = time.monotonic()
-
-    def resume(self, callback: Callback) -> None:
-        """Call ``callback`` from now on (adding the kernel's watch again if it was removed);
-        ``OSError`` if the kernel refuses it (the watch then stays paused)."""
-        with self._watcher._lock:
-            if self.wd is None:
-                self._watcher._add(self)
-            self.callback = callback
-            self.active = True
-
-    def close(self) -> None:
-        """End the subscription (idempotent)."""
-        with self._watcher._lock:
-            self.active = False
-            self._watcher._remove(self)
-
-
-class WalWatcher:
-    """One inotify instance and a daemon thread that calls subscribers back on writes.
-
-    Several subscriptions to one file share the kernel's watch (``inotify_add_watch`` returns
-    the same descriptor for the same inode); the watch is removed with its last subscriber.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        """Watch ``path`` from now on; ``OSError`` if the kernel refuses (not Linux, no such file,
+        no permission, the user's ``max_user_instances`` or ``max_user_watches`` reached)."""
         libc = _libc()
         if libc is None:
-            raise OSError(errno.ENOSYS, unavailable_reason() or "inotify is unavailable")
+            raise OSError(0, unavailable_reason() or "inotify is unavailable")
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             raise _os_error("inotify_init1")
-        self._libc = libc
+        if libc.inotify_add_watch(fd, os.fsencode(path), WATCH_MASK) < 0:
+            error = _os_error(f"inotify_add_watch({path!r})")
+            os.close(fd)
+            raise error
+        self.path = path
         self._fd = fd
-        self._lock = threading.Lock()
-        self._subscribers: dict[int, list[Watch]] = {}
-        self._thread = threading.Thread(target=self._run, name="qworker-sqlite inotify", daemon=True)
-        self._thread.start()
+        self.lost = False  #: the watch ended: writes to the file may go unreported
 
-    def watch(self, path: str, callback: Callback) -> Watch:
-        """Call ``callback`` after every write to ``path`` (from now on); raises ``OSError`` when
-        the kernel refuses the watch (no such file, no permission, ``max_user_watches`` reached)."""
-        watch = Watch(self, path, callback)
-        with self._lock:
-            self._add(watch)
-        return watch
+    def fileno(self) -> int:
+        return self._fd
 
-    def _add(self, watch: Watch) -> None:
-        """Register ``watch`` with the kernel (under the lock)."""
-        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(watch.path), WATCH_MASK)
-        if wd < 0:
-            raise _os_error(f"inotify_add_watch({watch.path!r})")
-        watch.wd = wd
-        self._subscribers.setdefault(wd, []).append(watch)
-
-    def _remove(self, watch: Watch) -> None:
-        """Unregister ``watch``; the kernel's watch goes with its last subscriber (under the lock)."""
-        wd, watch.wd = watch.wd, None
-        subscribers = self._subscribers.get(wd) if wd is not None else None
-        if wd is None or subscribers is None or watch not in subscribers:
-            return
-        subscribers.remove(watch)
-        if not subscribers:
-            del self._subscribers[wd]
-            self._libc.inotify_rm_watch(self._fd, wd)  # EINVAL if the kernel removed it: fine
-
-    def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN)
+    def drain(self) -> bool:
+        """Consume the pending events; True if there were any. Sets :attr:`lost` if the watch
+        ended (the file was deleted or moved, or events were dropped)."""
+        seen = False
         while True:
-            poller.poll()
             try:
-                data = os.read(self._fd, 65536)
+                data = os.read(self._fd, 4096)
             except BlockingIOError:
-                continue
-            except OSError:  # the descriptor is gone (closed after a fork): nothing to watch
-                return
-            for callback, lost in self._callbacks(data):
-                callback(lost)
+                return seen
+            except OSError:  # closed: nothing will be reported any more
+                self.lost = True
+                return True
+            seen = True
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                if mask & _LOST:
+                    self.lost = True
+                offset += _EVENT.size + length
 
-    def _callbacks(self, data: bytes) -> list[tuple[Callback, bool]]:
-        """Who to call for a buffer of events: each active subscriber once, ``lost`` if its watch
-        ended (it is then removed: the caller must resume to watch again)."""
-        fired: dict[int, bool] = {}
-        overflow = False
-        for wd, mask in _parse(data):
-            if mask & IN_Q_OVERFLOW:
-                overflow = True
-            elif wd >= 0:
-                fired[wd] = fired.get(wd, False) or bool(mask & _LOST)
-        calls = []
-        now = time.monotonic()
-        with self._lock:
-            if overflow:  # events were dropped: everyone must look; the watches still work
-                fired = dict.fromkeys(self._subscribers, False)
-            for wd, lost in fired.items():
-                for watch in list(self._subscribers.get(wd, ())):
-                    if watch.active:
-                        calls.append((watch.callback, lost))
-                    if lost or (not watch.active and now - watch.paused_at > LINGER):
-                        self._remove(watch)
-        return calls
-
-    def _forget_after_fork(self) -> None:
-        """In a forked child: the thread did not survive the fork, and a shared inotify
-        descriptor would split events between parent and child. Close ours."""
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-
-
-def _parse(data: bytes) -> list[tuple[int, int]]:
-    """``(wd, mask)`` of each event in a buffer read from an inotify descriptor."""
-    events = []
-    offset = 0
-    while offset + _EVENT.size <= len(data):
-        wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-        events.append((wd, mask))
-        offset += _EVENT.size + length
-    return events
-
-
-_shared: WalWatcher | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_watcher() -> WalWatcher:
-    """This process's watcher, started on first use; raises ``OSError`` when inotify cannot be
-    set up (not Linux, or the user's ``max_user_instances`` is reached: tried again next call)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = WalWatcher()
-        return _shared
-
-
-def _after_fork_in_child() -> None:
-    global _shared, _shared_lock
-    if _shared is not None:
-        _shared._forget_after_fork()
-    _shared = None
-    _shared_lock = threading.Lock()  # it may have been held by another thread at the fork
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    def close(self) -> None:
+        """Release the instance (and its watch). Idempotent."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)

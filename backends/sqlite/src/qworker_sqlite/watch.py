@@ -6,14 +6,15 @@ hands the reading to :meth:`Wakeups.changed <qworker_sqlite.wakeups.Wakeups.chan
 loop. The modes differ in *when* the probe runs (``?wakeup=`` in the URL):
 
 ``inotify`` (Linux)
-    The process's inotify watcher (:mod:`qworker_sqlite.inotify`) reports every write to
-    ``<db>-wal``, by any process, and the probe runs at once: a send from another process wakes
-    the waiter within microseconds. A write is not yet a visible commit (the writer publishes it
-    in the WAL index after its last ``write()``, and ``synchronous=full`` fsyncs in between), so a
-    probe that finds nothing new after a write runs again :data:`SETTLE_DELAYS` later. Between
-    writes it runs every :data:`BACKSTOP_INTERVAL` (100 ms), the bound on any wake-up that
-    inotify could not deliver; if the watch cannot be set up or ends (the WAL file is deleted or
-    moved), the probe polls every 10 ms for the rest of that wait.
+    The backend's inotify instance (:mod:`qworker_sqlite.inotify`) reports every write to
+    ``<db>-wal``, by any process; the worker thread waits on it and runs the probe at once: a
+    send from another process wakes the waiter within microseconds. A write is not yet a visible
+    commit (the writer publishes it in the WAL index after its last ``write()``, and
+    ``synchronous=full`` fsyncs in between), so a probe that finds nothing new after a write runs
+    again :data:`SETTLE_DELAYS` later. Between writes it runs every :data:`BACKSTOP_INTERVAL`
+    (100 ms), the bound on any wake-up that inotify could not deliver; if the watch cannot be
+    set up or ends (the WAL file is deleted or moved), the probe polls every 10 ms until the next
+    wait sets up a new one.
 ``poll``
     The probe runs every ``poll_interval`` (10 ms): works on any OS and file system; a send from
     another process is noticed 5 ms late on average.
@@ -103,26 +104,41 @@ def filesystem_type(path: str) -> str | None:
 
 class Probe:
     """The worker thread's idle task: read ``data_version``, report a change to the loop, and say
-    when to run next (see the module doc)."""
+    when to run next (see the module doc). With a ``watch``, also the thread's wake source."""
 
     def __init__(
-        self, store: Store, wakeups: Wakeups, loop: asyncio.AbstractEventLoop, interval: float
+        self,
+        store: Store,
+        wakeups: Wakeups,
+        loop: asyncio.AbstractEventLoop,
+        interval: float,
+        watch: inotify.FileWatch | None = None,
     ) -> None:
         self._store = store
         self._wakeups = wakeups
         self._loop = loop
         self.interval = interval  #: seconds between probes when nothing was written
+        self._watch = watch
         self._last: int | None = None
         self._settle = len(SETTLE_DELAYS)  # the next SETTLE_DELAYS index; len: not settling
-        self._written = False  # set by the inotify thread
+        self._written = False
+
+    def fileno(self) -> int:
+        assert self._watch is not None
+        return self._watch.fileno()
+
+    def woken(self) -> None:
+        """The watch reported writes (worker thread): the next probe, at once, restarts the
+        settle delays; a watch that ended leaves this wait to polling."""
+        assert self._watch is not None
+        if self._watch.drain():
+            self._written = True
+        if self._watch.lost:
+            self.interval = min(self.interval, DEFAULT_POLL_INTERVAL)
 
     def settle(self) -> None:
         """Probe again :data:`SETTLE_DELAYS` after the next probe(s) unless a change shows."""
         self._settle = 0
-
-    def written(self) -> None:
-        """A write was reported (inotify thread): the next probe restarts the settle delays."""
-        self._written = True
 
     def __call__(self) -> float:
         written, self._written = self._written, False
@@ -147,63 +163,58 @@ class Probe:
 
 
 class CommitWatch:
-    """Starts and stops the probe (and the inotify watch) as long polls come and go."""
+    """Starts and stops the probe as long polls come and go, and owns the backend's inotify watch
+    (set up at the first long poll, kept until the backend closes)."""
 
     def __init__(self, options: SQLiteOptions, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
         self.mode, self.reason = choose_mode(options)
         self._wal = None if options.path is None else options.path + "-wal"
         self._poll_interval = poll_interval
-        self._watch: inotify.Watch | None = None
+        self._file: inotify.FileWatch | None = None
         self._warned = False
 
     def start(self, worker: WorkerThread, store: Store, wakeups: Wakeups) -> None:
         """Run the probe on ``worker`` until :meth:`stop` (on the event loop)."""
-        probe = Probe(store, wakeups, asyncio.get_running_loop(), self._poll_interval)
-        first = self._poll_interval
-        if self.mode == "inotify" and self._wal is not None:
-            try:
-                if self._watch is None:
-                    self._watch = inotify.shared_watcher().watch(self._wal, _on_write(probe, worker, self))
-                else:  # the previous wait's watch, paused: usually still in place, no system call
-                    self._watch.resume(_on_write(probe, worker, self))
-            except OSError as exc:
-                self._fall_back(str(exc))
-            else:
-                # Watched from now on; a commit written before the watch was set shows in the
-                # first probe, or in one of the settle probes if it was not visible yet.
-                probe.interval, first = BACKSTOP_INTERVAL, 0.0
-                probe.settle()
-        worker.set_idle_task(probe, first)
+        loop = asyncio.get_running_loop()
+        watch = self._file_watch(worker) if self.mode == "inotify" else None
+        if watch is None:
+            worker.set_idle_task(Probe(store, wakeups, loop, self._poll_interval), self._poll_interval)
+            return
+        probe = Probe(store, wakeups, loop, BACKSTOP_INTERVAL, watch)
+        # Watched since the watch was set up: a commit written before shows in the first probe,
+        # now, or in one of the settle probes if it was not visible yet.
+        probe.settle()
+        worker.set_idle_task(probe, 0.0, wake=probe)
+
+    def _file_watch(self, worker: WorkerThread) -> inotify.FileWatch | None:
+        """The backend's watch of the WAL file: the one in place, or a new one (None: poll)."""
+        current = self._file
+        if current is not None and not current.lost:
+            return current
+        if current is not None:
+            worker.submit(current.close)  # on the thread that may still be waiting on it
+        assert self._wal is not None
+        try:
+            self._file = inotify.FileWatch(self._wal)
+        except OSError as exc:
+            self._file = None
+            if not self._warned:  # say so once; every wait tries again
+                self._warned = True
+                log.warning(
+                    "sqlite.wakeup_polling",
+                    reason=str(exc),
+                    poll_interval_s=self._poll_interval,
+                    wal=self._wal,
+                )
+        return self._file
 
     def stop(self, worker: WorkerThread | None) -> None:
-        """The last waiter left: stop the probe (the watch is paused, kept for the next wait)."""
-        if self._watch is not None:
-            self._watch.pause()
+        """The last waiter left: stop the probe (the watch stays, for the next wait)."""
         if worker is not None:
             worker.set_idle_task(None)
 
-    def close(self, worker: WorkerThread | None) -> None:
-        """The backend closes: stop the probe and end the watch."""
-        watch, self._watch = self._watch, None
-        if watch is not None:
-            watch.close()
-        self.stop(worker)
-
-    def _fall_back(self, why: str) -> None:
-        """Poll for this wait; say so once per backend (every wait tries inotify again)."""
-        if not self._warned:
-            self._warned = True
-            log.warning(
-                "sqlite.wakeup_polling", reason=why, poll_interval_s=self._poll_interval, wal=self._wal
-            )
-
-
-def _on_write(probe: Probe, worker: WorkerThread, watch: CommitWatch) -> inotify.Callback:
-    def on_write(lost: bool) -> None:  # on the inotify thread
-        if lost:  # the WAL file went away: poll for the rest of this wait
-            probe.interval = watch._poll_interval
-            watch._fall_back("the WAL file was deleted or moved")
-        probe.written()
-        worker.nudge()
-
-    return on_write
+    def release(self) -> None:
+        """Close the watch; on the worker thread, once the probe is stopped (backend close)."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
