@@ -5,7 +5,8 @@ figures of the plain runs carry no instrumentation. Importing this module (``qwo
 imports the handler before it connects) wraps, in this process only:
 
 * ``Probe.woken``: the worker thread wakes on its inotify descriptor (a write to the WAL file);
-* ``Probe.__call__``: the worker thread's probe finds a new ``data_version``;
+* ``Probe._attempts``: the worker thread's probe found a new ``data_version`` (and now makes the
+  waiter's receive attempt);
 * ``Wakeups.changed``: the event loop hears of it (waiters are woken here);
 * ``receive.receive``: the receive transaction on the worker thread (start, end), when it
   returns messages;
@@ -55,6 +56,12 @@ def _mark(stage: str) -> None:
 
 
 def _install() -> None:
+    _wrap_probe()
+    _wrap_backend()
+    _wrap_runtime()
+
+
+def _wrap_probe() -> None:
     woken = watch.Probe.woken
 
     @functools.wraps(woken)
@@ -62,23 +69,26 @@ def _install() -> None:
         _mark("write_event")
         woken(self)
 
-    call = watch.Probe.__call__
+    attempts = watch.Probe._attempts
 
-    @functools.wraps(call)
-    def on_probe(self: watch.Probe) -> float:
-        before = self._last
-        delay = call(self)
-        if self._last != before:
-            _mark("probe_changed")
-        return delay
+    @functools.wraps(attempts)
+    def on_attempts(self: watch.Probe, *args: Any) -> Any:
+        _mark("probe_changed")  # called only when the probe read a new data_version
+        return attempts(self, *args)
 
     changed = wakeups.Wakeups.changed
 
     @functools.wraps(changed)
-    def on_changed(self: wakeups.Wakeups, version: int, stamp: int) -> None:
+    def on_changed(self: wakeups.Wakeups, *args: Any) -> None:
         _mark("loop_changed")
-        changed(self, version, stamp)
+        changed(self, *args)
 
+    watch.Probe.woken = on_woken  # type: ignore[method-assign]
+    watch.Probe._attempts = on_attempts  # type: ignore[method-assign]
+    wakeups.Wakeups.changed = on_changed  # type: ignore[method-assign]
+
+
+def _wrap_backend() -> None:
     take = receiving.receive
 
     @functools.wraps(take)
@@ -99,6 +109,11 @@ def _install() -> None:
             _mark("returned")
         return messages
 
+    receiving.receive = on_receive
+    sqlite_backend.SQLiteBackend.receive = on_backend_receive  # type: ignore[method-assign]
+
+
+def _wrap_runtime() -> None:
     next_batches = Batcher.next_batches
 
     @functools.wraps(next_batches)
@@ -117,11 +132,6 @@ def _install() -> None:
 
     Batcher.next_batches = on_next_batches  # type: ignore[method-assign]
     Dispatcher.run_batch = on_run_batch  # type: ignore[method-assign]
-    watch.Probe.woken = on_woken  # type: ignore[method-assign]
-    watch.Probe.__call__ = on_probe  # type: ignore[method-assign]
-    wakeups.Wakeups.changed = on_changed  # type: ignore[method-assign]
-    receiving.receive = on_receive
-    sqlite_backend.SQLiteBackend.receive = on_backend_receive  # type: ignore[method-assign]
 
 
 _install()

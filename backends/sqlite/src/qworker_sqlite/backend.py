@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
-from urllib.parse import quote
 
 import structlog
 
@@ -31,7 +30,7 @@ from qworker.backend import (
     VisibilityChange,
 )
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
-from qworker.limits import check_max_messages, check_record, check_visibility_timeout
+from qworker.limits import check_max_messages, check_record
 from qworker.redaction import redact_url
 from qworker.safe_receive import GiveBacks, still_held
 from qworker_sqlite import acks, hostclock, quarantine, redrive, send
@@ -39,8 +38,8 @@ from qworker_sqlite import receive as receiving
 from qworker_sqlite import store as store_module
 from qworker_sqlite.schema import open_connection
 from qworker_sqlite.store import Store
-from qworker_sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, parse_url
-from qworker_sqlite.wakeups import Wakeups
+from qworker_sqlite.url import SQLiteOptions, parse_url, url_of
+from qworker_sqlite.wakeups import Prefetched, Wakeups
 from qworker_sqlite.watch import DEFAULT_POLL_INTERVAL, CommitWatch
 from qworker_sqlite.worker import WorkerThread
 
@@ -93,7 +92,7 @@ class SQLiteBackend(BaseBackend):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
         self.options = options if options is not None else SQLiteOptions(path=None)
-        self._url = url if url is not None else _url_of(self.options)
+        self._url = url if url is not None else url_of(self.options)
         self.give_backs = GiveBacks()  #: receives cut short by a cancellation, giving back
         self._clock = clock
         self._now: Callable[[], float] = clock or time.time  #: the clock in use once connected
@@ -101,7 +100,7 @@ class SQLiteBackend(BaseBackend):
         self._store: Store | None = None
         self._poll_interval = poll_interval
         self._watch: CommitWatch | None = None
-        self._wakeups = Wakeups(self._start_watch, self._stop_watch)
+        self._wakeups = Wakeups(self._start_watch, self._stop_watch, self._orphaned)
         self.quarantine_tally = QuarantineTally()
 
     @classmethod
@@ -140,7 +139,7 @@ class SQLiteBackend(BaseBackend):
         worker = WorkerThread(name=f"qworker-sqlite {self._url}")
         try:
             conn = await worker.submit(open_connection, self.options)
-            clock = self._clock or await worker.submit(_host_clock, conn)
+            clock = self._clock or await worker.submit(hostclock.clock_of, conn)
         except BaseException:
             worker.stop()
             raise
@@ -148,7 +147,7 @@ class SQLiteBackend(BaseBackend):
         self._store = Store(conn, clock)
         self._worker = worker
         self._watch = watch
-        self._wakeups = Wakeups(self._start_watch, self._stop_watch)
+        self._wakeups = Wakeups(self._start_watch, self._stop_watch, self._orphaned)
 
     async def close(self) -> None:
         """Close the connection and stop the thread; pending long polls end with
@@ -252,47 +251,36 @@ class SQLiteBackend(BaseBackend):
         wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
     ) -> list[ReceivedMessage]:
-        check_max_messages(max_messages)
-        if wait_seconds is not None and (
-            isinstance(wait_seconds, bool)
-            or not isinstance(wait_seconds, int | float)
-            or math.isnan(wait_seconds)
-            or wait_seconds < 0
-        ):
-            raise InvalidParameterValue(
-                f"Value {wait_seconds!r} for parameter WaitTimeSeconds is invalid. Reason: it must be a "
-                "number of seconds >= 0."
-            )
-        if visibility_timeout is not None:
-            error = check_visibility_timeout(visibility_timeout)
-            if error is not None:
-                raise InvalidParameterValue(error)
+        receiving.check_arguments(max_messages, wait_seconds, visibility_timeout)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
+        attempt = functools.partial(self._attempt, queue, max_messages, visibility_timeout)
+        prefetched: Prefetched | None = None
         while True:
-            version = self._wakeups.version(queue)
-            sent = time.monotonic()
-            outcome = await self.give_backs.take(
-                self._submit(receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0),
-                lambda taken: [m.receipt_handle for m in taken.messages],
-                lambda handles: self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles]),
-            )
-            for fed in outcome.fed:
-                self._wakeups.notify(fed)
-            if outcome.quarantined:
-                self._note_quarantined(queue, outcome.quarantined)
-                if not outcome.messages:
-                    continue  # everything taken was set aside: look again at once
-            if outcome.messages:
-                messages = await still_held(
-                    outcome.messages,
-                    time.monotonic() - sent,
-                    outcome.visibility_seconds,
-                    lambda changes: self.change_visibility(queue, changes),
+            if prefetched is None:
+                version = self._wakeups.version(queue)  # else: the one read before the wait
+                sent = time.monotonic()
+                outcome = await self.give_backs.take(
+                    self._submit(
+                        receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0
+                    ),
+                    lambda taken: [m.receipt_handle for m in taken.messages],
+                    lambda handles: self._give_back(queue, handles),
                 )
-                if messages:
-                    return messages
-                continue  # the reply came too late to keep any of them: look again
+            else:  # the worker thread made the attempt when a commit showed (wakeups module doc)
+                sent, outcome, error, prefetched = (
+                    prefetched.started,
+                    prefetched.outcome,
+                    prefetched.error,
+                    None,
+                )
+                if error is not None:
+                    raise error
+            messages = await self._received(queue, outcome, sent)
+            if messages:
+                return messages
+            if messages is not None:
+                continue  # all set aside, or the reply came too late to keep any: look again
             if deadline is None:
                 wait = outcome.wait_seconds if wait_seconds is None else wait_seconds
                 deadline = loop.time() + wait
@@ -302,7 +290,55 @@ class SQLiteBackend(BaseBackend):
             if outcome.next_visible_ms is not None:
                 until_visible = (outcome.next_visible_ms - self._now() * 1000) / 1000 + 0.001
                 timeout = min(timeout, max(until_visible, 0.002))
-            await self._wakeups.wait(queue, version, outcome.data_version, within=timeout)
+            prefetched = await self._wakeups.wait(
+                queue, version, outcome.data_version, within=timeout, attempt=attempt
+            )
+
+    async def _received(
+        self, queue: str, outcome: receiving.ReceiveOutcome, sent: float
+    ) -> list[ReceivedMessage] | None:
+        """The messages of a receive attempt to hand over; ``[]``: it took some but may hand over
+        none (set aside, or held by another receiver by now): try again; None: it found none."""
+        for fed in outcome.fed:
+            self._wakeups.notify(fed)
+        if outcome.quarantined:
+            self._note_quarantined(queue, outcome.quarantined)
+            if not outcome.messages:
+                return []  # everything taken was set aside: look again at once
+        if not outcome.messages:
+            return None
+        return await still_held(
+            outcome.messages,
+            time.monotonic() - sent,
+            outcome.visibility_seconds,
+            lambda changes: self.change_visibility(queue, changes),
+        )
+
+    def _attempt(
+        self, queue: str, max_messages: int, visibility_timeout: float | None
+    ) -> receiving.ReceiveOutcome:
+        """A long poll's receive attempt, made on the worker thread by the probe (wakeups)."""
+        store = self._store
+        if store is None:
+            raise BackendUnavailable("The SQLite backend was closed.")
+        return _guarded(receiving.receive, store, (queue, max_messages, visibility_timeout, True))
+
+    def _orphaned(self, queue: str, prefetched: Prefetched) -> None:
+        """An attempt made for a waiter that had gone: its side effects stand, its messages go back."""
+        outcome = prefetched.outcome
+        if outcome is None:
+            return  # it failed: it took nothing
+        for fed in outcome.fed:
+            self._wakeups.notify(fed)
+        if outcome.quarantined:
+            self._note_quarantined(queue, outcome.quarantined)
+        if outcome.messages:
+            self.give_backs.give_back(
+                [m.receipt_handle for m in outcome.messages], functools.partial(self._give_back, queue)
+            )
+
+    async def _give_back(self, queue: str, handles: Sequence[str]) -> object:
+        return await self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles])
 
     async def delete(self, queue: str, receipt_handles: Sequence[str]) -> list[BatchEntryError]:
         failed, unlocked = await self._call(acks.delete, queue, receipt_handles)
@@ -445,35 +481,3 @@ def _close(store: Store, watch: CommitWatch | None) -> None:
     finally:
         if watch is not None:
             watch.release()
-
-
-def _url_of(options: SQLiteOptions) -> str:
-    url = "sqlite://" if options.path is None else "sqlite:///" + quote(options.path)
-    query = []
-    if options.synchronous != "normal":
-        query.append(f"synchronous={options.synchronous}")
-    if options.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
-        query.append(f"busy_timeout_ms={options.busy_timeout_ms}")
-    if options.wakeup != "auto":
-        query.append(f"wakeup={options.wakeup}")
-    return url + ("?" + "&".join(query) if query else "")
-
-
-def _host_clock(conn: sqlite3.Connection) -> Callable[[], float]:
-    """The database's host clock (T14), or the wall clock where the OS has no boot clock."""
-    try:
-        clock = hostclock.load(conn)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise BackendUnavailable(f"Cannot read the SQLite database's clock anchor: {exc}") from exc
-    if clock is None:
-        return time.time
-    offset = clock.offset_seconds()
-    if abs(offset) > 1:
-        log.warning(
-            "sqlite.clock_offset",
-            offset_seconds=round(offset, 3),
-            advice="the wall clock was stepped since this boot's first open of the database; leases and "
-            "delays are unaffected (T14), SentTimestamp and the like follow the queue's clock until a reboot",
-        )
-    return clock

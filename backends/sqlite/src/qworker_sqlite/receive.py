@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from qworker import arn
 from qworker.backend import ReceivedMessage, system_attributes
+from qworker.errors import InvalidParameterValue
+from qworker.limits import check_max_messages, check_visibility_timeout
 from qworker_sqlite import quarantine
 from qworker_sqlite.codec import encode_handle, new_token_base, sequence_number_text
 from qworker_sqlite.rows import (
@@ -83,6 +85,25 @@ class ReceiveOutcome:
     visibility_seconds: float = 0.0
     #: ``(message id, reason)`` of the rows this attempt set aside in the quarantine (T16)
     quarantined: list[tuple[str, str]] = field(default_factory=list)
+
+
+def check_arguments(max_messages: int, wait_seconds: float | None, visibility_timeout: float | None) -> None:
+    """ReceiveMessage's parameters, checked before any work (``InvalidParameterValue``)."""
+    check_max_messages(max_messages)
+    if wait_seconds is not None and (
+        isinstance(wait_seconds, bool)
+        or not isinstance(wait_seconds, int | float)
+        or math.isnan(wait_seconds)
+        or wait_seconds < 0
+    ):
+        raise InvalidParameterValue(
+            f"Value {wait_seconds!r} for parameter WaitTimeSeconds is invalid. Reason: it must be a "
+            "number of seconds >= 0."
+        )
+    if visibility_timeout is not None:
+        error = check_visibility_timeout(visibility_timeout)
+        if error is not None:
+            raise InvalidParameterValue(error)
 
 
 def visibility_ms(seconds: float) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from qworker.errors import ConfigError
 from qworker.redaction import redact_url
@@ -77,6 +77,19 @@ def parse_url(url: str) -> SQLiteOptions:
             raise ConfigError(f"Invalid SQLite URL {shown!r}: the path contains a NUL character.")
         path = os.path.abspath(relative)
     return SQLiteOptions(path=path, **options)
+
+
+def url_of(options: SQLiteOptions) -> str:
+    """The URL that :func:`parse_url` reads back as ``options`` (defaults left out)."""
+    url = "sqlite://" if options.path is None else "sqlite:///" + quote(options.path)
+    query = []
+    if options.synchronous != "normal":
+        query.append(f"synchronous={options.synchronous}")
+    if options.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
+        query.append(f"busy_timeout_ms={options.busy_timeout_ms}")
+    if options.wakeup != "auto":
+        query.append(f"wakeup={options.wakeup}")
+    return url + ("?" + "&".join(query) if query else "")
 
 
 def _query_options(shown: str, query: str) -> dict[str, object]:

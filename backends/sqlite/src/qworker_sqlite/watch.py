@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from typing import Literal
 
 import structlog
@@ -41,7 +42,7 @@ from qworker.errors import ConfigError
 from qworker_sqlite import inotify
 from qworker_sqlite.store import Store
 from qworker_sqlite.url import SQLiteOptions
-from qworker_sqlite.wakeups import Wakeups
+from qworker_sqlite.wakeups import Prefetched, Waiter, Wakeups
 from qworker_sqlite.worker import WorkerThread
 
 log = structlog.get_logger("qworker.sqlite")
@@ -150,8 +151,9 @@ class Probe:
             if self._last is not None:
                 self._settle = len(SETTLE_DELAYS)  # a commit showed: nothing left to wait for
             self._last = version
+            made = self._attempts(version, stamp) if version >= 0 else []
             try:
-                self._loop.call_soon_threadsafe(self._wakeups.changed, version, stamp)
+                self._loop.call_soon_threadsafe(self._wakeups.changed, version, stamp, made)
             except RuntimeError:  # loop closed
                 pass
         elif written:
@@ -160,6 +162,21 @@ class Probe:
             self._settle += 1
             return SETTLE_DELAYS[self._settle - 1]
         return self.interval
+
+    def _attempts(self, version: int, stamp: int) -> list[tuple[Waiter, Prefetched]]:
+        """Make the receive attempt of every waiter this reading would wake (see
+        :mod:`~qworker_sqlite.wakeups`), here on the worker thread, before waking the loop."""
+        made = []
+        for waiter in self._wakeups.waiting:
+            seen, seen_stamp = waiter.data_version
+            if waiter.attempt is None or seen_stamp >= stamp or seen == version:
+                continue
+            started = time.monotonic()
+            try:
+                made.append((waiter, Prefetched(started, waiter.attempt())))
+            except BaseException as exc:  # handed to the waiter, raised there
+                made.append((waiter, Prefetched(started, error=exc)))
+        return made
 
 
 class CommitWatch:
