@@ -10,8 +10,8 @@ loop. The modes differ in *when* the probe runs (``?wakeup=`` in the URL):
     ``<db>-wal``, by any process; the worker thread waits on it and runs the probe at once: a
     send from another process wakes the waiter within microseconds. A write is not yet a visible
     commit (the writer publishes it in the WAL index after its last ``write()``, and
-    ``synchronous=full`` fsyncs in between), so a probe that finds nothing new after a write runs
-    again :data:`SETTLE_DELAYS` later. Between writes it runs every :data:`BACKSTOP_INTERVAL`
+    ``synchronous=full`` fsyncs in between), so after a write the probe runs again
+    :data:`SETTLE_DELAYS` later. Between writes it runs every :data:`BACKSTOP_INTERVAL`
     (100 ms), the bound on any wake-up that inotify could not deliver; if the watch cannot be
     set up or ends (the WAL file is deleted or moved), the probe polls every 10 ms until the next
     wait sets up a new one.
@@ -52,9 +52,10 @@ DEFAULT_POLL_INTERVAL = 0.01
 #: inotify mode: how often the probe runs when no write was reported (the bound on a wake-up
 #: that inotify could not deliver)
 BACKSTOP_INTERVAL = 0.1
-#: inotify mode: after a write that showed no new commit, probe again this long after each
-#: probe (seconds) before falling back to :data:`BACKSTOP_INTERVAL`: the commit becomes visible
-#: microseconds after the write, or an fsync later with ``synchronous=full``
+#: inotify mode: after a reported write, probe again this long after each probe (seconds)
+#: before falling back to :data:`BACKSTOP_INTERVAL`: a commit becomes visible microseconds after
+#: its last write, or an fsync later with ``synchronous=full``; the probes go on even when a
+#: commit showed, since the writes of the next writer may have been reported with it
 SETTLE_DELAYS = (0.0005, 0.002, 0.01, 0.05)
 #: file systems (``/proc/self/mountinfo`` names) on which ``auto`` polls
 REMOTE_FILESYSTEMS = frozenset(
@@ -114,13 +115,16 @@ class Probe:
         loop: asyncio.AbstractEventLoop,
         interval: float,
         watch: inotify.FileWatch | None = None,
+        last: list[int | None] | None = None,
     ) -> None:
         self._store = store
         self._wakeups = wakeups
         self._loop = loop
         self.interval = interval  #: seconds between probes when nothing was written
         self._watch = watch
-        self._last: int | None = None
+        #: the last reading, kept from one wait to the next (one box, used on the worker thread
+        #: only): ``data_version`` never goes back, so a reading equal to it wakes no one
+        self._last = last if last is not None else [None]
         self._settle = len(SETTLE_DELAYS)  # the next SETTLE_DELAYS index; len: not settling
         self._written = False
 
@@ -147,17 +151,15 @@ class Probe:
             version, stamp = self._store.data_version()
         except sqlite3.Error:
             version, stamp = -1, 1 << 62  # let every waiter retry and meet the error
-        if version != self._last:
-            if self._last is not None:
-                self._settle = len(SETTLE_DELAYS)  # a commit showed: nothing left to wait for
-            self._last = version
+        if written:  # even if a commit shows: another writer's may be written, not yet visible
+            self._settle = 0
+        if version != self._last[0]:
+            self._last[0] = version
             made = self._attempts(version, stamp) if version >= 0 else []
             try:
                 self._loop.call_soon_threadsafe(self._wakeups.changed, version, stamp, made)
             except RuntimeError:  # loop closed
                 pass
-        elif written:
-            self._settle = 0
         if self._settle < len(SETTLE_DELAYS):
             self._settle += 1
             return SETTLE_DELAYS[self._settle - 1]
@@ -188,6 +190,7 @@ class CommitWatch:
         self._wal = None if options.path is None else options.path + "-wal"
         self._poll_interval = poll_interval
         self._file: inotify.FileWatch | None = None
+        self._last: list[int | None] = [None]  # the probes' last reading (see Probe)
         self._warned = False
 
     def start(self, worker: WorkerThread, store: Store, wakeups: Wakeups) -> None:
@@ -195,9 +198,10 @@ class CommitWatch:
         loop = asyncio.get_running_loop()
         watch = self._file_watch(worker) if self.mode == "inotify" else None
         if watch is None:
-            worker.set_idle_task(Probe(store, wakeups, loop, self._poll_interval), self._poll_interval)
+            probe = Probe(store, wakeups, loop, self._poll_interval, last=self._last)
+            worker.set_idle_task(probe, self._poll_interval)
             return
-        probe = Probe(store, wakeups, loop, BACKSTOP_INTERVAL, watch)
+        probe = Probe(store, wakeups, loop, BACKSTOP_INTERVAL, watch, self._last)
         # Watched since the watch was set up: a commit written before shows in the first probe,
         # now, or in one of the settle probes if it was not visible yet.
         probe.settle()
