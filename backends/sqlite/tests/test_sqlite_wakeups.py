@@ -405,7 +405,7 @@ async def test_an_attempt_whose_waiter_left_gives_its_messages_back(tmp_path: Pa
 async def test_a_waiter_cancelled_as_its_attempt_arrives_hands_it_over() -> None:
     orphans: list[tuple[str, Prefetched]] = []
     wakeups = Wakeups(lambda: None, lambda: None, lambda queue, result: orphans.append((queue, result)))
-    task = asyncio.create_task(wakeups.wait("q", 0, (0, 0), within=30, attempt=lambda: None))
+    task = asyncio.create_task(wakeups.wait("q", 0, (0, 0), within=30, attempt=lambda reading: None))
     await until(lambda: wakeups.waiting)
     (waiter,) = wakeups.waiting
     result = Prefetched(time.monotonic(), "outcome")
@@ -419,7 +419,7 @@ async def test_a_waiter_cancelled_as_its_attempt_arrives_hands_it_over() -> None
 
 async def test_a_waiter_whose_timeout_comes_with_its_attempt_keeps_it() -> None:
     wakeups = Wakeups(lambda: None, lambda: None, lambda queue, result: pytest.fail("orphaned"))
-    task = asyncio.create_task(wakeups.wait("q", 0, (0, 0), within=0.05, attempt=lambda: None))
+    task = asyncio.create_task(wakeups.wait("q", 0, (0, 0), within=0.05, attempt=lambda reading: None))
     await until(lambda: wakeups.waiting)
     (waiter,) = wakeups.waiting
     result = Prefetched(time.monotonic(), "outcome")

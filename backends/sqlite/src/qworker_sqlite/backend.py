@@ -315,13 +315,14 @@ class SQLiteBackend(BaseBackend):
         )
 
     def _attempt(
-        self, queue: str, max_messages: int, visibility_timeout: float | None
+        self, queue: str, max_messages: int, visibility_timeout: float | None, reading: tuple[int, int]
     ) -> receiving.ReceiveOutcome:
-        """A long poll's receive attempt, made on the worker thread by the probe (wakeups)."""
+        """A long poll's receive attempt, made on the worker thread by the probe (wakeups) right
+        after its ``data_version`` ``reading``."""
         store = self._store
         if store is None:
             raise BackendUnavailable("The SQLite backend was closed.")
-        return _guarded(receiving.receive, store, (queue, max_messages, visibility_timeout, True))
+        return _guarded(receiving.receive, store, (queue, max_messages, visibility_timeout, True, reading))
 
     def _orphaned(self, queue: str, prefetched: Prefetched) -> None:
         """An attempt made for a waiter that had gone: its side effects stand, its messages go back."""

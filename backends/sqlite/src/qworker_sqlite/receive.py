@@ -112,14 +112,20 @@ def visibility_ms(seconds: float) -> int:
 
 
 def receive(
-    store: Store, queue_name: str, max_messages: int, visibility_timeout: float | None, may_wait: bool = True
+    store: Store,
+    queue_name: str,
+    max_messages: int,
+    visibility_timeout: float | None,
+    may_wait: bool = True,
+    reading: tuple[int, int] | None = None,
 ) -> ReceiveOutcome:
     """One receive attempt; see :meth:`qworker.backend.Backend.receive` for the contract.
 
     ``may_wait`` False (a short poll) skips reading ``PRAGMA data_version``, which only a long
-    poll needs.
+    poll needs; ``reading`` is one just taken on this connection (by the probe that makes this
+    attempt), which does as well: a reading older than needed only risks a spurious wake-up.
     """
-    version = store.data_version() if may_wait else (0, 0)
+    version = reading if reading is not None else store.data_version() if may_wait else (0, 0)
     queue = store.queue(queue_name)
     now = store.now_ms()
     next_visible = _next_visible(store, queue)

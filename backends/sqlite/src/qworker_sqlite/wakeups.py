@@ -49,8 +49,9 @@ class Waiter:
     queue: str
     future: asyncio.Future[Prefetched | None]
     data_version: tuple[int, int]
-    #: the caller's receive attempt, for the worker thread to make when a commit shows
-    attempt: Callable[[], Any] | None = None
+    #: the caller's receive attempt, for the worker thread to make when a commit shows (given
+    #: the ``data_version`` reading that showed it)
+    attempt: Callable[[tuple[int, int]], Any] | None = None
 
 
 class Wakeups:
@@ -120,7 +121,7 @@ class Wakeups:
         data_version: tuple[int, int],
         *,
         within: float,
-        attempt: Callable[[], Any] | None = None,
+        attempt: Callable[[tuple[int, int]], Any] | None = None,
     ) -> Prefetched | None:
         """Wait up to ``within`` s for a reason to try ``queue`` again (see the module doc); the
         result is the attempt the worker thread made (``attempt``), or None: try yourself.

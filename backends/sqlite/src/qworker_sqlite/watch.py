@@ -175,7 +175,7 @@ class Probe:
                 continue
             started = time.monotonic()
             try:
-                made.append((waiter, Prefetched(started, waiter.attempt())))
+                made.append((waiter, Prefetched(started, waiter.attempt((version, stamp)))))
             except BaseException as exc:  # handed to the waiter, raised there
                 made.append((waiter, Prefetched(started, error=exc)))
         return made
