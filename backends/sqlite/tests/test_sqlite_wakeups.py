@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -400,6 +401,42 @@ async def test_an_attempt_whose_waiter_left_gives_its_messages_back(tmp_path: Pa
         (again,) = await backend.receive("q", wait_seconds=0)
         assert again.body == "taken for nobody"
         assert again.attributes["ApproximateReceiveCount"] == "2"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_closing_while_the_probe_takes_messages_for_a_cancelled_waiter_gives_them_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """A worker shutting down: its long poll is cancelled while the probe is taking a message
+    for it, and the backend closes at once. The message must not stay hidden until its
+    visibility timeout."""
+    url = file_url(tmp_path, mode)
+    inside, release = threading.Event(), threading.Event()
+    attempt = receiving.receive
+
+    def slow_attempt(*args: Any) -> receiving.ReceiveOutcome:
+        if len(args) > 5 and args[5] is not None:  # the probe's attempt (it passes its reading)
+            inside.set()
+            release.wait(10)
+        return attempt(*args)
+
+    monkeypatch.setattr(receiving, "receive", slow_attempt)
+    backend = SQLiteBackend.from_url(url)
+    await backend.connect()
+    async with SQLiteBackend.from_url(url) as other:
+        await other.create_queue(QueueSpec("q"))
+        waiting = asyncio.create_task(backend.receive("q", wait_seconds=3600))
+        await until(lambda: backend._wakeups.waiting)
+        await other.send("q", [SendEntry("kept")])
+        await asyncio.to_thread(inside.wait, 10)  # the probe is taking it for the waiter...
+        waiting.cancel()  # ...which goes away
+        closing = asyncio.create_task(backend.close())
+        await asyncio.sleep(0.05)
+        release.set()
+        await closing
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert [m.body for m in await other.receive("q", wait_seconds=0)] == ["kept"]
 
 
 async def test_a_waiter_cancelled_as_its_attempt_arrives_hands_it_over() -> None:

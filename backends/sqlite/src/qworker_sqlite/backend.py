@@ -155,10 +155,14 @@ class SQLiteBackend(BaseBackend):
         store, worker = self._store, self._worker
         if store is None or worker is None:
             return
-        await self.give_backs.wait()  # receives cut short by a stop give their messages back first
         watch = self._watch
         if watch is not None:
             watch.stop(worker)
+            await worker.submit(_flush)  # an attempt the probe is making now reaches the loop first
+        # receives cut short by a stop, and attempts whose waiter left, give their messages back
+        await self.give_backs.wait()
+        if watch is not None:
+            watch.stop(worker)  # a long poll may have started meanwhile
         self._store = None
         self._worker = None
         self._wakeups.close()
@@ -473,6 +477,10 @@ def _guarded(function: Callable[..., T], store: Store, args: tuple[Any, ...]) ->
         raise BackendUnavailable(f"SQLite error: {exc}") from exc
     except sqlite3.Error as exc:
         raise BackendError(f"SQLite error: {exc}") from exc
+
+
+def _flush() -> None:
+    """Nothing: a call that returns once the worker thread finished what it was doing."""
 
 
 def _close(store: Store, watch: CommitWatch | None) -> None:

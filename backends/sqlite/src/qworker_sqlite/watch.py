@@ -116,12 +116,14 @@ class Probe:
         interval: float,
         watch: inotify.FileWatch | None = None,
         last: list[int | None] | None = None,
+        fallback: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
         self._store = store
         self._wakeups = wakeups
         self._loop = loop
         self.interval = interval  #: seconds between probes when nothing was written
         self._watch = watch
+        self._fallback = fallback  # the interval once the watch is lost
         #: the last reading, kept from one wait to the next (one box, used on the worker thread
         #: only): ``data_version`` never goes back, so a reading equal to it wakes no one
         self._last = last if last is not None else [None]
@@ -139,7 +141,7 @@ class Probe:
         if self._watch.drain():
             self._written = True
         if self._watch.lost:
-            self.interval = min(self.interval, DEFAULT_POLL_INTERVAL)
+            self.interval = min(self.interval, self._fallback)
 
     def settle(self) -> None:
         """Probe again :data:`SETTLE_DELAYS` after the next probe(s) unless a change shows."""
@@ -201,7 +203,7 @@ class CommitWatch:
             probe = Probe(store, wakeups, loop, self._poll_interval, last=self._last)
             worker.set_idle_task(probe, self._poll_interval)
             return
-        probe = Probe(store, wakeups, loop, BACKSTOP_INTERVAL, watch, self._last)
+        probe = Probe(store, wakeups, loop, BACKSTOP_INTERVAL, watch, self._last, self._poll_interval)
         # Watched since the watch was set up: a commit written before shows in the first probe,
         # now, or in one of the settle probes if it was not visible yet.
         probe.settle()
