@@ -86,7 +86,7 @@ async def wake_latency(directory: Path, rounds: int) -> list[float]:
         for _ in range(rounds):
             waiting = asyncio.create_task(receiver.receive("wake", wait_seconds=5))
             # let the receiver start waiting; a random pause so sends do not line up with the
-            # watcher's 10 ms ticks
+            # watcher's ticks (10 ms when it polls)
             await asyncio.sleep(0.02 + random.random() * 0.02)
             began = time.perf_counter()
             await sender.send("wake", [SendEntry("ping")])
