@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import statistics
@@ -141,11 +142,13 @@ async def main(quick: bool) -> str:
 async def latency_main(quick: bool) -> str:
     """``--latency``: 2 rounds x 300 samples per mode at ~25/s, 30 s of idle CPU (quick: less)."""
     rounds, samples, rate, idle = (1, 60, 25.0, 5.0) if quick else (2, 300, 25.0, 30.0)
+    before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         results, rows = await sqlite_latency.measure(
             Path(tmp), rounds=rounds, samples=samples, rate=rate, idle_seconds=idle
         )
-    return sqlite_latency.report(results, rows, rounds=rounds, rate=rate)
+    load = (before, os.getloadavg()[0])
+    return sqlite_latency.report(results, rows, rounds=rounds, rate=rate, idle_seconds=idle, load=load)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from qworker_sqlite import SQLiteBackend, inotify, watch
 from qworker_sqlite import receive as receiving
 from qworker_sqlite.url import parse_url, url_of
 from qworker_sqlite.wakeups import Prefetched, Wakeups
+from qworker_sqlite.worker import WorkerThread
 
 linux_only = pytest.mark.skipif(inotify.unavailable_reason() is not None, reason="inotify is Linux-only")
 MODES = [pytest.param("inotify", marks=linux_only), "poll"]
@@ -463,3 +464,56 @@ async def test_a_waiter_whose_timeout_comes_with_its_attempt_keeps_it() -> None:
     time.sleep(0.1)  # the timeout is due; it fires in the loop's next turn, just after this:
     asyncio.get_running_loop().call_soon(wakeups.changed, 1, 5, [(waiter, result)])
     assert await task is result
+
+
+class _Pipe:
+    """A wake source for :class:`WorkerThread`: readable once a byte is written."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        self.woken_count = 0
+
+    def fileno(self) -> int:
+        return self.read_end
+
+    def woken(self) -> None:
+        self.woken_count += 1
+        os.read(self.read_end, 64)
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.write_end)
+
+
+async def test_the_worker_thread_waiting_on_a_wake_source_still_serves_calls() -> None:
+    worker = WorkerThread("test")
+    pipe = _Pipe()
+    runs: list[float] = []
+    try:
+        worker.set_idle_task(lambda: runs.append(time.monotonic()) or 3600.0, 3600.0, wake=pipe)
+        await asyncio.sleep(0.05)  # parked in select() on the pipe, the task an hour away
+        assert await asyncio.wait_for(worker.submit(lambda: "served"), HANG) == "served"
+        assert not runs
+        os.write(pipe.write_end, b"x")  # the wake source fires: the task runs at once
+        await until(lambda: runs)
+        assert pipe.woken_count == 1
+        assert await asyncio.wait_for(worker.submit(lambda: "again"), HANG) == "again"
+    finally:
+        worker.set_idle_task(None)
+        await worker.submit(lambda: None)  # no longer waiting on the pipe
+        worker.stop()
+        pipe.close()
+
+
+async def test_a_closed_wake_source_does_not_stop_the_worker_thread() -> None:
+    worker = WorkerThread("test")
+    pipe = _Pipe()
+    try:
+        worker.set_idle_task(lambda: 0.01, 0.0, wake=pipe)
+        await asyncio.sleep(0.05)
+        os.close(pipe.read_end)  # as if closed under it
+        assert await asyncio.wait_for(worker.submit(lambda: "served"), HANG) == "served"
+    finally:
+        worker.set_idle_task(None)
+        worker.stop()
+        os.close(pipe.write_end)

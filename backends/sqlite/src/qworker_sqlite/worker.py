@@ -149,12 +149,17 @@ class WorkerThread:
             except Empty:
                 pass
             readable, _, _ = select.select([wake, self._pipe[0]], [], [], timeout)
+        except (OSError, ValueError):  # the wake source is closed: wait as without one
+            self._wake = None
         finally:
             self._parked = False
         if self._pipe[0] in readable:
             os.read(self._pipe[0], 4096)
         if wake in readable:
-            wake.woken()
+            try:
+                wake.woken()
+            except Exception:  # a broken wake source must not end the thread: drop it
+                self._wake = None
             return _NUDGE
         try:
             return self._jobs.get_nowait()
