@@ -159,7 +159,9 @@ SPANS = (
     ("send starts -> the worker thread wakes on its inotify descriptor (a WAL write)", "sent", "write_event"),
     ("woken -> its probe sees the new `data_version`", "write_event", "probe_changed"),
     ("probe -> it starts the waiter's receive (same thread)", "probe_changed", "txn_start"),
-    ("receive attempt (checks, transaction, commit, messages built)", "txn_start", "txn_end"),
+    ("receive attempt: checks without a lock", "txn_start", "begin"),
+    ("receive attempt: `BEGIN IMMEDIATE` (waits while another process writes)", "begin", "locked"),
+    ("receive attempt: the transaction, commit, messages built", "locked", "txn_end"),
     ("attempt made -> the event loop wakes the waiter with it", "txn_end", "loop_changed"),
     ("waiter woken -> `backend.receive()` returns to the runtime", "loop_changed", "returned"),
     ("receive returns -> the runtime has made the records and the batch", "returned", "batched"),
@@ -170,12 +172,13 @@ SPANS = (
 
 
 def anatomy_lines(rows: list[dict[str, float]]) -> list[str]:
-    """The anatomy table: each stage's median and p99 (µs) over the instrumented run's messages."""
-    lines = ["| stage | median µs | p99 µs |", "| --- | ---: | ---: |"]
+    """The anatomy table: each stage's median, p90 and p99 (µs) over the instrumented run's messages."""
+    lines = ["| stage | median µs | p90 µs | p99 µs |", "| --- | ---: | ---: | ---: |"]
     for label, start, end in SPANS:
         spans = [(row[end] - row[start]) * 1e6 for row in rows if not math.isnan(row[end] - row[start])]
         if spans:
-            lines.append(f"| {label} | {statistics.median(spans):,.0f} | {percentile(spans, 99):,.0f} |")
+            figures = " | ".join(f"{percentile(spans, q):,.0f}" for q in (50, 90, 99))
+            lines.append(f"| {label} | {figures} |")
     return lines
 
 

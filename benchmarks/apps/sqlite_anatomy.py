@@ -8,8 +8,8 @@ imports the handler before it connects) wraps, in this process only:
 * ``Probe._attempts``: the worker thread's probe found a new ``data_version`` (and now makes the
   waiter's receive attempt);
 * ``Wakeups.changed``: the event loop hears of it (waiters are woken here);
-* ``receive.receive``: the receive transaction on the worker thread (start, end), when it
-  returns messages;
+* ``receive.receive``: the receive attempt on the worker thread (start, end), when it returns
+  messages, and ``Store.write``: when its ``BEGIN IMMEDIATE`` starts and has the write lock;
 * ``SQLiteBackend.receive``: the backend hands messages to the runtime;
 * ``Batcher.next_batches``: the runtime has made records and batches of them;
 * ``Dispatcher.run_batch``: the batch's task starts (the handler is called next).
@@ -22,6 +22,7 @@ every message's stages to ``anatomy-PID.json`` once ``BENCH_EXPECT`` arrived.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import os
@@ -35,12 +36,15 @@ from qworker.runtime.schedule import Dispatcher
 from qworker_sqlite import backend as sqlite_backend
 from qworker_sqlite import receive as receiving
 from qworker_sqlite import wakeups, watch
+from qworker_sqlite.store import Store
 
 STAGES = (
     "write_event",
     "probe_changed",
     "loop_changed",
     "txn_start",
+    "begin",
+    "locked",
     "txn_end",
     "returned",
     "batched",
@@ -109,7 +113,17 @@ def _wrap_backend() -> None:
             _mark("returned")
         return messages
 
+    write = Store.write
+
+    @contextlib.contextmanager
+    def on_write(self: Store) -> Any:
+        _mark("begin")
+        with write(self) as conn:
+            _mark("locked")
+            yield conn
+
     receiving.receive = on_receive
+    Store.write = on_write  # type: ignore[method-assign]
     sqlite_backend.SQLiteBackend.receive = on_backend_receive  # type: ignore[method-assign]
 
 

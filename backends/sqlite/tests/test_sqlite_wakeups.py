@@ -377,7 +377,7 @@ async def test_after_a_write_the_probe_looks_again_soon_then_backs_off() -> None
     changes: list[tuple[int, int]] = []
     wakeups = Wakeups(lambda: None, lambda: None)
     wakeups.changed = lambda version, stamp, made=None: changes.append((version, stamp))  # type: ignore[method-assign]
-    store = _Store([1, 1, 1, 2, 2, 2, 2, 2])
+    store = _Store([1, 1, 1] + [2] * (len(watch.SETTLE_DELAYS) + 2))
     probe = watch.Probe(store, wakeups, asyncio.get_running_loop(), 0.1)  # type: ignore[arg-type]
     assert probe() == 0.1  # first reading: reported, nothing to settle
     probe._written = True  # a write was reported...

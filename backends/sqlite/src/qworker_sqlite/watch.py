@@ -54,9 +54,10 @@ DEFAULT_POLL_INTERVAL = 0.01
 BACKSTOP_INTERVAL = 0.1
 #: inotify mode: after a reported write, probe again this long after each probe (seconds)
 #: before falling back to :data:`BACKSTOP_INTERVAL`: a commit becomes visible microseconds after
-#: its last write, or an fsync later with ``synchronous=full``; the probes go on even when a
+#: its last write, or when the writer runs again if it was preempted in between (a busy host:
+#: milliseconds), or an fsync later with ``synchronous=full``; the probes go on even when a
 #: commit showed, since the writes of the next writer may have been reported with it
-SETTLE_DELAYS = (0.0005, 0.002, 0.01, 0.05)
+SETTLE_DELAYS = (0.0001, 0.0005, 0.002, 0.005, 0.01, 0.05)
 #: file systems (``/proc/self/mountinfo`` names) on which ``auto`` polls
 REMOTE_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "9p", "virtiofs", "afs", "ceph", "glusterfs", "lustre"}
