@@ -145,7 +145,8 @@ class Probe:
             self.interval = min(self.interval, self._fallback)
 
     def settle(self) -> None:
-        """Probe again :data:`SETTLE_DELAYS` after the next probe(s) unless a change shows."""
+        """Run the next probes :data:`SETTLE_DELAYS` apart (a write may be reported before its
+        commit shows), then every :attr:`interval`."""
         self._settle = 0
 
     def __call__(self) -> float:
