@@ -8,12 +8,17 @@ another connection commits (the cross-process path), and the CPU an idle long po
 
 Run: ``.venv/bin/python -m benchmarks.bench_sqlite`` (``--quick`` for a smoke run). Results go
 to the ``sqlite-backend`` section of benchmarks/RESULTS.md.
+
+``--latency`` instead measures the idle send-to-handler latency across processes with each
+wake-up mode (``wakeup=poll`` and ``wakeup=inotify``), the idle worker's CPU, and where the time
+goes (:mod:`benchmarks.sqlite_latency`); it writes the ``sqlite-latency`` section.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import statistics
@@ -23,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import sqlite_latency
 from benchmarks.results import write_section
 from qworker.backend import QueueSpec, SendEntry
 from qworker_sqlite import SQLiteBackend
@@ -81,7 +87,7 @@ async def wake_latency(directory: Path, rounds: int) -> list[float]:
         for _ in range(rounds):
             waiting = asyncio.create_task(receiver.receive("wake", wait_seconds=5))
             # let the receiver start waiting; a random pause so sends do not line up with the
-            # watcher's 10 ms ticks
+            # watcher's ticks (10 ms when it polls)
             await asyncio.sleep(0.02 + random.random() * 0.02)
             began = time.perf_counter()
             await sender.send("wake", [SendEntry("ping")])
@@ -133,10 +139,23 @@ async def main(quick: bool) -> str:
     return "\n".join(lines)
 
 
+async def latency_main(quick: bool) -> str:
+    """``--latency``: 2 rounds x 300 samples per mode at ~25/s, 30 s of idle CPU (quick: less)."""
+    rounds, samples, rate, idle = (1, 60, 25.0, 5.0) if quick else (2, 300, 25.0, 30.0)
+    before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        results, rows = await sqlite_latency.measure(
+            Path(tmp), rounds=rounds, samples=samples, rate=rate, idle_seconds=idle
+        )
+    load = (before, os.getloadavg()[0])
+    return sqlite_latency.report(results, rows, rounds=rounds, rate=rate, idle_seconds=idle, load=load)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the messages (smoke run)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--latency", action="store_true", help="cross-process latency per wake-up mode")
     args = parser.parse_args()
     try:
         import uvloop
@@ -144,8 +163,12 @@ if __name__ == "__main__":
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a core dependency on CPython/Unix
         runner = asyncio.run
-    body = runner(main(args.quick))
+    body = runner(latency_main(args.quick) if args.latency else main(args.quick))
     print(body)
     if not args.no_write:
-        command = "python -m benchmarks.bench_sqlite" + (" --quick" if args.quick else "")
-        print(f"written to {write_section('sqlite-backend', body, command)}", file=sys.stderr)
+        flags = (" --latency" if args.latency else "") + (" --quick" if args.quick else "")
+        section = "sqlite-latency" if args.latency else "sqlite-backend"
+        print(
+            f"written to {write_section(section, body, 'python -m benchmarks.bench_sqlite' + flags)}",
+            file=sys.stderr,
+        )

@@ -53,6 +53,16 @@ class GiveBacks:
             giving_back.add_done_callback(self._pending.discard)
             raise
 
+    def give_back(
+        self, handles: Sequence[str], release: Callable[[Sequence[str]], Awaitable[object]]
+    ) -> None:
+        """Messages taken for a caller that is gone (a backend that takes messages ahead of a
+        long poll's own call): ``release`` them in the background, tracked like the others."""
+        if handles:
+            giving_back = asyncio.ensure_future(_release(handles, release))
+            self._pending.add(giving_back)
+            giving_back.add_done_callback(self._pending.discard)
+
     async def wait(self, timeout: float = 5.0) -> None:
         """Wait (up to ``timeout``) for the messages being given back; backends call it first
         thing in ``close()``."""
@@ -73,6 +83,10 @@ async def _finish_and_give_back(
         handles = handles_of(await task)
     except Exception:  # the step failed: it took nothing
         return
+    await _release(handles, release)
+
+
+async def _release(handles: Sequence[str], release: Callable[[Sequence[str]], Awaitable[object]]) -> None:
     if handles:
         with contextlib.suppress(Exception):  # else they come back after their timeout
             await release(handles)

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from qworker.errors import BackendError, BackendUnavailable, ConfigError
 from qworker.registry import open_backend
 from qworker.testing.conformance import OffsetClock
 from qworker_sqlite import SQLiteBackend
-from qworker_sqlite.codec import decode_handle, encode_handle
+from qworker_sqlite.codec import decode_handle, encode_handle, new_message_id
 from qworker_sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 from qworker_sqlite.url import parse_url
 
@@ -672,3 +673,16 @@ async def test_mass_expiry_is_swept_in_bounded_transactions(tmp_path: Path, queu
         assert len(sweeps) >= 4 and len(commits) >= 4, (len(sweeps), len(commits))
         counts = (await backend.get_queue(queue)).counts
         assert (counts.visible, counts.in_flight, counts.delayed) == (0, 1, 0)
+
+
+async def test_message_ids_are_random_version_4_uuids(backend: SQLiteBackend) -> None:
+    ids = {new_message_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+    await backend.create_queue(QueueSpec("ids"))
+    sent = await backend.send("ids", [SendEntry("a"), SendEntry("b")])
+    received = await backend.receive("ids", max_messages=10, wait_seconds=0)
+    assert {r.message_id for r in sent.successful} == {m.message_id for m in received}
+    assert all(uuid.UUID(m.message_id).version == 4 for m in received)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
-from urllib.parse import quote
 
 import structlog
 
@@ -31,7 +30,7 @@ from qworker.backend import (
     VisibilityChange,
 )
 from qworker.errors import BackendError, BackendUnavailable, InvalidParameterValue, QWorkerError
-from qworker.limits import check_max_messages, check_record, check_visibility_timeout
+from qworker.limits import check_max_messages, check_record
 from qworker.redaction import redact_url
 from qworker.safe_receive import GiveBacks, still_held
 from qworker_sqlite import acks, hostclock, quarantine, redrive, send
@@ -39,8 +38,9 @@ from qworker_sqlite import receive as receiving
 from qworker_sqlite import store as store_module
 from qworker_sqlite.schema import open_connection
 from qworker_sqlite.store import Store
-from qworker_sqlite.url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteOptions, parse_url
-from qworker_sqlite.wakeups import DEFAULT_POLL_INTERVAL, Wakeups
+from qworker_sqlite.url import SQLiteOptions, parse_url, url_of
+from qworker_sqlite.wakeups import Prefetched, Wakeups
+from qworker_sqlite.watch import DEFAULT_POLL_INTERVAL, CommitWatch
 from qworker_sqlite.worker import WorkerThread
 
 if TYPE_CHECKING:
@@ -66,9 +66,10 @@ class SQLiteBackend(BaseBackend):
     killed, but the last commits can be lost if the machine loses power or the OS crashes; with
     ``synchronous=full`` every commit is fsynced (slower).
 
-    Long polls wake at once for sends made through this object, and within ``poll_interval``
-    (10 ms) for commits by other processes (:mod:`~qworker_sqlite.wakeups`); an idle
-    long poll costs well under 1 % of a CPU.
+    Long polls wake at once for sends made through this object, and for commits by other
+    processes either within microseconds (``wakeup=inotify``, the default on Linux) or within
+    ``poll_interval`` (10 ms, ``wakeup=poll``, the portable fallback): see
+    :mod:`~qworker_sqlite.watch`. An idle long poll costs well under 1 % of a CPU.
 
     ``clock`` (epoch seconds) is the database's host clock by default
     (:mod:`~qworker_sqlite.hostclock`: a step of the wall clock moves no deadline, T14);
@@ -91,21 +92,23 @@ class SQLiteBackend(BaseBackend):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
         self.options = options if options is not None else SQLiteOptions(path=None)
-        self._url = url if url is not None else _url_of(self.options)
+        self._url = url if url is not None else url_of(self.options)
         self.give_backs = GiveBacks()  #: receives cut short by a cancellation, giving back
         self._clock = clock
         self._now: Callable[[], float] = clock or time.time  #: the clock in use once connected
         self._worker: WorkerThread | None = None
         self._store: Store | None = None
         self._poll_interval = poll_interval
-        self._wakeups = Wakeups(self._start_watch, self._stop_watch)
+        self._watch: CommitWatch | None = None
+        self._wakeups = Wakeups(self._start_watch, self._stop_watch, self._orphaned)
         self.quarantine_tally = QuarantineTally()
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] | None = None) -> Self:
         """A backend for ``sqlite:///relative.db``, ``sqlite:////abs.db`` or ``sqlite://`` (memory).
 
-        Query options: ``synchronous=normal|full``, ``busy_timeout_ms=N`` (default 5000).
+        Query options: ``synchronous=normal|full``, ``busy_timeout_ms=N`` (default 5000),
+        ``wakeup=auto|inotify|poll`` (:mod:`~qworker_sqlite.watch`).
         """
         return cls(parse_url(url), clock=clock, url=url)
 
@@ -132,17 +135,19 @@ class SQLiteBackend(BaseBackend):
         """
         if self._store is not None:
             return
+        watch = CommitWatch(self.options, self._poll_interval)  # ConfigError before any work
         worker = WorkerThread(name=f"qworker-sqlite {self._url}")
         try:
             conn = await worker.submit(open_connection, self.options)
-            clock = self._clock or await worker.submit(_host_clock, conn)
+            clock = self._clock or await worker.submit(hostclock.clock_of, conn)
         except BaseException:
             worker.stop()
             raise
         self._now = clock
         self._store = Store(conn, clock)
         self._worker = worker
-        self._wakeups = Wakeups(self._start_watch, self._stop_watch)
+        self._watch = watch
+        self._wakeups = Wakeups(self._start_watch, self._stop_watch, self._orphaned)
 
     async def close(self) -> None:
         """Close the connection and stop the thread; pending long polls end with
@@ -150,52 +155,52 @@ class SQLiteBackend(BaseBackend):
         store, worker = self._store, self._worker
         if store is None or worker is None:
             return
-        await self.give_backs.wait()  # receives cut short by a stop give their messages back first
-        worker.set_idle_task(None)
+        watch = self._watch
+        if watch is not None:
+            watch.stop(worker)
+            await worker.submit(_flush)  # an attempt the probe is making now reaches the loop first
+        # receives cut short by a stop, and attempts whose waiter left, give their messages back
+        await self.give_backs.wait()
+        if watch is not None:
+            watch.stop(worker)  # a long poll may have started meanwhile
         self._store = None
         self._worker = None
         self._wakeups.close()
         try:
-            await worker.submit(store.close)
+            await worker.submit(_close, store, watch)
         finally:
             worker.stop()
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(store, *args)`` on the worker thread, mapping SQLite errors."""
+        return await self._submit(function, *args)
+
+    def _submit(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """:meth:`_call` without the coroutine: the worker thread starts at once, and a caller
+        that wraps the call (a long poll's receive) needs no task of its own."""
         store, worker = self._store, self._worker
         if store is None or worker is None:
             raise BackendUnavailable(
                 f"The SQLite backend {self._url} is not connected: use 'async with backend:' or "
                 "'await backend.connect()' first."
             )
-        return await worker.submit(_guarded, function, store, args)
+        return worker.submit(_guarded, function, store, args)
+
+    @property
+    def wakeup_mode(self) -> str | None:
+        """How long polls notice other processes' commits: ``"inotify"`` or ``"poll"`` (None
+        until connected); see :mod:`~qworker_sqlite.watch`."""
+        return None if self._watch is None else self._watch.mode
 
     def _start_watch(self) -> None:
         """Have the worker thread look for other processes' commits while anyone long-polls."""
-        store, worker = self._store, self._worker
-        if store is None or worker is None:
-            return
-        loop = asyncio.get_running_loop()
-        wakeups = self._wakeups
-        last = [-1]
-
-        def probe() -> None:  # on the worker thread
-            try:
-                version, stamp = store.data_version()
-            except sqlite3.Error:
-                version, stamp = -1, 1 << 62  # let every waiter retry and meet the error
-            if version != last[0]:
-                last[0] = version
-                try:
-                    loop.call_soon_threadsafe(wakeups.changed, version, stamp)
-                except RuntimeError:  # loop closed
-                    pass
-
-        worker.set_idle_task(probe, self._poll_interval)
+        store, worker, watch = self._store, self._worker, self._watch
+        if store is not None and worker is not None and watch is not None:
+            watch.start(worker, store, self._wakeups)
 
     def _stop_watch(self) -> None:
-        if self._worker is not None:
-            self._worker.set_idle_task(None)
+        if self._watch is not None:
+            self._watch.stop(self._worker)
 
     # -- queues ---------------------------------------------------------------------------------
 
@@ -250,47 +255,36 @@ class SQLiteBackend(BaseBackend):
         wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
     ) -> list[ReceivedMessage]:
-        check_max_messages(max_messages)
-        if wait_seconds is not None and (
-            isinstance(wait_seconds, bool)
-            or not isinstance(wait_seconds, int | float)
-            or math.isnan(wait_seconds)
-            or wait_seconds < 0
-        ):
-            raise InvalidParameterValue(
-                f"Value {wait_seconds!r} for parameter WaitTimeSeconds is invalid. Reason: it must be a "
-                "number of seconds >= 0."
-            )
-        if visibility_timeout is not None:
-            error = check_visibility_timeout(visibility_timeout)
-            if error is not None:
-                raise InvalidParameterValue(error)
+        receiving.check_arguments(max_messages, wait_seconds, visibility_timeout)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
+        attempt = functools.partial(self._attempt, queue, max_messages, visibility_timeout)
+        prefetched: Prefetched | None = None
         while True:
-            version = self._wakeups.version(queue)
-            sent = time.monotonic()
-            outcome = await self.give_backs.take(
-                self._call(receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0),
-                lambda taken: [m.receipt_handle for m in taken.messages],
-                lambda handles: self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles]),
-            )
-            for fed in outcome.fed:
-                self._wakeups.notify(fed)
-            if outcome.quarantined:
-                self._note_quarantined(queue, outcome.quarantined)
-                if not outcome.messages:
-                    continue  # everything taken was set aside: look again at once
-            if outcome.messages:
-                messages = await still_held(
-                    outcome.messages,
-                    time.monotonic() - sent,
-                    outcome.visibility_seconds,
-                    lambda changes: self.change_visibility(queue, changes),
+            if prefetched is None:
+                version = self._wakeups.version(queue)  # else: the one read before the wait
+                sent = time.monotonic()
+                outcome = await self.give_backs.take(
+                    self._submit(
+                        receiving.receive, queue, max_messages, visibility_timeout, wait_seconds != 0
+                    ),
+                    lambda taken: [m.receipt_handle for m in taken.messages],
+                    lambda handles: self._give_back(queue, handles),
                 )
-                if messages:
-                    return messages
-                continue  # the reply came too late to keep any of them: look again
+            else:  # the worker thread made the attempt when a commit showed (wakeups module doc)
+                sent, outcome, error, prefetched = (
+                    prefetched.started,
+                    prefetched.outcome,
+                    prefetched.error,
+                    None,
+                )
+                if error is not None:
+                    raise error
+            messages = await self._received(queue, outcome, sent)
+            if messages:
+                return messages
+            if messages is not None:
+                continue  # all set aside, or the reply came too late to keep any: look again
             if deadline is None:
                 wait = outcome.wait_seconds if wait_seconds is None else wait_seconds
                 deadline = loop.time() + wait
@@ -300,7 +294,56 @@ class SQLiteBackend(BaseBackend):
             if outcome.next_visible_ms is not None:
                 until_visible = (outcome.next_visible_ms - self._now() * 1000) / 1000 + 0.001
                 timeout = min(timeout, max(until_visible, 0.002))
-            await self._wakeups.wait(queue, version, outcome.data_version, within=timeout)
+            prefetched = await self._wakeups.wait(
+                queue, version, outcome.data_version, within=timeout, attempt=attempt
+            )
+
+    async def _received(
+        self, queue: str, outcome: receiving.ReceiveOutcome, sent: float
+    ) -> list[ReceivedMessage] | None:
+        """The messages of a receive attempt to hand over; ``[]``: it took some but may hand over
+        none (set aside, or held by another receiver by now): try again; None: it found none."""
+        for fed in outcome.fed:
+            self._wakeups.notify(fed)
+        if outcome.quarantined:
+            self._note_quarantined(queue, outcome.quarantined)
+            if not outcome.messages:
+                return []  # everything taken was set aside: look again at once
+        if not outcome.messages:
+            return None
+        return await still_held(
+            outcome.messages,
+            time.monotonic() - sent,
+            outcome.visibility_seconds,
+            lambda changes: self.change_visibility(queue, changes),
+        )
+
+    def _attempt(
+        self, queue: str, max_messages: int, visibility_timeout: float | None, reading: tuple[int, int]
+    ) -> receiving.ReceiveOutcome:
+        """A long poll's receive attempt, made on the worker thread by the probe (wakeups) right
+        after its ``data_version`` ``reading``."""
+        store = self._store
+        if store is None:
+            raise BackendUnavailable("The SQLite backend was closed.")
+        return _guarded(receiving.receive, store, (queue, max_messages, visibility_timeout, True, reading))
+
+    def _orphaned(self, queue: str, prefetched: Prefetched) -> None:
+        """An attempt made for a waiter that had gone: its side effects stand, its messages go back."""
+        outcome = prefetched.outcome
+        if outcome is None:
+            return  # it failed: it took nothing
+        for fed in outcome.fed:
+            self._wakeups.notify(fed)
+        if outcome.quarantined:
+            self._note_quarantined(queue, outcome.quarantined)
+        if outcome.messages:
+            self.give_backs.give_back(
+                [m.receipt_handle for m in outcome.messages], functools.partial(self._give_back, queue)
+            )
+
+    async def _give_back(self, queue: str, handles: Sequence[str]) -> object:
+        return await self.change_visibility(queue, [VisibilityChange(h, 0) for h in handles])
 
     async def delete(self, queue: str, receipt_handles: Sequence[str]) -> list[BatchEntryError]:
         failed, unlocked = await self._call(acks.delete, queue, receipt_handles)
@@ -436,31 +479,14 @@ def _guarded(function: Callable[..., T], store: Store, args: tuple[Any, ...]) ->
         raise BackendError(f"SQLite error: {exc}") from exc
 
 
-def _url_of(options: SQLiteOptions) -> str:
-    url = "sqlite://" if options.path is None else "sqlite:///" + quote(options.path)
-    query = []
-    if options.synchronous != "normal":
-        query.append(f"synchronous={options.synchronous}")
-    if options.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
-        query.append(f"busy_timeout_ms={options.busy_timeout_ms}")
-    return url + ("?" + "&".join(query) if query else "")
+def _flush() -> None:
+    """Nothing: a call that returns once the worker thread finished what it was doing."""
 
 
-def _host_clock(conn: sqlite3.Connection) -> Callable[[], float]:
-    """The database's host clock (T14), or the wall clock where the OS has no boot clock."""
+def _close(store: Store, watch: CommitWatch | None) -> None:
+    """On the worker thread, which no longer waits on the watch: close both."""
     try:
-        clock = hostclock.load(conn)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise BackendUnavailable(f"Cannot read the SQLite database's clock anchor: {exc}") from exc
-    if clock is None:
-        return time.time
-    offset = clock.offset_seconds()
-    if abs(offset) > 1:
-        log.warning(
-            "sqlite.clock_offset",
-            offset_seconds=round(offset, 3),
-            advice="the wall clock was stepped since this boot's first open of the database; leases and "
-            "delays are unaffected (T14), SentTimestamp and the like follow the queue's clock until a reboot",
-        )
-    return clock
+        store.close()
+    finally:
+        if watch is not None:
+            watch.release()

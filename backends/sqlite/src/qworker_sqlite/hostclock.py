@@ -25,7 +25,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import structlog
+
+from qworker.errors import BackendUnavailable
+
+log = structlog.get_logger("qworker.sqlite")
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -87,3 +94,25 @@ def load(conn: sqlite3.Connection) -> HostClock | None:
             conn.execute("ROLLBACK")
         raise
     return HostClock(int(row[1]), int(row[2]))
+
+
+def clock_of(conn: sqlite3.Connection) -> Callable[[], float]:
+    """The database's host clock, or the wall clock where the OS has no boot clock; logs the
+    offset from the wall clock when it is over a second. ``BackendUnavailable`` (and ``conn``
+    closed) if the anchor cannot be read."""
+    try:
+        clock = load(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise BackendUnavailable(f"Cannot read the SQLite database's clock anchor: {exc}") from exc
+    if clock is None:
+        return time.time
+    offset = clock.offset_seconds()
+    if abs(offset) > 1:
+        log.warning(
+            "sqlite.clock_offset",
+            offset_seconds=round(offset, 3),
+            advice="the wall clock was stepped since this boot's first open of the database; leases and "
+            "delays are unaffected (T14), SentTimestamp and the like follow the queue's clock until a reboot",
+        )
+    return clock

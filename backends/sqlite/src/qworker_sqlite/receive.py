@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from qworker import arn
 from qworker.backend import ReceivedMessage, system_attributes
+from qworker.errors import InvalidParameterValue
+from qworker.limits import check_max_messages, check_visibility_timeout
 from qworker_sqlite import quarantine
 from qworker_sqlite.codec import encode_handle, new_token_base, sequence_number_text
 from qworker_sqlite.rows import (
@@ -85,20 +87,45 @@ class ReceiveOutcome:
     quarantined: list[tuple[str, str]] = field(default_factory=list)
 
 
+def check_arguments(max_messages: int, wait_seconds: float | None, visibility_timeout: float | None) -> None:
+    """ReceiveMessage's parameters, checked before any work (``InvalidParameterValue``)."""
+    check_max_messages(max_messages)
+    if wait_seconds is not None and (
+        isinstance(wait_seconds, bool)
+        or not isinstance(wait_seconds, int | float)
+        or math.isnan(wait_seconds)
+        or wait_seconds < 0
+    ):
+        raise InvalidParameterValue(
+            f"Value {wait_seconds!r} for parameter WaitTimeSeconds is invalid. Reason: it must be a "
+            "number of seconds >= 0."
+        )
+    if visibility_timeout is not None:
+        error = check_visibility_timeout(visibility_timeout)
+        if error is not None:
+            raise InvalidParameterValue(error)
+
+
 def visibility_ms(seconds: float) -> int:
     """Seconds as whole milliseconds, rounded up: never visible earlier than asked."""
     return math.ceil(round(seconds * 1000, 6))
 
 
 def receive(
-    store: Store, queue_name: str, max_messages: int, visibility_timeout: float | None, may_wait: bool = True
+    store: Store,
+    queue_name: str,
+    max_messages: int,
+    visibility_timeout: float | None,
+    may_wait: bool = True,
+    reading: tuple[int, int] | None = None,
 ) -> ReceiveOutcome:
     """One receive attempt; see :meth:`qworker.backend.Backend.receive` for the contract.
 
     ``may_wait`` False (a short poll) skips reading ``PRAGMA data_version``, which only a long
-    poll needs.
+    poll needs; ``reading`` is one just taken on this connection (by the probe that makes this
+    attempt), which does as well: a reading older than needed only risks a spurious wake-up.
     """
-    version = store.data_version() if may_wait else (0, 0)
+    version = reading if reading is not None else store.data_version() if may_wait else (0, 0)
     queue = store.queue(queue_name)
     now = store.now_ms()
     next_visible = _next_visible(store, queue)

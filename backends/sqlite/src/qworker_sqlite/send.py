@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qworker.backend import BatchEntryError, SendBatchResult, SendEntry, SendResult
 from qworker.digest import content_deduplication_id, md5_of_body, md5_of_message_attributes
 from qworker.limits import DEDUPLICATION_WINDOW_SECONDS, check_send_entry, entry_ids, utf8_length
-from qworker_sqlite.codec import pack_attributes, sequence_number_text
+from qworker_sqlite.codec import new_message_id, pack_attributes, sequence_number_text
 from qworker_sqlite.schema import INLINE_LIMIT
 from qworker_sqlite.store import QueueRow, Store
 
@@ -19,6 +18,8 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_BODY = "INSERT INTO bodies (seq, attrs, body) VALUES (?, ?, ?)"
+#: :data:`_INSERT` without ``seq``: AUTOINCREMENT numbers the rows when no body goes to ``bodies``
+_INSERT_INLINE = _INSERT.replace("(seq, ", "(").replace("VALUES (?, ", "VALUES (")
 
 
 @dataclass(slots=True)
@@ -37,10 +38,17 @@ class _Valid:
 def send(store: Store, queue_name: str, entries: Sequence[SendEntry]) -> SendBatchResult:
     """Send ``entries``; see :meth:`qworker.backend.Backend.send` for the contract."""
     ids = entry_ids(list(entries))
-    queue = store.queue(queue_name)
+    # Validated against the row as last read, without a lock or a read (a SELECT costs more than
+    # the whole validation when idle), then checked against the row read in the transaction.
+    queue = store.last_seen_queue(queue_name)
     valid, failed = _validate(queue, entries, ids)
     if not valid:
-        return SendBatchResult(successful=[], failed=failed)
+        current = store.queue(queue_name)
+        if current != queue:
+            queue = current
+            valid, failed = _validate(queue, entries, ids)
+        if not valid:
+            return SendBatchResult(successful=[], failed=failed)
     with store.write():
         current = store.queue(queue_name)
         if current != queue:  # re-created or its attributes changed since we validated: again
@@ -72,7 +80,7 @@ def _validate(
             _Valid(
                 entry_id,
                 entry,
-                str(uuid.uuid4()),
+                new_message_id(),
                 md5_of_body(entry.body),
                 md5_of_message_attributes(attributes) if attributes else None,
                 packed,
@@ -89,7 +97,8 @@ def _send_standard(store: Store, queue: QueueRow, valid: list[_Valid], now: int)
     rows = []
     bodies = []
     results = []
-    seq = store.first_free_seq()
+    inline = all(item.inline for item in valid)  # else rows and bodies need the same seqs
+    seq = 0 if inline else store.first_free_seq()
     for item in valid:
         entry = item.entry
         delay = default_delay if entry.delay_seconds is None else entry.delay_seconds
@@ -105,7 +114,10 @@ def _send_standard(store: Store, queue: QueueRow, valid: list[_Valid], now: int)
         )  # fmt: skip
         results.append(SendResult(item.entry_id, message_id, item.md5_body, item.md5_attrs))
         seq += 1
-    store.conn.executemany(_INSERT, rows)
+    if inline:
+        store.conn.executemany(_INSERT_INLINE, [row[1:] for row in rows])
+    else:
+        store.conn.executemany(_INSERT, rows)
     if bodies:
         store.conn.executemany(_INSERT_BODY, bodies)
     return results

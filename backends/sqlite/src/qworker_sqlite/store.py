@@ -80,6 +80,8 @@ class Store:
         self.closed = False
         #: retention deletes per write transaction at most (:meth:`expire`)
         self.expire_batch = EXPIRE_BATCH
+        #: the queue rows as last read (:meth:`last_seen_queue`)
+        self._queues: dict[str, QueueRow] = {}
 
     def close(self) -> None:
         self.closed = True
@@ -129,8 +131,15 @@ class Store:
             "SELECT id, spec, created_ms, modified_ms, expiry_shift_ms FROM queues WHERE name = ?", (name,)
         ).fetchone()
         if row is None:
+            self._queues.pop(name, None)
             return None
-        return QueueRow(row[0], spec_from_json(name, row[1]), row[2], row[3], row[4])
+        found = self._queues[name] = QueueRow(row[0], spec_from_json(name, row[1]), row[2], row[3], row[4])
+        return found
+
+    def last_seen_queue(self, name: str) -> QueueRow:
+        """The queue's row as this store last read it (else as it is now), for work that needs
+        no lock and is checked again in the transaction (a send's validation)."""
+        return self._queues.get(name) or self.queue(name)
 
     def queue(self, name: str) -> QueueRow:
         """The queue, or :class:`~qworker.errors.QueueDoesNotExist`."""

@@ -3,8 +3,9 @@
 Forms (DESIGN.md, "Backends and URLs"): ``sqlite:///relative/path.db`` (relative to the current
 directory, resolved when the URL is parsed so a later ``chdir`` does not move the queue),
 ``sqlite:////abs/path.db``, and ``sqlite://`` or ``sqlite:///:memory:`` for an in-memory database
-(one process only, gone on close). Query options: ``synchronous=normal|full`` and
-``busy_timeout_ms=N``.
+(one process only, gone on close). Query options: ``synchronous=normal|full``,
+``busy_timeout_ms=N`` and ``wakeup=auto|inotify|poll`` (how a long poll notices other processes'
+commits: :mod:`qworker_sqlite.watch`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from qworker.errors import ConfigError
 from qworker.redaction import redact_url
 
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 _SYNCHRONOUS = ("normal", "full")
-_OPTIONS = ("synchronous", "busy_timeout_ms")
+_WAKEUPS = ("auto", "inotify", "poll")
+_OPTIONS = ("synchronous", "busy_timeout_ms", "wakeup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,10 @@ class SQLiteOptions:
     synchronous: Literal["normal", "full"] = "normal"
     #: how long a writer waits for another process's transaction before giving up
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    #: how a long poll notices commits by other processes: ``inotify`` (Linux: the kernel reports
+    #: each write to the WAL file), ``poll`` (read ``PRAGMA data_version`` every 10 ms: portable)
+    #: or ``auto`` (inotify where it works, else poll); see :mod:`qworker_sqlite.watch`
+    wakeup: Literal["auto", "inotify", "poll"] = "auto"
 
     @property
     def in_memory(self) -> bool:
@@ -73,6 +79,19 @@ def parse_url(url: str) -> SQLiteOptions:
     return SQLiteOptions(path=path, **options)
 
 
+def url_of(options: SQLiteOptions) -> str:
+    """The URL that :func:`parse_url` reads back as ``options`` (defaults left out)."""
+    url = "sqlite://" if options.path is None else "sqlite:///" + quote(options.path)
+    query = []
+    if options.synchronous != "normal":
+        query.append(f"synchronous={options.synchronous}")
+    if options.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
+        query.append(f"busy_timeout_ms={options.busy_timeout_ms}")
+    if options.wakeup != "auto":
+        query.append(f"wakeup={options.wakeup}")
+    return url + ("?" + "&".join(query) if query else "")
+
+
 def _query_options(shown: str, query: str) -> dict[str, object]:
     options: dict[str, object] = {}
     try:
@@ -97,6 +116,14 @@ def _query_options(shown: str, query: str) -> dict[str, object]:
                     "milliseconds (0 or more)."
                 )
             options[name] = int(value)
+        elif name == "wakeup":
+            if value.lower() not in _WAKEUPS:
+                raise ConfigError(
+                    f"Invalid SQLite URL {shown!r}: wakeup={value!r}; valid values: auto (the default: "
+                    "inotify where the kernel offers it, else poll), inotify (Linux) or poll (read the "
+                    "database's change counter every 10 ms: works everywhere)."
+                )
+            options[name] = value.lower()
         else:
             raise ConfigError(
                 f"Invalid SQLite URL {shown!r}: unknown option {name!r}; "
