@@ -14,14 +14,9 @@ than 10 µs per batch, a large share of a batch of one message.
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qworker.backend import QuarantineTally
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
-    from qworker.runtime.metrics_export import Exported
 
 INVOCATION_OUTCOMES = (
     "success",
@@ -140,44 +135,17 @@ _GAUGES = (
 
 
 class RuntimeMetrics:
-    """Every metric of one runtime. Its Prometheus side (a registry, the collector, the queue
-    gauges) is built on first use (the ``/metrics`` server, tests): a worker without a metrics
-    port never imports ``prometheus_client``."""
+    """Every metric of one runtime, as plain numbers. Its Prometheus side (a registry, the
+    collector, the queue gauges) is :func:`qworker.runtime.metrics_export.exported`, built on first
+    use by the ``/metrics`` server: a worker without a metrics port never imports
+    ``prometheus_client``."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self) -> None:
         self.mappings: list[MappingMetrics] = []
         #: the backends' counts of what they set aside (qworker_messages_quarantined_total)
         self.quarantine_tallies: list[QuarantineTally] = []
-        self._given_registry = registry
-        self._exported: Exported | None = None
-
-    def exported(self) -> Exported:
-        """The Prometheus registry and gauges, made now if need be."""
-        if self._exported is None:
-            from qworker.runtime.metrics_export import Exported
-
-            self._exported = Exported(self.mappings, self.quarantine_tallies, self._given_registry)
-        return self._exported
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        return self.exported().registry
-
-    @property
-    def queue_messages(self) -> Any:
-        return self.exported().queue_messages
-
-    @property
-    def oldest_age(self) -> Any:
-        return self.exported().oldest_age
-
-    @property
-    def queue_quarantined(self) -> Any:
-        return self.exported().queue_quarantined
-
-    @property
-    def backend_up(self) -> Any:
-        return self.exported().backend_up
+        #: the Prometheus side, once made (kept here so the monitor and the server share it)
+        self.exported: Any = None
 
     def watch_quarantine(self, tally: QuarantineTally | None) -> None:
         """Count what a backend object sets aside (its ``quarantine_tally``, if it has one)."""

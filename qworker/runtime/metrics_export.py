@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from qworker.backend import QuarantineTally
-from qworker.runtime.metrics import _COUNTERS, _GAUGES, Buckets, MappingMetrics
+from qworker.runtime.metrics import _COUNTERS, _GAUGES, Buckets, MappingMetrics, RuntimeMetrics
 
 
 class _MappingCollector(Collector):
@@ -105,3 +105,11 @@ class Exported:
         self.backend_up = Gauge(
             "qworker_backend_up", "1 when the last call to the backend worked", registry=r
         )
+
+
+def exported(metrics: RuntimeMetrics, registry: CollectorRegistry | None = None) -> Exported:
+    """The Prometheus side of ``metrics``, made on first use (into ``registry`` if given)."""
+    if metrics.exported is None:
+        metrics.exported = Exported(metrics.mappings, metrics.quarantine_tallies, registry)
+    result: Exported = metrics.exported
+    return result

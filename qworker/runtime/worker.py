@@ -135,8 +135,9 @@ class Worker:
         registry.start()  # the console's Workers page (a no-op where the backend keeps no records)
         if self.options.metrics_port is not None:
             from qworker.runtime.http import HealthServer  # only with a metrics port: prometheus_client
+            from qworker.runtime.metrics_export import exported
 
-            self.health = HealthServer(self.metrics.registry, self._readiness)
+            self.health = HealthServer(exported(self.metrics).registry, self._readiness)
             self.metrics_port = await self.health.start(self.options.metrics_host, self.options.metrics_port)
             log.info(
                 "serving /metrics, /livez, /readyz", host=self.options.metrics_host, port=self.metrics_port
@@ -205,7 +206,9 @@ class Worker:
         and the quarantine's size on backends that have one (T16)."""
         queues = sorted({q for r in self.runners for q in (r.config.queue, r.dead_letter_queue) if q})
         backend = self.runners[0].backend
-        gauges = self.metrics
+        from qworker.runtime.metrics_export import exported  # the monitor runs with a metrics port only
+
+        gauges = exported(self.metrics)
         while True:
             try:
                 for queue in queues:

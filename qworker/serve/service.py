@@ -3,8 +3,9 @@
 Everything about queues and messages goes to the backend protocol and nothing else (DESIGN.md),
 so ``qworker run``, ``qworker send`` and ``qworker queue stats`` see the same queues, tags,
 attributes and purges as the API. The process keeps only what is about its own requests: the
-answers of FIFO receives by ``ReceiveRequestAttemptId`` (:class:`AttemptCache`), the batches
-of single sends and deletes it is gathering (:class:`~qworker.serve.batcher.Batcher`), and the move
+answers of FIFO receives by ``ReceiveRequestAttemptId``
+(:class:`~qworker.serve.attempts.AttemptCache`), the batches of single sends and deletes it is
+gathering (:class:`~qworker.serve.batcher.Batcher`), and the move
 tasks it runs (:class:`~qworker.serve.tasks.TaskBook`, whose records are shared through the
 backend's record store when it has one).
 """
@@ -20,7 +21,7 @@ class Service:
     """The backend and the server's per-process state; one per server process."""
 
     def __init__(self, backend: Backend) -> None:
-        from qworker.serve.actions.receive import AttemptCache
+        from qworker.serve.attempts import AttemptCache
         from qworker.serve.batcher import Batcher
         from qworker.serve.tasks import TaskBook
 

@@ -14,6 +14,7 @@ from qworker.backend import Backend
 from qworker.runtime import http
 from qworker.runtime.http import HealthServer
 from qworker.runtime.metrics import RuntimeMetrics
+from qworker.runtime.metrics_export import exported
 from qworker.runtime.worker import Worker, WorkerOptions
 from tests.runtime.conftest import APP_DIR, Ledger, make_queue, mapping, send_json
 
@@ -191,7 +192,7 @@ async def test_metrics_server_bounds_what_a_client_can_send(monkeypatch: pytest.
     headers and MAX_HEAD_BYTES bytes (431 beyond), and gives a client REQUEST_TIMEOUT seconds to
     send its head (408, then the connection is closed); it used to read header lines for ever."""
     monkeypatch.setattr(http, "REQUEST_TIMEOUT", 0.5)
-    server = HealthServer(RuntimeMetrics().registry, lambda: (True, ""))
+    server = HealthServer(exported(RuntimeMetrics()).registry, lambda: (True, ""))
     port = await server.start("127.0.0.1", 0)
     try:
 
