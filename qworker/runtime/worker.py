@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from qworker import arn
+from qworker import arn, tracing
 from qworker.backend import Backend
 from qworker.context import FunctionInfo
 from qworker.errors import ExitCode, QWorkerError
@@ -93,6 +93,8 @@ class Worker:
         checked instead (not installed, no bootstrap: exit 4), and its handler is a stand-in.
         """
         single = len(self.mappings) == 1 and not self.mappings[0].uses_runtime_api  # those get their own
+        if self.options.set_lambda_environment:
+            tracing.install_environment_view()  # _X_AMZN_TRACE_ID: each invocation's own
         if self.options.set_lambda_environment and single:
             os.environ.update(self.functions[0].environment(self.mappings[0].handler))
         elif self.options.set_lambda_environment:
@@ -132,6 +134,7 @@ class Worker:
                 self.runners.append(runner)
             return await self._run()
         finally:
+            tracing.remove_environment_view()
             if owned:
                 await backend.close()
 
