@@ -129,12 +129,15 @@ class _InvocationEnviron(os._Environ):  # type: ignore[misc,type-arg]
 
     def __iter__(self) -> Iterator[str]:
         yield from super().__iter__()
-        if _current.get() is not None and not super().__contains__(TRACE_ENV):
+        if self._shadows():
             yield TRACE_ENV
 
     def __len__(self) -> int:
-        extra = _current.get() is not None and not super().__contains__(TRACE_ENV)
-        return super().__len__() + extra  # type: ignore[no-any-return]
+        return super().__len__() + self._shadows()  # type: ignore[no-any-return]
+
+    def _shadows(self) -> bool:
+        """True when the context has a header and the real environment lacks the variable."""
+        return _current.get() is not None and self.encodekey(TRACE_ENV) not in self._data
 
 
 def install_environment_view() -> None:
