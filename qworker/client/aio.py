@@ -6,11 +6,12 @@ same backends, checks, error codes and digests as ``qworker send`` and ``qworker
 Task safety. Any number of tasks may call one client at once. The backend's connections belong
 to the event loop the client connected on (its first call, or ``async with``); calling it from
 another loop raises ``RuntimeError`` (use one client per loop, or the thread-safe
-:class:`qworker.Client`). Concurrent single ``send`` calls to one queue are *coalesced*: those
-made in the same turn of the event loop go to the backend as one batch call, as ``qworker serve``
-does for SendMessage (:mod:`qworker.serve.batcher`), and each caller gets its own message's
-result. A lone send waits for nothing (its batch leaves at the end of the turn); under load this
-turns N round trips into one. ``coalesce=False`` sends each message with its own call.
+:class:`qworker.Client`). Concurrent single ``send`` calls to one queue are *coalesced*
+(:mod:`qworker.client.coalesce`): a send goes straight to the backend while few calls are
+running, and the sends that would wait leave together as one batch call when a call ends, each
+caller getting its own message's result. A lone sender pays nothing for it; many senders share
+round trips (5-6 times the throughput of one call each, ``benchmarks/RESULTS.md``).
+``coalesce=False`` sends each message with its own call.
 
 Tracing. Each message carries its sender's trace (``AWSTraceHeader``, and ``traceparent`` with
 OpenTelemetry): the current OpenTelemetry span when the program uses OpenTelemetry
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from qworker import limits, tracing
 from qworker.backend import Backend, BatchEntryError, QueueSpec
+from qworker.client.coalesce import SendCoalescer
 from qworker.client.messages import Dumps, Message, messages_of, to_entry
 from qworker.client.queues import queue_spec
 from qworker.client.results import BatchResult
@@ -34,8 +36,6 @@ from qworker.errors import SendFailed
 
 if TYPE_CHECKING:
     from typing import Self
-
-    from qworker.serve.batcher import Batcher
 
 
 class AsyncClient:
@@ -54,7 +54,7 @@ class AsyncClient:
         self._dumps = dumps
         self._otel = tracing.otel_setting() is not False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._batcher: Batcher | None = None
+        self._batcher: SendCoalescer | None = None
         self._connecting: asyncio.Lock | None = None
         self._closed = False
 
@@ -115,9 +115,7 @@ class AsyncClient:
             if self._loop is None:
                 await self._backend.connect()
                 if self._coalesce:
-                    from qworker.serve.batcher import Batcher
-
-                    self._batcher = Batcher(self._backend)
+                    self._batcher = SendCoalescer(self._backend)
                 self._loop = loop
         return await self._ready()
 

@@ -162,3 +162,30 @@ async def test_concurrent_sends_are_coalesced_into_batch_calls(
         ids = await asyncio.gather(*(client.send("many", str(i)) for i in range(200)))
     assert len(set(ids)) == 200
     assert sum(calls) == 200 and len(calls) <= most_calls, calls
+
+
+async def test_coalesced_sends_share_whole_call_failures_and_skip_cancelled_ones(
+    backend: Backend, backend_url: str
+) -> None:
+    async with qworker.AsyncClient.from_url(backend_url) as client:
+        outcomes = await asyncio.gather(
+            *(client.send("absent", str(i)) for i in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, QueueDoesNotExist) for outcome in outcomes)
+        await client.create_queue("cancel")
+        gate = asyncio.Event()
+        send = client.backend.send
+
+        async def held(queue: str, entries: list[Any]) -> Any:
+            await gate.wait()
+            return await send(queue, entries)
+
+        client.backend.send = held  # type: ignore[method-assign]
+        first = [asyncio.create_task(client.send("cancel", f"direct{i}")) for i in range(2)]
+        waiting = [asyncio.create_task(client.send("cancel", f"waiting{i}")) for i in range(3)]
+        await asyncio.sleep(0.05)
+        waiting[1].cancel()  # still waiting for a free call: it is never sent
+        gate.set()
+        await asyncio.gather(*first, waiting[0], waiting[2])
+    bodies = sorted(m.body for m in await backend.receive("cancel", 10))
+    assert bodies == ["direct0", "direct1", "waiting0", "waiting2"]
