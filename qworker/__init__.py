@@ -14,13 +14,29 @@ TYPE_CHECKING = False  # not typing's: `import qworker` imports nothing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from qworker.backend import MessageAttributeValue, QueueSpec, RedrivePolicy
     from qworker.client import AsyncClient, Client, Message
 
-__all__ = ["AsyncClient", "Client", "Message", "__version__"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Message",
+    "MessageAttributeValue",
+    "QueueSpec",
+    "RedrivePolicy",
+    "__version__",
+]
 
 #: names imported on first use: ``import qworker`` (every CLI command, every handler process)
 #: must not pay for the client's imports
-_LAZY = {"Client": "qworker.client", "AsyncClient": "qworker.client", "Message": "qworker.client"}
+_LAZY = {
+    "Client": "qworker.client",
+    "AsyncClient": "qworker.client",
+    "Message": "qworker.client",
+    "MessageAttributeValue": "qworker.backend",
+    "QueueSpec": "qworker.backend",
+    "RedrivePolicy": "qworker.backend",
+}
 
 
 def __getattr__(name: str) -> Any:

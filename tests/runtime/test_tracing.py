@@ -147,3 +147,46 @@ def test_qworker_otel_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         assert tracing.otel_setting({"QWORKER_OTEL": text}) is expected
     with pytest.raises(qworker.client.QWorkerError, match="QWORKER_OTEL"):
         tracing.otel_setting({"QWORKER_OTEL": "maybe"})
+
+
+async def test_trace_headers_sent_with_boto3_through_qworker_serve_reach_the_record(
+    backend: Backend, backend_url: str, ledger: Ledger, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer's trace through the SQS API: ``MessageSystemAttributes`` or, as the X-Ray
+    SDK sends it, the request's ``X-Amzn-Trace-Id`` header (every message of the request gets it;
+    a message's own ``AWSTraceHeader`` wins, as on SQS)."""
+    import boto3
+
+    from qworker.testing.serve import ServeProcess
+
+    other = "Root=1-5759e988-00000000000000000000beef;Parent=00000000000000aa;Sampled=0"
+    await make_queue(backend, "via-serve")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "local")
+    server = ServeProcess(backend_url, log_dir=tmp_path).start()
+    try:
+        sqs = boto3.client("sqs", endpoint_url=server.url, region_name="us-east-1")
+        url = sqs.get_queue_url(QueueName="via-serve")["QueueUrl"]
+        system = {"AWSTraceHeader": {"DataType": "String", "StringValue": PRODUCER}}
+        sqs.send_message(QueueUrl=url, MessageBody="system", MessageSystemAttributes=system)
+
+        def trace_header(request: Any, **_: Any) -> None:
+            request.headers["X-Amzn-Trace-Id"] = other
+
+        sqs.meta.events.register("before-send.sqs.SendMessageBatch", trace_header)
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": "a", "MessageBody": "header"},
+                {"Id": "b", "MessageBody": "both", "MessageSystemAttributes": system},
+            ],
+        )
+    finally:
+        server.stop()
+    assert await run_worker_until_empty(backend_url, traced("sync_trace", "via-serve", batch_window=1)) == 0
+    traces = {
+        body: trace
+        for line in ledger.lines()
+        for body, trace in zip(line["bodies"], line["record_traces"], strict=True)
+    }
+    assert traces == {"system": PRODUCER, "header": other, "both": PRODUCER}
