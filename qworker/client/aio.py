@@ -142,7 +142,14 @@ class AsyncClient:
         SQS's code) when the queue refuses the message, and the backend's errors
         (``QueueDoesNotExist``, ``BackendUnavailable``, ...) when the call fails as a whole.
         """
-        message = Message(body, attributes, group_id, dedup_id, delay, None, trace_header)
+        message = Message(
+            body,
+            attributes=attributes,
+            group_id=group_id,
+            dedup_id=dedup_id,
+            delay=delay,
+            trace_header=trace_header,
+        )
         entry = to_entry(message, self._dumps, self._trace())
         backend = await self._ready()
         if self._batcher is not None:
