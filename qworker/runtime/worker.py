@@ -93,8 +93,6 @@ class Worker:
         checked instead (not installed, no bootstrap: exit 4), and its handler is a stand-in.
         """
         single = len(self.mappings) == 1 and not self.mappings[0].uses_runtime_api  # those get their own
-        if self.options.set_lambda_environment:
-            tracing.install_environment_view()  # _X_AMZN_TRACE_ID: each invocation's own
         if self.options.set_lambda_environment and single:
             os.environ.update(self.functions[0].environment(self.mappings[0].handler))
         elif self.options.set_lambda_environment:
@@ -117,6 +115,8 @@ class Worker:
         if owned:
             await backend.connect()
         self.metrics.watch_quarantine(getattr(backend, "quarantine_tally", None))
+        if self.options.set_lambda_environment:
+            tracing.install_environment_view()  # _X_AMZN_TRACE_ID: each invocation's own
         try:
             for config, handler, function in zip(self.mappings, handlers, self.functions, strict=True):
                 runner = MappingRunner(
