@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
@@ -50,7 +51,31 @@ TRACE_ENV = "_X_AMZN_TRACE_ID"
 OTEL_ENV = "QWORKER_OTEL"
 
 _SPAN_MASK = (1 << 64) - 1
-_current: ContextVar[str | None] = ContextVar("qworker_trace_header", default=None)
+
+
+_making = threading.Lock()
+
+
+class _NewHeader:
+    """A new trace header made when first read: most handlers never read theirs, and making one
+    costs a microsecond per invocation (at a batch of one, a few percent of the worker's cost)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def get(self) -> str:
+        text = self.text
+        if text is None:
+            with _making:  # threads of one invocation reading it at once must agree
+                if self.text is None:
+                    self.text = new_trace_header()
+                text = self.text
+        return text
+
+
+_current: ContextVar[str | _NewHeader | None] = ContextVar("qworker_trace_header", default=None)
 
 
 def new_trace_header() -> str:
@@ -101,15 +126,22 @@ def parse_xray_header(header: str) -> XRayContext | None:
 def current_trace_header() -> str | None:
     """The trace header of the invocation running in this context (its task or handler thread),
     ``None`` outside invocations. What ``_X_AMZN_TRACE_ID`` holds in Lambda."""
-    return _current.get()
+    header = _current.get()
+    return header.get() if header.__class__ is _NewHeader else header  # type: ignore[union-attr,return-value]
 
 
-def set_trace_header(header: str | None) -> Token[str | None]:
-    """Make ``header`` the current invocation's; reset with :func:`reset_trace_header`."""
-    return _current.set(header)
+def set_trace_header(header: str | None = None) -> Token[str | _NewHeader | None]:
+    """Make ``header`` the current invocation's (by default a new one, made when first read:
+    :func:`new_trace_header`); reset with :func:`reset_trace_header`."""
+    return _current.set(_NewHeader() if header is None else header)
 
 
-def reset_trace_header(token: Token[str | None]) -> None:
+def clear_trace_header() -> Token[str | _NewHeader | None]:
+    """No trace header in this context (a handler process between invocations)."""
+    return _current.set(None)
+
+
+def reset_trace_header(token: Token[str | _NewHeader | None]) -> None:
     _current.reset(token)
 
 
@@ -122,7 +154,7 @@ class _InvocationEnviron(os._Environ):  # type: ignore[misc,type-arg]
 
     def __getitem__(self, key: str) -> str:
         if key == TRACE_ENV:
-            header = _current.get()
+            header = current_trace_header()
             if header is not None:
                 return header
         return super().__getitem__(key)  # type: ignore[no-any-return]

@@ -10,7 +10,8 @@ another loop raises ``RuntimeError`` (use one client per loop, or the thread-saf
 (:mod:`qworker.client.coalesce`): a send goes straight to the backend while few calls are
 running, and the sends that would wait leave together as one batch call when a call ends, each
 caller getting its own message's result. A lone sender pays nothing for it; many senders share
-round trips (5-6 times the throughput of one call each, ``benchmarks/RESULTS.md``).
+round trips (with 50 senders, 1.3 to 5 times the throughput of one call each on Redis and
+SQLite, ``benchmarks/RESULTS.md``).
 ``coalesce=False`` sends each message with its own call.
 
 Tracing. Each message carries its sender's trace (``AWSTraceHeader``, and ``traceparent`` with

@@ -267,7 +267,10 @@ def _child_main(conn: Connection, target: str, app_dir: str | None, environment:
 def _set_trace_header(header: str | None) -> None:
     """``_X_AMZN_TRACE_ID`` (and :func:`qworker.tracing.current_trace_header`) for the invocation
     about to run in this handler process."""
-    tracing.set_trace_header(header)
+    if header is None:
+        tracing.clear_trace_header()
+    else:
+        tracing.set_trace_header(header)
     if header is None:
         os.environ.pop(tracing.TRACE_ENV, None)
     else:

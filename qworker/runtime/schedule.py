@@ -142,7 +142,7 @@ class Dispatcher:
         context = self.function.context()
         if self.tracer is not None:
             return await self._run_traced(batch, context, self.tracer)
-        token = tracing.set_trace_header(tracing.new_trace_header())
+        token = tracing.set_trace_header()  # a new header, made if the invocation reads it
         try:
             return (await self._run(batch, context))[0]
         finally:

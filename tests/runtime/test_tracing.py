@@ -190,3 +190,19 @@ async def test_trace_headers_sent_with_boto3_through_qworker_serve_reach_the_rec
         for body, trace in zip(line["bodies"], line["record_traces"], strict=True)
     }
     assert traces == {"system": PRODUCER, "header": other, "both": PRODUCER}
+
+
+def test_a_new_header_is_made_once_when_first_read_whatever_reads_it() -> None:
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = tracing.set_trace_header()
+    try:
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(8) as pool:
+            seen = set(pool.map(lambda _: context.run(tracing.current_trace_header), range(64)))
+        assert len(seen) == 1 and XRAY.fullmatch(seen.pop() or "")
+        assert tracing.current_trace_header() == context.run(tracing.current_trace_header)
+    finally:
+        tracing.reset_trace_header(token)
+    assert tracing.current_trace_header() is None
