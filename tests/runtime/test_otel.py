@@ -15,6 +15,7 @@ import pytest
 import qworker
 from qworker import tracing
 from qworker.backend import Backend
+from qworker.errors import QWorkerError
 from qworker.runtime.config import MappingConfig
 from tests.runtime.conftest import REPO, Ledger, make_queue, run_worker_until_empty
 
@@ -219,3 +220,12 @@ async def test_a_runtime_api_function_gets_the_batch_spans_trace_header(
     own = span.context
     assert line["env"]["trace"] == tracing.xray_header(own.trace_id, own.span_id, True)
     assert dict(span.attributes or {})["qworker.outcome"] == "success"
+
+
+def test_qworker_otel_1_without_the_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "qworker.otel", None)  # as if OpenTelemetry were not installed
+    monkeypatch.setenv(tracing.OTEL_ENV, "1")
+    with pytest.raises(QWorkerError, match=r"pip install 'qworker\[otel\]'"):
+        tracing.batch_tracer("q", "f", "arn")
+    monkeypatch.setenv(tracing.OTEL_ENV, "auto")
+    assert tracing.batch_tracer("q", "f", "arn") is None

@@ -13,6 +13,7 @@ import pytest
 import qworker
 from qworker import tracing
 from qworker.backend import Backend
+from qworker.errors import QWorkerError
 from qworker.runtime.config import MappingConfig
 from tests.runtime.conftest import Ledger, make_queue, run_worker_until_empty
 
@@ -145,7 +146,7 @@ def test_qworker_otel_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         ("off", False),
     ):
         assert tracing.otel_setting({"QWORKER_OTEL": text}) is expected
-    with pytest.raises(qworker.client.QWorkerError, match="QWORKER_OTEL"):
+    with pytest.raises(QWorkerError, match="QWORKER_OTEL"):
         tracing.otel_setting({"QWORKER_OTEL": "maybe"})
 
 
