@@ -224,6 +224,7 @@ async def test_a_runtime_api_function_gets_the_batch_spans_trace_header(
 
 def test_qworker_otel_1_without_the_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "qworker.otel", None)  # as if OpenTelemetry were not installed
+    monkeypatch.delattr(qworker, "otel", raising=False)
     monkeypatch.setenv(tracing.OTEL_ENV, "1")
     with pytest.raises(QWorkerError, match=r"pip install 'qworker\[otel\]'"):
         tracing.batch_tracer("q", "f", "arn")
