@@ -187,8 +187,8 @@ def lambda_environment(
     * ``LAMBDA_TASK_ROOT`` and ``AWS_LAMBDA_RUNTIME_API``: libraries take them as proof that they
       run inside Lambda (Powertools Tracer turns X-Ray tracing on; Powertools' async batch
       processor changes how it runs its event loop).
-    * ``_X_AMZN_TRACE_ID``: per invocation in Lambda, and a process-wide variable cannot be
-      per invocation when invocations run concurrently.
+    * ``_X_AMZN_TRACE_ID``: per invocation, not per environment: :mod:`qworker.tracing` gives each
+      invocation its own, concurrent ones included.
     * ``TZ`` (``:UTC`` in Lambda): changing the time zone of the host process is not the
       runtime's business.
     * credentials: the standard AWS credential chain of the host applies.

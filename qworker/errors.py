@@ -54,6 +54,13 @@ class InvalidAttributeName(ConfigError):
     code = "InvalidAttributeName"
 
 
+class InvalidMessageContents(InvalidParameterValue):
+    """A message body SQS cannot carry (SQS ``InvalidMessageContents``): for example bytes that
+    are not UTF-8 given to :class:`qworker.Client` (SQS bodies are text)."""
+
+    code = "InvalidMessageContents"
+
+
 class MissingBackendError(ConfigError):
     """A backend URL names a scheme for which no backend is installed."""
 
@@ -119,6 +126,21 @@ class UnsupportedOperation(BackendError):
 
     code = "UnsupportedOperation"
     exit_code = ExitCode.USAGE
+
+
+class SendFailed(BackendError):
+    """The backend refused one message of a send (an entry failure of SQS ``SendMessageBatch``).
+
+    Raised by ``qworker.Client.send``; ``send_batch`` returns such failures instead. ``code`` is
+    the entry's SQS code (``InvalidParameterValue``, ``MissingParameter``,
+    ``InvalidMessageContents``, ...), ``sender_fault`` False when a retry may succeed.
+    """
+
+    def __init__(self, queue: str, code: str, message: str, *, sender_fault: bool = True) -> None:
+        super().__init__(f"{code}: {message} (queue {queue})")
+        self.queue = queue
+        self.code = code
+        self.sender_fault = sender_fault
 
 
 class HandlerImportError(QWorkerError):

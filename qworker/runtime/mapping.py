@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from qworker import arn
+from qworker import arn, tracing
 from qworker.backend import Backend, VisibilityChange
 from qworker.context import FunctionInfo
 from qworker.errors import BackendError, ConfigError, QueueDoesNotExist
@@ -153,6 +153,7 @@ class MappingRunner:
             heartbeat=self.heartbeat,
             errors=self.scaler,
             log=self._log,
+            tracer=tracing.batch_tracer(config.queue, config.name, event_source_arn),
         )
         self.pollers = [
             Poller(

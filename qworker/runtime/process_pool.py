@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from qworker import tracing
 from qworker.context import LambdaContext
 from qworker.runtime.invoker import InvocationResult, _failure, _timed_out
 
@@ -123,7 +124,7 @@ class ProcessInvoker:
                 duration=time.monotonic() - started,
             ), False
         request = (event, context.aws_request_id, context.get_remaining_time_in_millis() / 1000.0)
-        worker.conn.send((*request, _context_fields(context)))
+        worker.conn.send((*request, _context_fields(context), tracing.current_trace_header()))
         try:
             async with asyncio.timeout(timeout):
                 reply = await self._receive(worker)
@@ -247,7 +248,9 @@ def _child_main(conn: Connection, target: str, app_dir: str | None, environment:
             return
         if request is None:
             return
-        event, request_id, remaining, fields = request
+        event, request_id, remaining, fields, trace_header = request
+        # one invocation at a time in this process: a plain variable is right, as in Lambda
+        _set_trace_header(trace_header)
         context = LambdaContext(timeout=remaining, aws_request_id=request_id, **fields)
         try:
             value = runner.run(handler(event, context)) if runner is not None else handler(event, context)
@@ -259,3 +262,16 @@ def _child_main(conn: Connection, target: str, app_dir: str | None, environment:
             conn.send(("ok", value))
         except Exception as exc:  # the value cannot cross the process boundary: not serializable
             conn.send(("error", ("Runtime.MarshalError", f"Unable to marshal response: {exc}", None)))
+
+
+def _set_trace_header(header: str | None) -> None:
+    """``_X_AMZN_TRACE_ID`` (and :func:`qworker.tracing.current_trace_header`) for the invocation
+    about to run in this handler process."""
+    if header is None:
+        tracing.clear_trace_header()
+    else:
+        tracing.set_trace_header(header)
+    if header is None:
+        os.environ.pop(tracing.TRACE_ENV, None)
+    else:
+        os.environ[tracing.TRACE_ENV] = header

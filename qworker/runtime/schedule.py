@@ -18,17 +18,20 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from qworker import logs
-from qworker.context import FunctionInfo
+from qworker import logs, tracing
+from qworker.context import FunctionInfo, LambdaContext
 from qworker.runtime.batcher import Batch
 from qworker.runtime.heartbeat import LoopHeartbeat, ThreadHeartbeat
-from qworker.runtime.invoker import Invoker
+from qworker.runtime.invoker import InvocationResult, Invoker
 from qworker.runtime.metrics import MappingMetrics
 from qworker.runtime.outcome import Settled, Settler
+
+if TYPE_CHECKING:
+    from qworker.otel import BatchTracer
 
 
 class Slots:
@@ -104,6 +107,7 @@ class Dispatcher:
         heartbeat: ThreadHeartbeat | LoopHeartbeat | None,
         errors: ErrorSignal,
         log: Any,
+        tracer: BatchTracer | None = None,
     ) -> None:
         self.timeout = timeout
         self.function_name = function_name
@@ -118,6 +122,8 @@ class Dispatcher:
         self.slots_held = 0
         self.errors = errors
         self._log = log
+        #: the OpenTelemetry span of each batch (:mod:`qworker.otel`); None when tracing is off
+        self.tracer = tracer
         #: build the per-batch info line only when info lines are written (it costs at batch 1)
         self._log_successes = logs.enabled_for(logging.INFO)
 
@@ -128,8 +134,37 @@ class Dispatcher:
         task.add_done_callback(self.tasks.discard)
 
     async def run_batch(self, batch: Batch) -> Settled:
-        """Invoke the handler with the batch, then apply the outcome rules; frees the slot."""
+        """Invoke the handler with the batch, then apply the outcome rules; frees the slot.
+
+        The invocation has a trace header of its own (``_X_AMZN_TRACE_ID``, :mod:`qworker.tracing`):
+        a new one, or the batch span's when OpenTelemetry is on.
+        """
         context = self.function.context()
+        if self.tracer is not None:
+            return await self._run_traced(batch, context, self.tracer)
+        token = tracing.set_trace_header()  # a new header, made if the invocation reads it
+        try:
+            return (await self._run(batch, context))[0]
+        finally:
+            tracing.reset_trace_header(token)
+
+    async def _run_traced(self, batch: Batch, context: LambdaContext, tracer: BatchTracer) -> Settled:
+        """:meth:`run_batch` inside the batch's span, which records the outcome."""
+        span, span_token, header = tracer.start(batch.messages, context.aws_request_id)
+        token = tracing.set_trace_header(header)
+        outcome, reason, error_type = "cancelled", "the batch was cancelled (shutdown)", None
+        try:
+            settled, result = await self._run(batch, context)
+            outcome, reason, error_type = settled.outcome, settled.reason, result.error_type
+            return settled
+        except Exception as exc:
+            outcome, reason, error_type = "runtime_error", repr(exc), type(exc).__name__
+            raise
+        finally:
+            tracing.reset_trace_header(token)
+            tracer.end(span, span_token, outcome, reason, error_type)
+
+    async def _run(self, batch: Batch, context: LambdaContext) -> tuple[Settled, InvocationResult]:
         request_id = context.aws_request_id
         # each batch runs in its own task: the handler's own log records carry the request id
         structlog.contextvars.bind_contextvars(request_id=request_id, function=self.function_name)
@@ -166,7 +201,7 @@ class Dispatcher:
         self.metrics.observe_batch(len(batch.messages), batch.cut, result.duration, settled.outcome)
         if settled.outcome != "success" or self._log_successes:
             self._log_batch(batch, settled, request_id, result.duration, started)
-        return settled
+        return settled, result
 
     def _log_batch(
         self, batch: Batch, settled: Settled, request_id: str, duration: float, started: float

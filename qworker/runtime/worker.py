@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from qworker import arn
+from qworker import arn, tracing
 from qworker.backend import Backend
 from qworker.context import FunctionInfo
 from qworker.errors import ExitCode, QWorkerError
@@ -98,6 +98,8 @@ class Worker:
         if owned:
             await backend.connect()
         self.metrics.watch_quarantine(getattr(backend, "quarantine_tally", None))
+        if self.options.set_lambda_environment:
+            tracing.install_environment_view()  # _X_AMZN_TRACE_ID: each invocation's own
         try:
             for config, handler, function in zip(self.mappings, handlers, self.functions, strict=True):
                 runner = MappingRunner(
@@ -115,6 +117,7 @@ class Worker:
                 self.runners.append(runner)
             return await self._run()
         finally:
+            tracing.remove_environment_view()
             if owned:
                 await backend.close()
 

@@ -6,10 +6,11 @@ Life of an environment, as in Lambda:
   for an invocation (GET /next), within :data:`INIT_TIMEOUT` (Lambda's 10 s). Init does not count
   against the function timeout. An Init that fails (POST /init/error, an exit, the time limit)
   is kept as the environment's :attr:`init_error`: the invocation given to it fails with it.
-* **Invoke**: the event goes out as the answer to GET /next, with the request id, the deadline
-  and the function ARN in headers; the runtime's POST /response is the value, its POST /error
-  a function error. At the function timeout the process group is killed (``Sandbox.Timedout``);
-  an exit mid-invocation is ``Runtime.ExitError``. Either way the environment is done.
+* **Invoke**: the event goes out as the answer to GET /next, with the request id, the deadline,
+  the function ARN and the invocation's trace header (:mod:`qworker.tracing`) in headers; the
+  runtime's POST /response is the value, its POST /error a function error. At the function
+  timeout the process group is killed (``Sandbox.Timedout``); an exit mid-invocation is
+  ``Runtime.ExitError``. Either way the environment is done.
 * Kept warm between invocations; closed with the worker.
 """
 
@@ -18,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import time
 from typing import Any
 
 import structlog
 
+from qworker import tracing
 from qworker.context import FunctionInfo, LambdaContext
 from qworker.runtime.invoker import InvocationResult, _timed_out
 from qworker.runtime.runtime_api import output, process, protocol
@@ -159,7 +160,7 @@ class ExecutionEnvironment:
             (protocol.H_REQUEST_ID, context.aws_request_id.encode()),
             (protocol.H_DEADLINE, str(deadline).encode()),
             (protocol.H_FUNCTION_ARN, context.invoked_function_arn.encode()),
-            (protocol.H_TRACE_ID, _trace_id()),
+            (protocol.H_TRACE_ID, (tracing.current_trace_header() or tracing.new_trace_header()).encode()),
         ]
 
     def _exit_code(self) -> int | None:
@@ -234,13 +235,3 @@ def _exit_text(code: int | None) -> str:
             name = str(-code)
         return f"signal: {'killed' if name == 'kill' else name}"
     return f"exit status {code}"
-
-
-def _trace_id() -> bytes:
-    """An X-Ray trace header, not sampled (Lambda sends one with every invocation). Not a
-    secret: ``random`` is enough, and ``os.urandom`` is a system call per invocation."""
-    return b"Root=1-%08x-%024x;Parent=%016x;Sampled=0" % (
-        int(time.time()),
-        random.getrandbits(96),
-        random.getrandbits(64),
-    )
