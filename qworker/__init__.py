@@ -8,7 +8,7 @@ thread-safe) or :class:`AsyncClient` (asyncio).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from qworker.version import __version__
 
 TYPE_CHECKING = False  # not typing's: `import qworker` imports nothing (start-up time matters)
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from typing import Any
 
 import click
 
-from qworker import __version__
 from qworker.commands.common import ENV_PREFIX, QworkerGroup
+from qworker.version import __version__
 
 #: command name -> ``module:attribute``, imported only when that command runs (or ``--help``
 #: lists them): ``qworker run`` does not pay for the console's, the server's or check's imports

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from qworker import __version__, arn
+from qworker import arn
+from qworker.version import __version__
 
 #: ``function_version`` and ``AWS_LAMBDA_FUNCTION_VERSION`` of an unpublished function.
 LATEST = "$LATEST"

@@ -36,9 +36,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from qworker import __version__
 from qworker.backend import ReceivedMessage
-from qworker.tracing import parse_xray_header, xray_header
+from qworker.version import __version__
+from qworker.xray import parse_xray_header, xray_header
 
 #: ``messaging.system`` of SQS (OpenTelemetry messaging semantic conventions)
 MESSAGING_SYSTEM = "aws_sqs"

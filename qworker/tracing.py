@@ -37,10 +37,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qworker.errors import ConfigError
+from qworker.xray import XRayContext as XRayContext
+from qworker.xray import parse_xray_header as parse_xray_header
+from qworker.xray import xray_header as xray_header
 
 if TYPE_CHECKING:
     from qworker.otel import BatchTracer
@@ -83,44 +85,6 @@ def new_trace_header() -> str:
     invocation). Not a secret: :mod:`random` is enough, and ``os.urandom`` is a system call."""
     bits = random.getrandbits(160)
     return f"Root=1-{int(time.time()):08x}-{bits >> 64:024x};Parent={bits & _SPAN_MASK:016x};Sampled=0"
-
-
-def xray_header(trace_id: int, span_id: int, sampled: bool) -> str:
-    """The X-Ray header of a W3C/OpenTelemetry span context (128-bit trace id, 64-bit span id)."""
-    text = f"{trace_id:032x}"
-    return f"Root=1-{text[:8]}-{text[8:]};Parent={span_id:016x};Sampled={1 if sampled else 0}"
-
-
-@dataclass(frozen=True, slots=True)
-class XRayContext:
-    """What an X-Ray trace header says (:func:`parse_xray_header`)."""
-
-    trace_id: int  #: 128 bits: the Root's time and random parts together
-    parent_id: int | None  #: the sender's span (``Parent``), when given
-    sampled: bool | None  #: ``Sampled=1``/``0``; ``None`` when absent or ``?`` (undecided)
-
-
-def parse_xray_header(header: str) -> XRayContext | None:
-    """The trace of an ``AWSTraceHeader`` / ``X-Amzn-Trace-Id`` value, or ``None`` when it has no
-    valid ``Root`` (other fields, such as ``Lineage``, are ignored)."""
-    fields: dict[str, str] = {}
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip()] = value.strip()
-    version, _, rest = fields.get("Root", "").partition("-")
-    epoch, _, unique = rest.partition("-")
-    if version != "1" or len(epoch) != 8 or len(unique) != 24:
-        return None
-    try:
-        trace_id = int(epoch + unique, 16)
-        parent = int(fields["Parent"], 16) if len(fields.get("Parent", "")) == 16 else None
-    except ValueError:
-        return None
-    if trace_id == 0:
-        return None
-    sampled = {"1": True, "0": False}.get(fields.get("Sampled", ""))
-    return XRayContext(trace_id, parent or None, sampled)
 
 
 def current_trace_header() -> str | None:

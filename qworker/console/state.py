@@ -12,13 +12,13 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from qworker import __version__
 from qworker.backend import Backend
 from qworker.console import sessions
 from qworker.console.redrive_tasks import RedriveTasks
 from qworker.console.sampler import Sampler
 from qworker.console.settings import ConsoleSettings
 from qworker.console.workers import WorkerDirectory
+from qworker.version import __version__
 
 
 @dataclass

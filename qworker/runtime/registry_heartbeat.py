@@ -28,9 +28,9 @@ from typing import Any
 
 import structlog
 
-from qworker import __version__
 from qworker.backend import Backend
 from qworker.runtime.metrics import MappingMetrics
+from qworker.version import __version__
 
 log = structlog.get_logger("qworker")
 

@@ -8,6 +8,7 @@ from structlog.testing import capture_logs
 
 from qworker.backend import Backend
 from qworker.runtime.metrics import RuntimeMetrics
+from qworker.runtime.metrics_export import exported
 from tests.runtime.conftest import Ledger, make_queue, mapping, run_worker_until_empty, send_json
 
 
@@ -29,7 +30,7 @@ async def test_non_matching_records_are_deleted_before_batching(
     assert json.dumps({"type": "order", "n": 0}) in ledger.bodies()
     counts = (await backend.get_queue("q")).counts
     assert (counts.visible, counts.in_flight) == (0, 0)
-    filtered = metrics.registry.get_sample_value(
+    filtered = exported(metrics).registry.get_sample_value(
         "qworker_messages_filtered_out_total", {"queue": "q", "function": config.name}
     )
     assert filtered == 7
