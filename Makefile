@@ -60,7 +60,7 @@ FIGURES := $(CURDIR)/.reliability-figures.jsonl
 reliability: install
 	rm -f $(FIGURES)
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/pytest -n auto --dist worksteal -p no:cacheprovider -q \
-		tests/reliability tests/test_sqlite_clock.py tests/runtime/test_lifecycle.py
+		tests/reliability backends/sqlite/tests/test_sqlite_clock.py tests/runtime/test_lifecycle.py
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.soak --minutes 3 --warmup 1
 	QWORKER_FIGURES=$(FIGURES) $(BIN)/python -m tests.reliability.fuzz --seconds $(FUZZ_SECONDS)
 	$(BIN)/python -m tests.reliability.report $(FIGURES) --command "make reliability"
