@@ -16,6 +16,7 @@ connecting, the first receive) is reported separately.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 import time
@@ -250,20 +251,36 @@ class QworkerBench:
         return ages
 
     async def backlog(
-        self, case: QCase, waiting: int, measured: int, *, drain_all: bool = False
+        self,
+        case: QCase,
+        waiting: int,
+        measured: int,
+        *,
+        drain_all: bool = False,
+        series: list[tuple[float, int]] | None = None,
     ) -> tuple[float, DrainResult | None, float]:
         """Rate over the first ``measured`` messages with ``waiting`` in the queue; with
-        ``drain_all``, also the whole drain (and its RSS samples). Returns (rate, whole, fill s)."""
+        ``drain_all``, also the whole drain (and its RSS samples). Returns (rate, whole, fill s).
+
+        ``series``, when given, receives (seconds since the worker started, messages left) every
+        0.05 s while the worker drains: the drain rate over time, for the backlog chart."""
         url = self._url(case.backend)
         timeout = 120 + waiting / 2000
         async with self._open(url) as backend:
             fill_seconds = await self._fill(backend, waiting)
             probe = Probe(self.tmp, f"q{self._runs}")
             (worker,) = self._start(case, url, probe, "drain", measured)
+            sampler = (
+                asyncio.create_task(self._sample_left(backend, worker.started, series))
+                if series is not None
+                else None
+            )
             try:
                 first, last = await wait_until(
                     probe.done, timeout=timeout, what=f"{case.label} backlog {waiting:,}", worker=worker
                 )
+                if series is not None:  # the handler's first and last record bound even a short drain
+                    series += [(first - worker.started, waiting), (last - worker.started, waiting - measured)]
                 whole = None
                 if drain_all:
                     deadline = time.monotonic() + timeout
@@ -282,8 +299,22 @@ class QworkerBench:
                         rss_samples=list(worker.rss_samples),
                     )
             finally:
+                if sampler is not None:
+                    sampler.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sampler
+                    series.sort()  # type: ignore[union-attr]
                 await worker.stop()
         return measured / (last - first), whole, fill_seconds
+
+    async def _sample_left(self, backend: Any, started: float, into: list[tuple[float, int]]) -> None:
+        """Append (seconds since ``started``, messages left) every 0.05 s until cancelled."""
+        while True:
+            left = await self._remaining(backend)
+            into.append((time.monotonic() - started, left))
+            if left == 0:
+                return
+            await asyncio.sleep(0.05)
 
 
 # -- profiling ------------------------------------------------------------------------------------
