@@ -15,375 +15,86 @@ backends emulate SQS semantics. Three rules hold for every method:
 
 Statement ids in the docstrings (SQS-V-1, ESM-DLQ-2, ...) refer to ``SPEC.md``; the conformance
 suite in :mod:`qworker.testing.conformance` checks each of them on every backend.
+
+The types the protocol speaks live in :mod:`qworker.queue_types` and :mod:`qworker.message_types`,
+the shared base class in :mod:`qworker.base_backend`; this module re-exports them, so
+``from qworker.backend import QueueSpec, SendEntry, BaseBackend`` keeps working for backends.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from qworker import arn
+from qworker.base_backend import (
+    BaseBackend,
+    QuarantineTally,
+)
+from qworker.message_types import (
+    DEFAULT_QUARANTINE_LIST,
+    QUARANTINE_NOT_FOUND,
+    QUARANTINE_PREVIEW_BYTES,
+    QUARANTINE_UNDECODABLE,
+    BatchEntryError,
+    FailureNote,
+    MessageAttributeValue,
+    MessageState,
+    PeekedMessage,
+    QuarantinedMessage,
+    ReceivedMessage,
+    SendBatchResult,
+    SendEntry,
+    SendResult,
+    VisibilityChange,
+    system_attributes,
+)
+from qworker.queue_types import (
+    DEFAULT_MAXIMUM_MESSAGE_SIZE,
+    DEFAULT_RETENTION_PERIOD,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    EXTRA_ATTRIBUTE_NAMES,
+    Capabilities,
+    QueueCounts,
+    QueueInfo,
+    QueueSpec,
+    RedrivePolicy,
+    RedriveResult,
+)
 
 if TYPE_CHECKING:
     from typing import Self
 
-#: the queue attributes SQS stores and returns that qworker keeps without acting on them
-#: (:attr:`QueueSpec.extra_attributes`)
-EXTRA_ATTRIBUTE_NAMES = frozenset(
-    {"Policy", "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"}
-)
-
-#: SQS defaults (SPEC SQS-V-1, SQS-L-1..3, SQS-R-1).
-DEFAULT_VISIBILITY_TIMEOUT = 30
-DEFAULT_RETENTION_PERIOD = 345_600
-DEFAULT_MAXIMUM_MESSAGE_SIZE = 1_048_576
-
-MessageState = Literal["visible", "in_flight", "delayed"]
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RedrivePolicy:
-    """Where a queue's poison messages go (SQS ``RedrivePolicy``, SPEC ESM-DLQ-1, ESM-DLQ-3).
-
-    A message received ``max_receive_count`` times is moved to ``dead_letter_queue`` on the next
-    receive instead of being delivered (ESM-DLQ-2).
-    """
-
-    dead_letter_queue: str  #: the dead-letter queue's name (not its ARN)
-    max_receive_count: int  #: 1..1000
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSpec:
-    """A queue's name and attributes, as given to :meth:`Backend.create_queue`.
-
-    Field names follow the SQS attributes (``VisibilityTimeout`` -> ``visibility_timeout``).
-    A queue is FIFO exactly when its name ends in ``.fifo`` (SPEC SQS-F-1).
-    """
-
-    name: str
-    visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT  #: 0..43200 s (SQS-V-1)
-    message_retention_period: int = DEFAULT_RETENTION_PERIOD  #: 60..1209600 s (SQS-L-3)
-    delay_seconds: int = 0  #: 0..900 s (SQS-L-2)
-    maximum_message_size: int = DEFAULT_MAXIMUM_MESSAGE_SIZE  #: 1024..1048576 bytes (SQS-L-1)
-    receive_wait_time_seconds: float = 0  #: default long-poll wait, 0..20 s (SQS-R-1)
-    redrive_policy: RedrivePolicy | None = None
-    content_based_deduplication: bool = False  #: FIFO only (SQS-F-3)
-    #: FIFO only: ``"queue"`` or ``"messageGroup"`` (high-throughput mode, SQS-F-4)
-    deduplication_scope: Literal["queue", "messageGroup"] = "queue"
-    #: attributes SQS stores and returns but qworker does not act on, as given (name -> text):
-    #: ``Policy``, ``RedriveAllowPolicy``, ``KmsMasterKeyId``, ``KmsDataKeyReusePeriodSeconds``,
-    #: ``SqsManagedSseEnabled`` (:data:`EXTRA_ATTRIBUTE_NAMES`). Kept sorted by name (a mapping or
-    #: pairs in any order are accepted), so two specs with the same attributes are equal.
-    extra_attributes: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        extra = self.extra_attributes
-        if extra or type(extra) is not tuple:
-            pairs = extra.items() if isinstance(extra, Mapping) else extra
-            normalized = tuple(sorted((str(name), value) for name, value in dict(pairs).items()))
-            if normalized != extra:
-                object.__setattr__(self, "extra_attributes", normalized)
-
-    @property
-    def fifo(self) -> bool:
-        """True for a FIFO queue (its name ends in ``.fifo``)."""
-        return self.name.endswith(".fifo")
-
-    def attributes(self) -> dict[str, str]:
-        """The queue's attributes as SQS's GetQueueAttributes returns them (all strings)."""
-        attrs = {
-            "VisibilityTimeout": _seconds_text(self.visibility_timeout),
-            "MessageRetentionPeriod": str(self.message_retention_period),
-            "DelaySeconds": str(self.delay_seconds),
-            "MaximumMessageSize": str(self.maximum_message_size),
-            "ReceiveMessageWaitTimeSeconds": _seconds_text(self.receive_wait_time_seconds),
-        }
-        if self.redrive_policy is not None:
-            attrs["RedrivePolicy"] = json.dumps(
-                {
-                    "deadLetterTargetArn": arn.queue_arn(self.redrive_policy.dead_letter_queue),
-                    "maxReceiveCount": self.redrive_policy.max_receive_count,
-                }
-            )
-        if self.fifo:
-            attrs["FifoQueue"] = "true"
-            attrs["ContentBasedDeduplication"] = "true" if self.content_based_deduplication else "false"
-            attrs["DeduplicationScope"] = self.deduplication_scope
-            attrs["FifoThroughputLimit"] = (
-                "perMessageGroupId" if self.deduplication_scope == "messageGroup" else "perQueue"
-            )
-        attrs.update(self.extra_attributes)
-        return attrs
-
-    def extra(self) -> dict[str, str]:
-        """:attr:`extra_attributes` as a dict."""
-        return dict(self.extra_attributes)
-
-
-def _seconds_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """Approximate message counts (SQS ``ApproximateNumberOfMessages*``).
-
-    ``visible`` is what a receive could return now; ``in_flight`` is received and not yet
-    deleted or visible again; ``delayed`` is sent with a delay that has not yet passed.
-    """
-
-    visible: int
-    in_flight: int
-    delayed: int
-    #: qworker's own count, not SQS's: messages set aside in the queue's quarantine because they
-    #: could not be decoded (:meth:`Backend.quarantined`, RELIABILITY T16); not part of the three
-    #: above. Always 0 on backends without ``capabilities.quarantine``.
-    quarantined: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class QueueInfo:
-    """What :meth:`Backend.get_queue` returns: the spec, live counts and identifiers."""
-
-    spec: QueueSpec
-    counts: QueueCounts
-    arn: str
-    created_timestamp: int  #: epoch seconds, as SQS's ``CreatedTimestamp``
-    last_modified_timestamp: int  #: epoch seconds
-
-    def attributes(self) -> dict[str, str]:
-        """Every attribute, named and formatted as SQS's ``GetQueueAttributes(All)``."""
-        return {
-            "QueueArn": self.arn,
-            "ApproximateNumberOfMessages": str(self.counts.visible),
-            "ApproximateNumberOfMessagesNotVisible": str(self.counts.in_flight),
-            "ApproximateNumberOfMessagesDelayed": str(self.counts.delayed),
-            "CreatedTimestamp": str(self.created_timestamp),
-            "LastModifiedTimestamp": str(self.last_modified_timestamp),
-            **self.spec.attributes(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class MessageAttributeValue:
-    """A message attribute (SQS ``MessageAttributeValue``, SPEC SQS-L-5, EVT-5).
-
-    ``data_type`` is ``String``, ``Number`` or ``Binary``, optionally with a custom label
-    (``Number.float``, ``String.json``). String and Number carry ``string_value``; Binary carries
-    ``binary_value`` (raw bytes, not base64).
-    """
-
-    data_type: str
-    string_value: str | None = None
-    binary_value: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SendEntry:
-    """One message to send (an entry of SQS ``SendMessageBatch``)."""
-
-    body: str
-    #: the entry's id within the batch, echoed in results; defaults to its position ("0", "1", ...)
-    id: str | None = None
-    message_attributes: Mapping[str, MessageAttributeValue] = field(default_factory=dict)
-    #: per-message delay 0..900 s; ``None`` = the queue's ``DelaySeconds``; not allowed on FIFO
-    delay_seconds: int | None = None
-    message_group_id: str | None = None  #: required on FIFO queues (SQS-F-2)
-    message_deduplication_id: str | None = None  #: FIFO (SQS-F-3)
-    #: the ``AWSTraceHeader`` system attribute (X-Ray), passed through to records (EVT-4)
-    trace_header: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """A successfully sent entry (SQS ``SendMessageBatchResultEntry``)."""
-
-    id: str
-    message_id: str
-    md5_of_message_body: str
-    md5_of_message_attributes: str | None = None
-    sequence_number: str | None = None  #: FIFO only
-
-
-@dataclass(frozen=True, slots=True)
-class BatchEntryError:
-    """A failed entry of a batch call (SQS ``BatchResultErrorEntry``).
-
-    ``id`` is the entry id for sends and the receipt handle for deletes and visibility changes.
-    ``code`` is SQS's error code (``InvalidParameterValue``, ``MissingParameter``,
-    ``ReceiptHandleIsInvalid``, ``MessageNotInflight``, ...) or one of qworker's, documented on
-    the method that returns it. ``sender_fault`` is False only for errors worth retrying.
-    """
-
-    id: str
-    code: str
-    message: str
-    sender_fault: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class SendBatchResult:
-    """The outcome of :meth:`Backend.send`: one entry in ``successful`` or ``failed`` per input."""
-
-    successful: list[SendResult]
-    failed: list[BatchEntryError]
-
-
-@dataclass(slots=True)
-class ReceivedMessage:
-    """A message as :meth:`Backend.receive` returns it (SQS ``Message``, SPEC SQS-R-2).
-
-    ``attributes`` holds the SQS system attributes, every value a string (SPEC EVT-4):
-    ``SenderId``, ``SentTimestamp`` and ``ApproximateFirstReceiveTimestamp`` (epoch ms),
-    ``ApproximateReceiveCount``; on FIFO queues also ``SequenceNumber``, ``MessageGroupId``,
-    ``MessageDeduplicationId``; ``DeadLetterQueueSourceArn`` on a message in a dead-letter queue
-    (ESM-DLQ-5); ``AWSTraceHeader`` when the sender gave one.
-    """
-
-    message_id: str
-    receipt_handle: str  #: new on every receive (EVT-8, SQS-R-2)
-    body: str
-    md5_of_body: str
-    attributes: dict[str, str]
-    message_attributes: dict[str, MessageAttributeValue]
-    md5_of_message_attributes: str | None
-
-    @property
-    def receive_count(self) -> int:
-        """``ApproximateReceiveCount`` as an int."""
-        return int(self.attributes["ApproximateReceiveCount"])
-
-    @property
-    def message_group_id(self) -> str | None:
-        """``MessageGroupId`` (FIFO queues), else ``None``."""
-        return self.attributes.get("MessageGroupId")
-
-
-def system_attributes(
-    *,
-    receive_count: int,
-    sent_ms: int,
-    first_receive_ms: int,
-    sender_id: str,
-    sequence_number: str | None = None,
-    group_id: str | None = None,
-    dedup_id: str | None = None,
-    trace_header: str | None = None,
-    dead_letter_source_arn: str | None = None,
-) -> dict[str, str]:
-    """A received message's system attributes, all strings, in the order Lambda's records show
-    them (SPEC EVT-4; the order of :data:`qworker.events.SYSTEM_ATTRIBUTE_ORDER`, which lets the
-    runtime copy them without reordering)."""
-    attrs: dict[str, str] = {}
-    if dead_letter_source_arn is not None:
-        attrs["DeadLetterQueueSourceArn"] = dead_letter_source_arn
-    attrs["ApproximateReceiveCount"] = str(receive_count)
-    if trace_header is not None:
-        attrs["AWSTraceHeader"] = trace_header
-    attrs["SentTimestamp"] = str(sent_ms)
-    if sequence_number is not None:
-        attrs["SequenceNumber"] = sequence_number
-    if group_id is not None:
-        attrs["MessageGroupId"] = group_id
-    attrs["SenderId"] = sender_id
-    if dedup_id is not None:
-        attrs["MessageDeduplicationId"] = dedup_id
-    attrs["ApproximateFirstReceiveTimestamp"] = str(first_receive_ms)
-    return attrs
-
-
-@dataclass(frozen=True, slots=True)
-class VisibilityChange:
-    """One entry of :meth:`Backend.change_visibility`."""
-
-    receipt_handle: str
-    visibility_timeout: float  #: seconds from now, 0..43200 (SQS-V-2)
-
-
-@dataclass(frozen=True, slots=True)
-class FailureNote:
-    """The last error of a failed attempt, stored with the message where the backend can."""
-
-    receipt_handle: str
-    error: str  #: a short text: exception type, message, truncated traceback
-
-
-@dataclass(frozen=True, slots=True)
-class PeekedMessage:
-    """A message seen by :meth:`Backend.peek`, which changes nothing (no receive is counted)."""
-
-    message_id: str
-    body: str
-    attributes: dict[str, str]  #: system attributes as in :class:`ReceivedMessage`
-    message_attributes: dict[str, MessageAttributeValue]
-    state: MessageState
-    visible_at: int  #: epoch ms when the message is (or became) visible
-    last_error: str | None = None  #: the last recorded failure (:meth:`Backend.record_failures`)
-
-
-@dataclass(frozen=True, slots=True)
-class QuarantinedMessage:
-    """A message set aside because it could not be decoded (:meth:`Backend.quarantined`, T16)."""
-
-    message_id: str  #: the id it was stored with; names it for restore and drop
-    #: why, a short code: ``bad-attributes:FormatError``, ``not-utf8:body``, ``missing-body``
-    #: (SQLite: problem, then the column); ``undecodable:FormatError``, ``bad-state``,
-    #: ``oversize`` (Redis: the envelope or the state string)
-    reason: str
-    quarantined_at: int  #: epoch ms
-    #: the first bytes of the data as stored (SQLite: the body column; Redis: the envelope),
-    #: unchanged: show it escaped (:func:`qworker.commands.quarantine_output.escape_bytes`)
-    raw_preview: bytes
-    raw_size: int  #: the size of that data in bytes
-
-
-#: per-entry codes of :meth:`Backend.restore_quarantined` (qworker's own, not SQS's)
-QUARANTINE_NOT_FOUND = "QuarantinedMessageNotFound"
-QUARANTINE_UNDECODABLE = "MessageUndecodable"
-#: how many quarantined messages :meth:`Backend.quarantined` returns unless told
-DEFAULT_QUARANTINE_LIST = 100
-#: bytes of raw data in :attr:`QuarantinedMessage.raw_preview`
-QUARANTINE_PREVIEW_BYTES = 256
-
-
-@dataclass(frozen=True, slots=True)
-class RedriveResult:
-    """The outcome of :meth:`Backend.redrive`."""
-
-    moved: int  #: messages moved
-    failed: int = 0  #: messages left in the dead-letter queue (for example: source queue gone)
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a backend can do, so the runtime and the conformance suite can adapt to it."""
-
-    #: the most messages one underlying receive can return; the runtime asks for at most this
-    #: many per call when it wants low latency (SQS: 10). ``receive`` accepts more and loops.
-    max_receive_batch: int = 10_000
-    #: :meth:`Backend.peek` works (SQS cannot look at a message without receiving it)
-    peek: bool = True
-    #: stale receipt handles are detected and reported (``ReceiptHandleIsStale``); on SQS a
-    #: stale delete "succeeds" and may or may not delete (ESM-F-6)
-    fenced_receipts: bool = True
-    #: :meth:`Backend.record_failures` stores errors with the message
-    records_failures: bool = True
-    #: smallest timeout step the backend honours, in seconds (SQS: 1)
-    timeout_resolution: float = 0.001
-    #: :meth:`Backend.delete_by_id` works (an operator deletes a peeked message, which has no
-    #: receipt handle); False by default: a backend must opt in (SQS cannot)
-    delete_by_id: bool = False
-    #: messages the backend cannot decode are set aside instead of failing the receive, and can
-    #: be listed, restored and dropped (:meth:`Backend.quarantined`, RELIABILITY T16). False by
-    #: default: a backend must implement the three methods to claim it (SQS stores nothing of
-    #: ours to decode)
-    quarantine: bool = False
-    #: the shared record store works (:meth:`Backend.put_record` and its siblings); SQS has none
-    records: bool = True
+__all__ = [
+    "DEFAULT_MAXIMUM_MESSAGE_SIZE",
+    "DEFAULT_QUARANTINE_LIST",
+    "DEFAULT_RETENTION_PERIOD",
+    "DEFAULT_VISIBILITY_TIMEOUT",
+    "EXTRA_ATTRIBUTE_NAMES",
+    "QUARANTINE_NOT_FOUND",
+    "QUARANTINE_PREVIEW_BYTES",
+    "QUARANTINE_UNDECODABLE",
+    "Backend",
+    "BaseBackend",
+    "BatchEntryError",
+    "Capabilities",
+    "FailureNote",
+    "MessageAttributeValue",
+    "MessageState",
+    "PeekedMessage",
+    "QuarantineTally",
+    "QuarantinedMessage",
+    "QueueCounts",
+    "QueueInfo",
+    "QueueSpec",
+    "ReceivedMessage",
+    "RedrivePolicy",
+    "RedriveResult",
+    "SendBatchResult",
+    "SendEntry",
+    "SendResult",
+    "VisibilityChange",
+    "system_attributes",
+]
 
 
 @runtime_checkable
@@ -721,103 +432,3 @@ class Backend(Protocol):
         Raises ``UnsupportedOperation`` without ``capabilities.quarantine``.
         """
         ...
-
-
-class BaseBackend:
-    """Shared plumbing for backends: the async context manager, ARNs and optional methods."""
-
-    capabilities: ClassVar[Capabilities] = Capabilities()
-
-    async def connect(self) -> None:  # pragma: no cover - every backend overrides it
-        raise NotImplementedError
-
-    async def close(self) -> None:  # pragma: no cover - every backend overrides it
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    def queue_arn(self, queue: str) -> str:
-        return arn.queue_arn(queue)
-
-    def reopened(self) -> Backend | None:
-        return None
-
-    async def peek(self, queue: str, max_messages: int = 10) -> list[PeekedMessage]:
-        from qworker.errors import UnsupportedOperation
-
-        raise UnsupportedOperation(f"{type(self).__name__} cannot look at messages without receiving them")
-
-    async def record_failures(self, queue: str, notes: Sequence[FailureNote]) -> None:
-        return None
-
-    def _no_records(self) -> NoReturn:
-        from qworker.errors import UnsupportedOperation
-
-        raise UnsupportedOperation(f"{type(self).__name__} has no shared record store (capabilities.records)")
-
-    async def put_record(
-        self, kind: str, key: str, value: Mapping[str, Any], ttl_seconds: float | None
-    ) -> None:
-        self._no_records()
-
-    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        self._no_records()
-
-    async def list_records(self, kind: str) -> dict[str, dict[str, Any]]:
-        self._no_records()
-
-    async def delete_record(self, kind: str, key: str) -> bool:
-        self._no_records()
-
-    async def delete_by_id(self, queue: str, message_ids: Sequence[str]) -> list[str]:
-        from qworker.errors import UnsupportedOperation
-
-        raise UnsupportedOperation(
-            f"{type(self).__name__} cannot delete a message without its receipt handle"
-        )
-
-    async def quarantined(
-        self, queue: str, max_messages: int = DEFAULT_QUARANTINE_LIST
-    ) -> list[QuarantinedMessage]:
-        raise _no_quarantine(self)
-
-    async def restore_quarantined(
-        self,
-        queue: str,
-        message_ids: Sequence[str],
-        destination: str | None = None,
-        *,
-        body_only: bool = False,
-    ) -> list[BatchEntryError]:
-        raise _no_quarantine(self)
-
-    async def drop_quarantined(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
-        raise _no_quarantine(self)
-
-
-def _no_quarantine(backend: object) -> Exception:
-    from qworker.errors import UnsupportedOperation
-
-    return UnsupportedOperation(
-        f"{type(backend).__name__} has no quarantine: it stores no data of qworker's that could "
-        "fail to decode"
-    )
-
-
-class QuarantineTally:
-    """How many messages this process's backend object set aside, by queue: read by the
-    worker's ``qworker_messages_quarantined_total`` counter (a plain dict, no locking: backends
-    add to it on the event loop)."""
-
-    __slots__ = ("by_queue",)
-
-    def __init__(self) -> None:
-        self.by_queue: dict[str, int] = {}
-
-    def add(self, queue: str, count: int = 1) -> None:
-        self.by_queue[queue] = self.by_queue.get(queue, 0) + count
