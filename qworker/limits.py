@@ -402,73 +402,77 @@ def check_send_entry(entry: SendEntry, entry_id: str, spec: QueueSpec) -> BatchE
     """Validate one entry against the queue it goes to; the failure SQS would report, or ``None``.
 
     Covers SQS-L-1 (body, size), SQS-L-2 (delay), SQS-L-5 (attributes), SQS-F-2 (group id) and
-    SQS-F-3 (deduplication id).
+    SQS-F-3 (deduplication id), checked in the order SQS reports them.
     """
     error = body_error(entry.body)
-    if error is not None:
-        return BatchEntryError(entry_id, error[0], error[1])
-    attr_error = attributes_error(entry.message_attributes)
-    if attr_error is not None:
-        return BatchEntryError(entry_id, "InvalidParameterValue", attr_error)
-    size = message_size(entry)
-    if size > spec.maximum_message_size:
-        return BatchEntryError(
-            entry_id,
+    if error is None:
+        attr_error = attributes_error(entry.message_attributes)
+        error = ("InvalidParameterValue", attr_error) if attr_error is not None else None
+    for check in (_size_error, _delay_error, _id_format_error, _queue_type_error):
+        if error is not None:
+            break
+        error = check(entry, spec)
+    return BatchEntryError(entry_id, error[0], error[1]) if error is not None else None
+
+
+def _size_error(entry: SendEntry, spec: QueueSpec) -> tuple[str, str] | None:
+    if message_size(entry) > spec.maximum_message_size:
+        return (
             "InvalidParameterValue",
             f"One or more parameters are invalid. Reason: Message must be shorter than "
             f"{spec.maximum_message_size} bytes.",
         )
-    if entry.delay_seconds is not None:
-        if spec.fifo:
-            return BatchEntryError(
-                entry_id,
-                "InvalidParameterValue",
-                f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: The request "
-                "include parameter that is not valid for this queue type.",
-            )
-        if (
-            isinstance(entry.delay_seconds, bool)
-            or not isinstance(entry.delay_seconds, int)
-            or not 0 <= entry.delay_seconds <= MAX_DELAY_SECONDS
-        ):
-            return BatchEntryError(
-                entry_id,
-                "InvalidParameterValue",
-                f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: DelaySeconds "
-                f"must be >= 0 and <= {MAX_DELAY_SECONDS}.",
-            )
-    group = entry.message_group_id
-    if group is not None and (len(group) > MAX_GROUP_ID_LENGTH or not _GROUP_OR_DEDUP_ID.fullmatch(group)):
-        return BatchEntryError(
-            entry_id,
-            "InvalidParameterValue",
-            f"Value {group} for parameter MessageGroupId is invalid. Reason: MessageGroupId can only "
-            "include alphanumeric and punctuation characters. 1 to 128 in length.",
-        )
-    dedup = entry.message_deduplication_id
-    if dedup is not None and (len(dedup) > MAX_DEDUP_ID_LENGTH or not _GROUP_OR_DEDUP_ID.fullmatch(dedup)):
-        return BatchEntryError(
-            entry_id,
-            "InvalidParameterValue",
-            f"Value {dedup} for parameter MessageDeduplicationId is invalid. Reason: "
-            "MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 "
-            "in length.",
-        )
+    return None
+
+
+def _delay_error(entry: SendEntry, spec: QueueSpec) -> tuple[str, str] | None:
+    delay = entry.delay_seconds
+    if delay is None:
+        return None
     if spec.fifo:
-        if group is None:
-            return BatchEntryError(
-                entry_id, "MissingParameter", "The request must contain the parameter MessageGroupId."
+        return (
+            "InvalidParameterValue",
+            f"Value {delay} for parameter DelaySeconds is invalid. Reason: The request "
+            "include parameter that is not valid for this queue type.",
+        )
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY_SECONDS:
+        return (
+            "InvalidParameterValue",
+            f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds "
+            f"must be >= 0 and <= {MAX_DELAY_SECONDS}.",
+        )
+    return None
+
+
+def _id_format_error(entry: SendEntry, spec: QueueSpec) -> tuple[str, str] | None:
+    for name, value, longest in (
+        ("MessageGroupId", entry.message_group_id, MAX_GROUP_ID_LENGTH),
+        ("MessageDeduplicationId", entry.message_deduplication_id, MAX_DEDUP_ID_LENGTH),
+    ):
+        if value is not None and (len(value) > longest or not _GROUP_OR_DEDUP_ID.fullmatch(value)):
+            return (
+                "InvalidParameterValue",
+                f"Value {value} for parameter {name} is invalid. Reason: {name} can only include "
+                f"alphanumeric and punctuation characters. 1 to {longest} in length.",
             )
+    return None
+
+
+def _queue_type_error(entry: SendEntry, spec: QueueSpec) -> tuple[str, str] | None:
+    """FIFO needs a group id and a deduplication id (or content-based deduplication); a standard
+    queue takes no deduplication id."""
+    dedup = entry.message_deduplication_id
+    if spec.fifo:
+        if entry.message_group_id is None:
+            return "MissingParameter", "The request must contain the parameter MessageGroupId."
         if dedup is None and not spec.content_based_deduplication:
-            return BatchEntryError(
-                entry_id,
+            return (
                 "InvalidParameterValue",
                 "The queue should either have ContentBasedDeduplication enabled or "
                 "MessageDeduplicationId provided explicitly",
             )
     elif dedup is not None:
-        return BatchEntryError(
-            entry_id,
+        return (
             "InvalidParameterValue",
             "The request include parameter that is not valid for this queue type: "
             "MessageDeduplicationId is for FIFO queues only.",

@@ -40,6 +40,22 @@ def parse_tags(values: tuple[str, ...], option_name: str = "--tag") -> dict[str,
     return tags
 
 
+def _new_redrive_policy(
+    name: str, policy: RedrivePolicy | None, dlq: str | None, max_receive_count: int | None
+) -> RedrivePolicy | None:
+    """The queue's RedrivePolicy after --dlq and/or --max-receive-count (the one not given keeps
+    the queue's value; a queue without a policy needs both)."""
+    if dlq is None and max_receive_count is None:
+        return policy
+    count = max_receive_count or (policy.max_receive_count if policy is not None else None)
+    target = dlq or (policy.dead_letter_queue if policy is not None else None)
+    if count is None:
+        usage_error(f"--dlq needs --max-receive-count N: queue {name} has no RedrivePolicy yet.")
+    if target is None:
+        usage_error(f"--max-receive-count needs --dlq NAME: queue {name} has no dead-letter queue yet.")
+    return RedrivePolicy(target, count)
+
+
 @click.command("set-attributes", short_help="Change a queue's attributes.")
 @click.argument("name")
 @option(
@@ -135,19 +151,7 @@ def set_attributes_command(
 
     async def update(backend: Backend) -> tuple[QueueSpec, QueueSpec]:
         old = (await backend.get_queue(name)).spec
-        policy = old.redrive_policy
-        if no_dlq:
-            policy = None
-        elif dlq is not None or max_receive_count is not None:
-            count = max_receive_count or (policy.max_receive_count if policy is not None else None)
-            target = dlq or (policy.dead_letter_queue if policy is not None else None)
-            if count is None:
-                usage_error(f"--dlq needs --max-receive-count N: queue {name} has no RedrivePolicy yet.")
-            if target is None:
-                usage_error(
-                    f"--max-receive-count needs --dlq NAME: queue {name} has no dead-letter queue yet."
-                )
-            policy = RedrivePolicy(target, count)
+        policy = None if no_dlq else _new_redrive_policy(name, old.redrive_policy, dlq, max_receive_count)
         new = dataclasses.replace(old, redrive_policy=policy, **changes)
         await backend.set_queue_attributes(name, new)
         return old, new

@@ -14,6 +14,30 @@ from qworker.commands.common import backend_option, option, run_with_backend, us
 from qworker.errors import ExitCode
 
 
+def _check_access(host: str, keys: list[str], allow_anonymous: bool) -> None:
+    """Refuse (exit 2) an open port without keys, and keys that do not parse or cannot be
+    verified (botocore missing)."""
+    from qworker.serve import runner
+
+    if not keys and not allow_anonymous and not runner.is_loopback(host):
+        usage_error(
+            f"--host {host} is reachable from other machines and no --access-key is given: anyone could "
+            "use the queues. Add --access-key ID:SECRET (or QWORKER_SERVE_ACCESS_KEYS), or "
+            "--allow-anonymous to serve without authentication."
+        )
+    try:
+        from qworker.serve.auth import load_keys
+
+        load_keys(keys)
+    except ValueError as exc:
+        usage_error(f"--access-key: {exc}")
+    except ImportError as exc:  # botocore (the signer) is in the serve extra
+        usage_error(
+            f"--access-key: verifying SigV4 signatures needs botocore ({exc}). Install it with: "
+            "pip install 'qworker[serve]'"
+        )
+
+
 @click.command("serve", short_help="Serve the SQS API over the backend's queues.")
 @option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @option("--port", type=click.IntRange(1, 65535), default=9324, show_default=True, help="Port to listen on.")
@@ -80,23 +104,7 @@ def serve_command(
     from qworker.serve import runner
 
     keys = [part.strip() for value in access_keys for part in value.split(",") if part.strip()]
-    if not keys and not allow_anonymous and not runner.is_loopback(host):
-        usage_error(
-            f"--host {host} is reachable from other machines and no --access-key is given: anyone could "
-            "use the queues. Add --access-key ID:SECRET (or QWORKER_SERVE_ACCESS_KEYS), or "
-            "--allow-anonymous to serve without authentication."
-        )
-    try:
-        from qworker.serve.auth import load_keys
-
-        load_keys(keys)
-    except ValueError as exc:
-        usage_error(f"--access-key: {exc}")
-    except ImportError as exc:  # botocore (the signer) is in the serve extra
-        usage_error(
-            f"--access-key: verifying SigV4 signatures needs botocore ({exc}). Install it with: "
-            "pip install 'qworker[serve]'"
-        )
+    _check_access(host, keys, allow_anonymous)
     console = None
     if not no_console:
         from qworker.commands.console import console_settings

@@ -85,15 +85,7 @@ async def render_queue(
             ),
             status_code=404,
         )
-    messages: list[dict[str, Any]] = []
-    peek_error = None
-    if backend.capabilities.peek:
-        try:
-            messages = [
-                present.message_view(m) for m in await backend.peek(name, console.settings.peek_limit)
-            ]
-        except QWorkerError as exc:
-            peek_error = str(exc)
+    messages, peek_error = await _peeked(console, name)
     quarantined = await _quarantined(console, name) if info.counts.quarantined else []
     snap: QueueSnapshot | None = console.sampler.sample.queues.get(name)
     sources = snap.sources if snap else ()
@@ -126,6 +118,18 @@ async def render_queue(
         error=error,
         **extra,
     )
+
+
+async def _peeked(console: Console, name: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The queue's first messages for the page, and the error text when peeking failed (the
+    page still renders); nothing on a backend that cannot peek."""
+    if not console.backend.capabilities.peek:
+        return [], None
+    try:
+        peeked = await console.backend.peek(name, console.settings.peek_limit)
+    except QWorkerError as exc:
+        return [], str(exc)
+    return [present.message_view(m) for m in peeked], None
 
 
 async def _quarantined(console: Console, name: str) -> list[dict[str, Any]]:

@@ -85,7 +85,17 @@ def _build_obj(node: PatternNode) -> ObjFn:
         else:
             simple.append((segment, fn))
     groups = tuple(tuple(_build_obj(alt) for alt in group) for group in node.ors)
+    special = _specialised_obj(simple, dotted, groups)
+    return special if special is not None else _generic_obj(tuple(simple), tuple(dotted), groups)
 
+
+def _specialised_obj(
+    simple: list[tuple[str, ValueFn]],
+    dotted: list[tuple[str, ValueFn, tuple[tuple[str, str], ...]]],
+    groups: tuple[tuple[ObjFn, ...], ...],
+) -> ObjFn | None:
+    """A closure made for the common small shapes (1-3 plain fields, one nested object, one
+    $or), which beats the generic loop on the per-message hot path; None for any other shape."""
     if not dotted and not groups:
         if len(simple) == 1:
             ((k1, f1),) = simple
@@ -109,8 +119,16 @@ def _build_obj(node: PatternNode) -> ObjFn:
             return False
 
         return only_or
-    fields = tuple(simple)
-    nested = tuple(dotted)
+    return None
+
+
+def _generic_obj(
+    fields: tuple[tuple[str, ValueFn], ...],
+    nested: tuple[tuple[str, ValueFn, tuple[tuple[str, str], ...]], ...],
+    groups: tuple[tuple[ObjFn, ...], ...],
+) -> ObjFn:
+    """Any object pattern: every plain field, every nested one (merged with its dotted keys),
+    and one alternative of every $or group must match."""
 
     def obj(d: dict[str, Any]) -> bool:
         get = d.get

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from qworker import arn, tracing
-from qworker.backend import Backend, VisibilityChange
+from qworker.backend import Backend, QueueInfo, VisibilityChange
 from qworker.context import FunctionInfo
 from qworker.errors import BackendError, ConfigError, QueueDoesNotExist
 from qworker.runtime.batcher import Batcher
@@ -96,13 +96,7 @@ class MappingRunner:
     async def prepare(self) -> None:
         """Check the queue and the settings (AWS's errors), then build every stage."""
         config = self.config
-        try:
-            info = await self.backend.get_queue(config.queue)
-        except QueueDoesNotExist:
-            raise ConfigError(
-                f"Queue {config.queue!r} does not exist on {self.backend.display_url}. Create it first: "
-                f"qworker queue create {config.queue}"
-            ) from None
+        info = await self._queue_info()
         fifo = info.spec.fifo
         policy = info.spec.redrive_policy
         self.dead_letter_queue = policy.dead_letter_queue if policy is not None else None
@@ -110,15 +104,51 @@ class MappingRunner:
         override = config.effective_visibility_timeout(info.spec.visibility_timeout)
         lease = override if override is not None else info.spec.visibility_timeout
         event_source_arn = self.backend.queue_arn(config.queue)
+        self.settler = Settler(
+            config, self.backend, self.metrics, self._log, policy.max_receive_count if policy else None
+        )
+        self._make_batchers(event_source_arn, override, fifo)
+        if config.heartbeat:
+            self.heartbeat = make_heartbeat(self.backend, config.queue, config.heartbeat, lease)
+            await self.heartbeat.start()
+        self.invoker = self._make_invoker()
+        if isinstance(self.invoker, ProcessInvoker) or self.config.uses_runtime_api:
+            await self.invoker.start()  # type: ignore[attr-defined]
+        self.scaler = ScalingController(
+            self.slots, config.concurrency_limit, ScalingPolicy.preset(config.scaling), self._scaled
+        )
+        self._make_dispatch(event_source_arn)
+        self._log.info(
+            "mapping ready",
+            fifo=fifo,
+            batch_size=config.batch_size,
+            batch_window=config.batch_window,
+            max_concurrency=config.concurrency_limit,
+            concurrency=self.slots.limit,
+            visibility_timeout=lease,
+            report_batch_item_failures=config.report_batch_item_failures,
+            filters=len(config.filters),
+            isolation=_isolation(config, self.handler),
+        )
+
+    async def _queue_info(self) -> QueueInfo:
+        try:
+            return await self.backend.get_queue(self.config.queue)
+        except QueueDoesNotExist:
+            raise ConfigError(
+                f"Queue {self.config.queue!r} does not exist on {self.backend.display_url}. Create it "
+                f"first: qworker queue create {self.config.queue}"
+            ) from None
+
+    def _make_batchers(self, event_source_arn: str, override: float | None, fifo: bool) -> None:
+        """One batcher a poller, sharing the record maker (filters compiled once)."""
+        config = self.config
         records = RecordMaker.for_mapping(
             event_source_arn,
             arn.region_of(event_source_arn),  # the queue's region (EVT-7), not the host's
             config.filters,
             max_filters=config.max_filters,
             extensions=config.filter_extensions,
-        )
-        self.settler = Settler(
-            config, self.backend, self.metrics, self._log, policy.max_receive_count if policy else None
         )
         self.batchers = [
             Batcher(
@@ -133,15 +163,10 @@ class MappingRunner:
             )
             for _ in range(self.pollers_wanted)
         ]
-        if config.heartbeat:
-            self.heartbeat = make_heartbeat(self.backend, config.queue, config.heartbeat, lease)
-            await self.heartbeat.start()
-        self.invoker = self._make_invoker()
-        if isinstance(self.invoker, ProcessInvoker) or self.config.uses_runtime_api:
-            await self.invoker.start()  # type: ignore[attr-defined]
-        self.scaler = ScalingController(
-            self.slots, config.concurrency_limit, ScalingPolicy.preset(config.scaling), self._scaled
-        )
+
+    def _make_dispatch(self, event_source_arn: str) -> None:
+        """The dispatcher that runs batches, and one poller a batcher feeding it."""
+        config = self.config
         self.dispatcher = Dispatcher(
             timeout=config.timeout,
             function_name=config.name,
@@ -169,18 +194,6 @@ class MappingRunner:
             )
             for batcher in self.batchers
         ]
-        self._log.info(
-            "mapping ready",
-            fifo=fifo,
-            batch_size=config.batch_size,
-            batch_window=config.batch_window,
-            max_concurrency=config.concurrency_limit,
-            concurrency=self.slots.limit,
-            visibility_timeout=lease,
-            report_batch_item_failures=config.report_batch_item_failures,
-            filters=len(config.filters),
-            isolation=_isolation(config, self.handler),
-        )
 
     def _make_invoker(self) -> Invoker:
         if self.config.uses_runtime_api:  # any language, through the Lambda Runtime API

@@ -125,24 +125,7 @@ def resolve(
     environ = os.environ if environ is None else environ
     explicit = {key: item for key, item in given.items() if item.explicit}
 
-    config_path = _value(explicit, "config")
-    template_arg = _value(explicit, "template")
-    if config_path is None and template_arg is None and "handler" not in explicit:
-        found = discover(cwd)
-        config_path = str(found) if found else None
-    config = load_config_file(config_path) if config_path else None
-
-    template_path = template_arg or (config.worker.get("template") if config else None)
-    template: Template | None = None
-    if template_path:
-        from qworker.sam import load_template
-
-        parameters = dict(config.worker.get("template_parameters", {})) if config else {}
-        parameters.update(_parse_parameters(_value(explicit, "template_parameter", ())))
-        template = load_template(template_path, parameters)
-    elif _value(explicit, "template_parameter"):
-        raise ConfigError("--template-parameter needs a template: pass --template FILE")
-
+    config, template = _load_files(explicit, cwd)
     effective = Effective(
         functions=[],
         options=WorkerOptions(),
@@ -161,20 +144,45 @@ def resolve(
     _queues(effective, config, template)
     _import_paths(effective, selected, explicit)
     for spec in selected:
-        if spec.unresolved:
-            raise ConfigError(next(iter(spec.unresolved.values())))
-        queue = spec.values.get("queue")
-        if queue in effective.queue_errors:
-            raise ConfigError(
-                f"{spec.where}: its queue is defined with an error: {effective.queue_errors[queue]}"
-            )
-        effective.functions.append(EffectiveFunction(spec, _build(spec, effective)))
+        effective.functions.append(EffectiveFunction(spec, _build_checked(spec, effective)))
     if not effective.mappings:
         raise ConfigError(
             "every selected function is disabled (Enabled: false / enabled = false): nothing to run"
         )
     _conflicting_environment(effective)
     return effective
+
+
+def _load_files(explicit: Mapping[str, Given], cwd: Path) -> tuple[ConfigFile | None, Template | None]:
+    """The config file (given, or found in ``cwd`` when nothing names what to run) and the SAM
+    template (given, or named by the config file), parameters applied."""
+    config_path = _value(explicit, "config")
+    template_arg = _value(explicit, "template")
+    if config_path is None and template_arg is None and "handler" not in explicit:
+        found = discover(cwd)
+        config_path = str(found) if found else None
+    config = load_config_file(config_path) if config_path else None
+    template_path = template_arg or (config.worker.get("template") if config else None)
+    if template_path:
+        from qworker.sam import load_template
+
+        parameters = dict(config.worker.get("template_parameters", {})) if config else {}
+        parameters.update(_parse_parameters(_value(explicit, "template_parameter", ())))
+        return config, load_template(template_path, parameters)
+    if _value(explicit, "template_parameter"):
+        raise ConfigError("--template-parameter needs a template: pass --template FILE")
+    return config, None
+
+
+def _build_checked(spec: FunctionSpec, effective: Effective) -> MappingConfig:
+    """:func:`_build` for a function whose every setting resolved and whose queue is sound."""
+    if spec.unresolved:
+        raise ConfigError(next(iter(spec.unresolved.values())))
+    queue = spec.values.get("queue")
+    if queue in effective.queue_errors:
+        error = effective.queue_errors[queue]
+        raise ConfigError(f"{spec.where}: its queue is defined with an error: {error}")
+    return _build(spec, effective)
 
 
 def _parse_parameters(items: Sequence[str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from qworker import arn
 from qworker.backend import BatchEntryError, FailureNote, PeekedMessage, VisibilityChange
@@ -156,37 +157,40 @@ def change_visibility(
         updates = []
         groups = set()
         for handle, seq, token, timeout_ms in wanted:
-            row = rows.get(seq)
-            if row is None or row[0] != token or row[1] <= now or row[3] <= cutoff:
-                failed.append(
-                    BatchEntryError(
-                        handle,
-                        "MessageNotInflight",
-                        "The message referred to is not in flight: it is visible again, was received "
-                        "again, or no longer exists.",
-                    )
-                )
+            refusal = _visibility_refusal(rows.get(seq), token, now, cutoff, timeout_ms)
+            if refusal is not None:
+                failed.append(BatchEntryError(handle, *refusal))
                 continue
-            visible_at = now + timeout_ms
-            if visible_at > row[2] + MAX_VISIBILITY_TIMEOUT * 1000:
-                failed.append(
-                    BatchEntryError(
-                        handle,
-                        "InvalidParameterValue",
-                        f"Value {timeout_ms / 1000:g} for parameter VisibilityTimeout is invalid. Reason: "
-                        f"Total VisibilityTimeout for the message is beyond the limit "
-                        f"[{MAX_VISIBILITY_TIMEOUT} seconds] counted from its receive.",
-                    )
-                )
-                continue
-            updates.append((visible_at, seq))
-            groups.add(row[4])
+            updates.append((now + timeout_ms, seq))
+            groups.add(rows[seq][4])
         if updates:
             conn.executemany("UPDATE messages SET visible_at = ? WHERE seq = ?", updates)
             if queue.fifo:
                 store.refresh_groups(queue.id, groups)
     woke = any(visible_at <= now for visible_at, _ in updates) or (queue.fifo and bool(updates))
     return failed, woke
+
+
+def _visibility_refusal(
+    row: tuple[Any, ...] | None, token: Any, now: int, cutoff: int, timeout_ms: int
+) -> tuple[str, str] | None:
+    """Why a visibility change of this message (row: token, visible_at, received_ms, expires_at,
+    group_id) is refused, as (code, message), or None: it must still be in flight under this
+    receipt, and the total timeout stays within 12 hours of its receive (SQS-V-2)."""
+    if row is None or row[0] != token or row[1] <= now or row[3] <= cutoff:
+        return (
+            "MessageNotInflight",
+            "The message referred to is not in flight: it is visible again, was received "
+            "again, or no longer exists.",
+        )
+    if now + timeout_ms > row[2] + MAX_VISIBILITY_TIMEOUT * 1000:
+        return (
+            "InvalidParameterValue",
+            f"Value {timeout_ms / 1000:g} for parameter VisibilityTimeout is invalid. Reason: "
+            f"Total VisibilityTimeout for the message is beyond the limit "
+            f"[{MAX_VISIBILITY_TIMEOUT} seconds] counted from its receive.",
+        )
+    return None
 
 
 def record_failures(store: Store, queue_name: str, notes: Sequence[FailureNote]) -> None:

@@ -10,9 +10,11 @@ instead of being moved (RELIABILITY T16), and counts as failed.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from qworker import arn
 from qworker.errors import InvalidParameterValue
@@ -78,65 +80,103 @@ def move_chunk(
     with store.write() as conn:
         dlq = store.queue(dead_letter_queue)
         now = store.now_ms()
-        with lenient_text(conn):  # every column, read strictly: what cannot be read is set aside
-            rows = conn.execute(
-                f"SELECT {COLUMNS}, expires_at <= ?, visible_at > ? FROM messages "
-                "WHERE seq IN (SELECT value FROM json_each(?)) AND +queue_id = ? ORDER BY seq",
-                (dlq.expiry_cutoff(now), now, json.dumps(list(seqs)), dlq.id),
-            ).fetchall()
-            outside = [row[0] for row in rows if row[14] is None]
-            by_seq = {
-                seq: (attrs, body)
-                for seq, attrs, body in conn.execute(
-                    "SELECT seq, attrs, body FROM bodies WHERE seq IN (SELECT value FROM json_each(?))",
-                    (json.dumps(outside),),
-                )
-            }
-        by_target: dict[str, list[tuple[int, str | None]]] = {}
-        refused: list[Refused] = []
-        for row in rows:
-            seq, token, expired, hidden = row[0], row[7], row[15], row[16]
-            if expired:
-                continue
-            full = join_body(row[:15], by_seq)
-            problem = "missing-body" if full is None else row_problem(full, dlq.fifo)
-            if problem is not None:
-                if not hidden:  # one received meanwhile is left to its receiver (and its receive)
-                    refused.append(Refused(seq, token, readable_id(seq, row[1]), problem))
-                result.failed += 1
-                continue
-            source, group = row[11], row[8]
-            target = destination
-            if target is None and source is not None:
-                try:
-                    target = arn.queue_name_from_arn(source)
-                except ValueError:
-                    target = None
-            if hidden or target is None:  # received meanwhile, or nowhere to go
-                result.failed += 1
-                continue
-            by_target.setdefault(target, []).append((seq, group))
+        rows, by_seq = _read_chunk(conn, dlq, now, seqs)
+        by_target, refused = _route(rows, by_seq, dlq, destination, result)
         if refused:
             result.quarantined = quarantine.move_aside(store, dlq, refused, now).moved
-        moved: list[int] = []
-        dlq_groups: set[str] = set()
-        for name, messages in by_target.items():
-            target_queue = store.find_queue(name)
-            if target_queue is None or target_queue.fifo != dlq.fifo or target_queue.id == dlq.id:
-                result.failed += len(messages)
-                continue
-            _copy(store, target_queue, messages, now)
-            moved.extend(seq for seq, _ in messages)
-            dlq_groups.update(group for _, group in messages if group is not None)
-            result.fed.add(name)
-        if moved:
-            conn.execute(
-                "DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(moved),)
-            )
-            if dlq.fifo:
-                store.refresh_groups(dlq.id, dlq_groups)
-        result.moved = len(moved)
+        _move(store, conn, dlq, by_target, now, result)
     return result
+
+
+def _read_chunk(
+    conn: sqlite3.Connection, dlq: QueueRow, now: int, seqs: Sequence[int]
+) -> tuple[list[tuple[Any, ...]], dict[int, tuple[Any, Any]]]:
+    """The chunk's rows (with ``expired`` and ``hidden`` flags) and the bodies stored apart."""
+    with lenient_text(conn):  # every column, read strictly: what cannot be read is set aside
+        rows = conn.execute(
+            f"SELECT {COLUMNS}, expires_at <= ?, visible_at > ? FROM messages "
+            "WHERE seq IN (SELECT value FROM json_each(?)) AND +queue_id = ? ORDER BY seq",
+            (dlq.expiry_cutoff(now), now, json.dumps(list(seqs)), dlq.id),
+        ).fetchall()
+        outside = [row[0] for row in rows if row[14] is None]
+        by_seq = {
+            seq: (attrs, body)
+            for seq, attrs, body in conn.execute(
+                "SELECT seq, attrs, body FROM bodies WHERE seq IN (SELECT value FROM json_each(?))",
+                (json.dumps(outside),),
+            )
+        }
+    return rows, by_seq
+
+
+def _route(
+    rows: list[tuple[Any, ...]],
+    by_seq: dict[int, tuple[Any, Any]],
+    dlq: QueueRow,
+    destination: str | None,
+    result: ChunkResult,
+) -> tuple[dict[str, list[tuple[int, str | None]]], list[Refused]]:
+    """Where each readable, visible message goes (by target queue name), and the undecodable
+    ones to set aside; the rest are counted as failed in ``result``."""
+    by_target: dict[str, list[tuple[int, str | None]]] = {}
+    refused: list[Refused] = []
+    for row in rows:
+        seq, token, expired, hidden = row[0], row[7], row[15], row[16]
+        if expired:
+            continue
+        full = join_body(row[:15], by_seq)
+        problem = "missing-body" if full is None else row_problem(full, dlq.fifo)
+        if problem is not None:
+            if not hidden:  # one received meanwhile is left to its receiver (and its receive)
+                refused.append(Refused(seq, token, readable_id(seq, row[1]), problem))
+            result.failed += 1
+            continue
+        target = destination if destination is not None else _source_queue(row[11])
+        if hidden or target is None:  # received meanwhile, or nowhere to go
+            result.failed += 1
+            continue
+        by_target.setdefault(target, []).append((seq, row[8]))
+    return by_target, refused
+
+
+def _source_queue(source_arn: str | None) -> str | None:
+    """The queue named by a ``DeadLetterQueueSourceArn``, or None."""
+    if source_arn is None:
+        return None
+    try:
+        return arn.queue_name_from_arn(source_arn)
+    except ValueError:
+        return None
+
+
+def _move(
+    store: Store,
+    conn: sqlite3.Connection,
+    dlq: QueueRow,
+    by_target: dict[str, list[tuple[int, str | None]]],
+    now: int,
+    result: ChunkResult,
+) -> None:
+    """Copy each target's messages to it and delete them from the dead-letter queue; a target
+    that is gone, of the other type or the DLQ itself fails its messages."""
+    moved: list[int] = []
+    dlq_groups: set[str] = set()
+    for name, messages in by_target.items():
+        target_queue = store.find_queue(name)
+        if target_queue is None or target_queue.fifo != dlq.fifo or target_queue.id == dlq.id:
+            result.failed += len(messages)
+            continue
+        _copy(store, target_queue, messages, now)
+        moved.extend(seq for seq, _ in messages)
+        dlq_groups.update(group for _, group in messages if group is not None)
+        result.fed.add(name)
+    if moved:
+        conn.execute(
+            "DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(moved),)
+        )
+        if dlq.fifo:
+            store.refresh_groups(dlq.id, dlq_groups)
+    result.moved = len(moved)
 
 
 def _copy(store: Store, target: QueueRow, messages: list[tuple[int, str | None]], now: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -129,21 +130,7 @@ def _send_fifo(store: Store, queue: QueueRow, valid: list[_Valid], now: int) -> 
     spec = queue.spec
     per_group = spec.deduplication_scope == "messageGroup"
     conn.execute("DELETE FROM fifo_dedup WHERE queue_id = ? AND expires_at <= ?", (queue.id, now))
-    # Which entries are duplicates (of an earlier send, or of an earlier entry of this batch)?
-    known: dict[tuple[str, str], tuple[str, int] | None] = {}
-    keys = []
-    for item in valid:
-        entry = item.entry
-        dedup_id = entry.message_deduplication_id or content_deduplication_id(entry.body)
-        key = (entry.message_group_id if per_group else "", dedup_id)  # type: ignore[assignment]
-        keys.append(key)
-        if key not in known:
-            row = conn.execute(
-                "SELECT message_id, sequence_number FROM fifo_dedup "
-                "WHERE queue_id = ? AND scope = ? AND dedup_id = ?",
-                (queue.id, key[0], key[1]),
-            ).fetchone()
-            known[key] = (row[0], row[1]) if row is not None else None
+    known, keys = _deduplication_keys(conn, queue, valid, per_group)
     fresh = sum(1 for key, value in known.items() if value is None)
     sequence = store.next_sequence_numbers(queue.id, fresh) if fresh else 0
     visible_at = now + spec.delay_seconds * 1000
@@ -192,3 +179,26 @@ def _send_fifo(store: Store, queue: QueueRow, valid: list[_Valid], now: int) -> 
         )
         store.add_groups(queue.id, heads)
     return results
+
+
+def _deduplication_keys(
+    conn: sqlite3.Connection, queue: QueueRow, valid: list[_Valid], per_group: bool
+) -> tuple[dict[tuple[str, str], tuple[str, int] | None], list[tuple[str, str]]]:
+    """Each entry's deduplication key (scope, id), and for each distinct key the (message id,
+    sequence number) of the earlier send it duplicates, or None: a later entry of this batch
+    with a key seen earlier in it is a duplicate of that entry (SQS-F-3, F-4)."""
+    known: dict[tuple[str, str], tuple[str, int] | None] = {}
+    keys = []
+    for item in valid:
+        entry = item.entry
+        dedup_id = entry.message_deduplication_id or content_deduplication_id(entry.body)
+        key = (entry.message_group_id if per_group else "", dedup_id)  # type: ignore[assignment]
+        keys.append(key)
+        if key not in known:
+            row = conn.execute(
+                "SELECT message_id, sequence_number FROM fifo_dedup "
+                "WHERE queue_id = ? AND scope = ? AND dedup_id = ?",
+                (queue.id, key[0], key[1]),
+            ).fetchone()
+            known[key] = (row[0], row[1]) if row is not None else None
+    return known, keys
