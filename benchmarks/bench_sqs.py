@@ -72,6 +72,13 @@ async def noop(event: dict[str, Any], context: Any) -> None:
 @contextmanager
 def moto_process() -> Iterator[MotoSQSServer]:
     """moto's serialized server in a child process; the returned object only names its port."""
+    with moto_child() as (server, _):
+        yield server
+
+
+@contextmanager
+def moto_child() -> Iterator[tuple[MotoSQSServer, subprocess.Popen[bytes]]]:
+    """:func:`moto_process`, with the child process (for its pid: its CPU time)."""
     server = MotoSQSServer(free_port())
     code = (
         "import threading\n"
@@ -92,7 +99,7 @@ def moto_process() -> Iterator[MotoSQSServer]:
                 if time.monotonic() > deadline or child.poll() is not None:
                     raise RuntimeError("moto's server did not start") from None
                 time.sleep(0.1)
-        yield server
+        yield server, child
     finally:
         child.terminate()
         child.wait(timeout=10)
