@@ -20,10 +20,11 @@ Five cases, interleaved in every round (``--rounds``, default 3; medians):
   sends only, ``client.backend.receive`` / ``client.backend.delete`` (what the worker runtime
   calls), on uvloop.
 
-The API cases all run the same client code: boto3 with its default configuration (a client per
-process, urllib3's keep-alive pool), what a user of ``qworker serve`` runs, in ``--clients``
-processes (default 2, one per core here), one loop each, so the client's CPU does not share one
-GIL. The Python-client cases run ``--clients`` loops as tasks on one ``AsyncClient``. Each case
+The API cases all run the same client code, twice: boto3 with its default configuration (a
+client per process, urllib3's keep-alive pool), what a user of ``qworker serve`` runs, and a lean
+client (:class:`_LeanSQS`: raw JSON-protocol requests on one keep-alive connection), the fast
+load generator that lets the server's rate show; each in ``--clients`` processes (default 2, one
+per core here), one loop each, so the client's CPU does not share one GIL. The Python-client cases run ``--clients`` loops as tasks on one ``AsyncClient``. Each case
 gets a fresh queue; the loops start ``--warmup`` seconds before a window of ``--seconds`` and
 the messages whose ``DeleteMessageBatch`` returned inside the window are counted (all clocks
 are CLOCK_MONOTONIC, one clock for all processes).
@@ -61,8 +62,11 @@ TARGET_VS_MOTO = 20.0
 TARGET_VS_CLIENT = 0.5
 
 SERVE_SQLITE, SERVE_REDIS, MOTO = "serve, SQLite", "serve, Redis", "moto"
+#: the same endpoints driven by the lean client (the issue's "fast load generator")
+LEAN_SQLITE, LEAN_REDIS, LEAN_MOTO = "serve, SQLite, lean", "serve, Redis, lean", "moto, lean"
 CLIENT_SQLITE, CLIENT_REDIS = "client, SQLite", "client, Redis"
-CASES = (SERVE_SQLITE, SERVE_REDIS, MOTO, CLIENT_SQLITE, CLIENT_REDIS)
+CASES = (SERVE_SQLITE, SERVE_REDIS, MOTO, LEAN_SQLITE, LEAN_REDIS, LEAN_MOTO, CLIENT_SQLITE, CLIENT_REDIS)
+LEAN = (LEAN_SQLITE, LEAN_REDIS, LEAN_MOTO)
 
 
 # -- CPU time from /proc --------------------------------------------------------------------------
@@ -121,6 +125,77 @@ def api_loop(endpoint: str, queue_url: str, start_at: float, end_at: float) -> t
             continue
         handles = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
         result = sqs.delete_message_batch(QueueUrl=queue_url, Entries=handles)
+        assert not result.get("Failed"), result
+        if start_at <= time.monotonic() <= end_at:
+            deleted += len(result.get("Successful", []))
+    return deleted, time.process_time() - (cpu_start or time.process_time())
+
+
+# -- the lean loop: the same three calls as raw JSON-protocol requests ------------------------------
+
+
+#: a well-formed SigV4 header whose signature nobody checks (no access keys on either server)
+_UNCHECKED_SIGNATURE = (
+    f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/sqs/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-target, Signature=" + "0" * 64
+)
+
+
+class _LeanSQS:
+    """SQS's AWS JSON 1.0 protocol over one keep-alive ``http.client`` connection, with a
+    signature nobody checks (neither server has access keys): the least a client can
+    spend on a call, so that the loop measures the server and not boto3's request pipeline."""
+
+    def __init__(self, endpoint: str) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        self._connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+
+    def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload)
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": f"AmazonSQS.{action}",
+            "Authorization": _UNCHECKED_SIGNATURE,  # moto reads the region from it
+        }
+        for attempt in (1, 2):
+            try:
+                self._connection.request("POST", "/", body, headers)
+                response = self._connection.getresponse()
+                data = response.read()
+                break
+            except (ConnectionError, OSError):  # the server closed an idle keep-alive connection
+                self._connection.close()
+                if attempt == 2:
+                    raise
+        if response.status != 200:
+            raise RuntimeError(f"{action}: HTTP {response.status}: {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+
+def lean_loop(endpoint: str, queue_url: str, start_at: float, end_at: float) -> tuple[int, float]:
+    """:func:`api_loop` with :class:`_LeanSQS` in place of boto3."""
+    sqs = _LeanSQS(endpoint)
+    entries = [{"Id": str(i), "MessageBody": BODY} for i in range(10)]
+    deleted, cpu_start = 0, None
+    while True:
+        now = time.monotonic()
+        if cpu_start is None and now >= start_at:
+            cpu_start = time.process_time()
+        if now >= end_at:
+            break
+        sent = sqs.call("SendMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
+        assert not sent.get("Failed"), sent
+        received = sqs.call(
+            "ReceiveMessage", {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}
+        )
+        messages = received.get("Messages", [])
+        if not messages:
+            continue
+        handles = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        result = sqs.call("DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": handles})
         assert not result.get("Failed"), result
         if start_at <= time.monotonic() <= end_at:
             deleted += len(result.get("Successful", []))
@@ -199,6 +274,8 @@ class Api:
     redis_pid: int | None = None
     #: True for a qworker serve process (its main thread is its event loop)
     event_loop: bool = True
+    #: the client loop run against it (boto3's, or the lean one)
+    loop: Callable[[str, str, float, float], tuple[int, float]] = api_loop
 
 
 def measure_api(pool: Pool, api: Api, loops: int, warmup: float, seconds: float) -> Sample:
@@ -206,7 +283,7 @@ def measure_api(pool: Pool, api: Api, loops: int, warmup: float, seconds: float)
     queue_url = sqs.create_queue(QueueName=f"loop-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     start_at = time.monotonic() + warmup
     end_at = start_at + seconds
-    pending = pool.starmap_async(api_loop, [(api.endpoint, queue_url, start_at, end_at)] * loops, chunksize=1)
+    pending = pool.starmap_async(api.loop, [(api.endpoint, queue_url, start_at, end_at)] * loops, chunksize=1)
     pids = {"server": api.server_pid}
     if api.redis_pid:
         pids["redis-server"] = api.redis_pid
@@ -348,6 +425,9 @@ def run(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                 SERVE_SQLITE: Api(serve_sqlite.url, serve_sqlite.process.pid),
                 SERVE_REDIS: Api(serve_redis.url, serve_redis.process.pid, redis_pid),
                 MOTO: Api(moto.endpoint_url, moto_process.pid, event_loop=False),
+                LEAN_SQLITE: Api(serve_sqlite.url, serve_sqlite.process.pid, loop=lean_loop),
+                LEAN_REDIS: Api(serve_redis.url, serve_redis.process.pid, redis_pid, loop=lean_loop),
+                LEAN_MOTO: Api(moto.endpoint_url, moto_process.pid, event_loop=False, loop=lean_loop),
             }
             direct = {
                 CLIENT_SQLITE: lambda: measure_client(
@@ -393,18 +473,27 @@ def report(
     import boto3
     import moto
 
-    ratios = {
-        "serve, SQLite / moto": (_ratios(samples, SERVE_SQLITE, MOTO), TARGET_VS_MOTO),
-        "serve, Redis / moto": (_ratios(samples, SERVE_REDIS, MOTO), TARGET_VS_MOTO),
-        "serve, SQLite / client, SQLite": (_ratios(samples, SERVE_SQLITE, CLIENT_SQLITE), TARGET_VS_CLIENT),
-        "serve, Redis / client, Redis": (_ratios(samples, SERVE_REDIS, CLIENT_REDIS), TARGET_VS_CLIENT),
-    }
+    pairs = (
+        ("lean client: serve, SQLite / moto", LEAN_SQLITE, LEAN_MOTO, TARGET_VS_MOTO),
+        ("lean client: serve, Redis / moto", LEAN_REDIS, LEAN_MOTO, TARGET_VS_MOTO),
+        ("lean client: serve, SQLite / client, SQLite", LEAN_SQLITE, CLIENT_SQLITE, TARGET_VS_CLIENT),
+        ("lean client: serve, Redis / client, Redis", LEAN_REDIS, CLIENT_REDIS, TARGET_VS_CLIENT),
+        ("boto3: serve, SQLite / moto", SERVE_SQLITE, MOTO, TARGET_VS_MOTO),
+        ("boto3: serve, Redis / moto", SERVE_REDIS, MOTO, TARGET_VS_MOTO),
+        ("boto3: serve, SQLite / client, SQLite", SERVE_SQLITE, CLIENT_SQLITE, TARGET_VS_CLIENT),
+        ("boto3: serve, Redis / client, Redis", SERVE_REDIS, CLIENT_REDIS, TARGET_VS_CLIENT),
+    )
+    ratios = {name: (_ratios(samples, top, bottom), target) for name, top, bottom, target in pairs}
     processes = f"{args.clients} process" + ("es" if args.clients != 1 else "")
     tasks = f"{args.clients} task" + ("s" if args.clients != 1 else "")
     how = {
         SERVE_SQLITE: f"boto3 {boto3.__version__}, {processes} → `qworker serve` (sqlite:///)",
         SERVE_REDIS: f"boto3, {processes} → `qworker serve` (redis://, private redis-server)",
         MOTO: f"boto3, {processes} → moto {moto.__version__} `ThreadedMotoServer` (serialized)",
+        LEAN_SQLITE: f"lean client (`http.client`, JSON 1.0, keep-alive), {processes} → `qworker serve` "
+        "(sqlite:///)",
+        LEAN_REDIS: f"lean client, {processes} → `qworker serve` (redis://)",
+        LEAN_MOTO: f"lean client, {processes} → moto (serialized)",
         CLIENT_SQLITE: f"`AsyncClient` + its backend, {tasks}, this process (sqlite:///)",
         CLIENT_REDIS: f"`AsyncClient` + its backend, {tasks}, this process (redis://)",
     }
@@ -458,7 +547,7 @@ def report(
     cores = os.cpu_count() or 1
     moto_server = cpu(MOTO, "server")
     lines += ["", "Where the CPU goes, per message (the medians above):", ""]
-    for serve, client in ((SERVE_SQLITE, CLIENT_SQLITE), (SERVE_REDIS, CLIENT_REDIS)):
+    for serve, client in ((SERVE_SQLITE, CLIENT_SQLITE), (SERVE_REDIS, CLIENT_REDIS)):  # boto3 rows
         boto, server, store = cpu(serve, "clients"), cpu(serve, "server"), cpu(serve, "redis-server")
         direct, direct_store = cpu(client, "clients"), cpu(client, "redis-server")
         total = boto + server + store
