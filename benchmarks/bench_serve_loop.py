@@ -24,7 +24,8 @@ The API cases all run the same client code, twice: boto3 with its default config
 client per process, urllib3's keep-alive pool), what a user of ``qworker serve`` runs, and a lean
 client (:class:`_LeanSQS`: raw JSON-protocol requests on one keep-alive connection), the fast
 load generator that lets the server's rate show; each in ``--clients`` processes (default 2, one
-per core here), one loop each, so the client's CPU does not share one GIL. The Python-client cases run ``--clients`` loops as tasks on one ``AsyncClient``. Each case
+per core here), one loop each, so the client's CPU does not share one GIL. The
+Python-client cases run ``--clients`` loops as tasks on one ``AsyncClient``. Each case
 gets a fresh queue; the loops start ``--warmup`` seconds before a window of ``--seconds`` and
 the messages whose ``DeleteMessageBatch`` returned inside the window are counted (all clocks
 are CLOCK_MONOTONIC, one clock for all processes).
