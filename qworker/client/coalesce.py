@@ -18,6 +18,7 @@ import dataclasses
 from collections import deque
 
 from qworker.backend import Backend, BatchEntryError, SendEntry, SendResult
+from qworker.futures import fail_pending
 
 #: backend calls running at once per queue before further sends wait (and then go as batches);
 #: measured with 50 senders on SQLite and Redis, 1 and 2 gave the most messages a second (8: a
@@ -96,13 +97,7 @@ class SendCoalescer:
             try:
                 result = await self.backend.send(queue, entries)
             except BaseException as exc:  # the whole call failed: every send in it fails with it
-                for _, future in batch:
-                    if future.done():
-                        continue
-                    if isinstance(exc, asyncio.CancelledError):
-                        future.cancel()
-                    else:
-                        future.set_exception(exc)
+                fail_pending((future for _, future in batch), exc)
                 if not isinstance(exc, Exception):
                     raise
                 return

@@ -11,24 +11,14 @@ network by accident).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 
 import click
 
+from qworker.addresses import is_loopback
 from qworker.commands.common import backend_option, option, usage_error
 from qworker.console.settings import LOOPBACK_HOSTS, ConsoleSettings, parse_access_keys, session_secret
 from qworker.errors import ConfigError
 from qworker.registry import open_backend, redact_url
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @click.command("console", short_help="Serve the web console (queues, dead letters, workers).")

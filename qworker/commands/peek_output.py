@@ -72,18 +72,22 @@ def print_table(queue: str, fifo: bool, messages: Sequence[PeekedMessage]) -> No
         _print_blocks(console, queue, fifo, messages, now_ms)
 
 
-def _print_wide(console: Any, queue: str, fifo: bool, messages: Sequence[PeekedMessage], now_ms: int) -> None:
+def titled_table(title: str) -> Any:
+    """A rich table in the CLI's one style: left-aligned title, a rule under the header, no
+    outer edge (the peek and quarantine tables share it)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(
-        title=Text(f"{queue}: first {len(messages)} message(s)"),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        padding=(0, 1, 0, 0),
+    return Table(
+        title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0)
     )
+
+
+def _print_wide(console: Any, queue: str, fifo: bool, messages: Sequence[PeekedMessage], now_ms: int) -> None:
+    from rich.text import Text
+
+    table = titled_table(f"{queue}: first {len(messages)} message(s)")
     table.add_column("message id", no_wrap=True, min_width=36)
     table.add_column("state", no_wrap=True, min_width=9)
     table.add_column("recv", justify="right", no_wrap=True, min_width=4)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from qworker.backend import QuarantinedMessage
+from qworker.commands.peek_output import titled_table
 
 #: characters of the escaped preview shown in a table
 TABLE_PREVIEW = 60
@@ -74,9 +75,7 @@ def print_jsonl(entries: Sequence[QuarantinedMessage]) -> None:
 
 def print_table(queue: str, entries: Sequence[QuarantinedMessage], total: int) -> None:
     """A table on stdout: id, when, reason, size and an escaped preview of the raw data."""
-    from rich import box  # imported here: only terminals pay for rich's import time
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     console = Console()
@@ -85,13 +84,7 @@ def print_table(queue: str, entries: Sequence[QuarantinedMessage], total: int) -
         return
     now_ms = int(time.time() * 1000)
     shown = f"{len(entries)} of {total}" if total > len(entries) else str(total)
-    table = Table(
-        title=Text(f"{queue}: {shown} quarantined message(s), oldest first"),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        padding=(0, 1, 0, 0),
-    )
+    table = titled_table(f"{queue}: {shown} quarantined message(s), oldest first")
     table.add_column("message id", no_wrap=True, min_width=36)
     table.add_column("quarantined", no_wrap=True, min_width=11)
     table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=32)

@@ -33,6 +33,7 @@ from qworker.commands.common import (
 )
 from qworker.commands.peek_output import print_jsonl, print_table
 from qworker.commands.queue_attributes import (
+    attribute_option,
     parse_tags,
     set_attributes_command,
     tag_command,
@@ -53,43 +54,31 @@ def queue_group() -> None:
 @queue_group.command("create", short_help="Create a queue.")
 @click.argument("name")
 @option("--fifo", is_flag=True, help="Make a FIFO queue; NAME must end in .fifo.")
-@option(
+@attribute_option(
     "--visibility-timeout",
-    type=click.FloatRange(0, limits.MAX_VISIBILITY_TIMEOUT),
-    metavar="S",
     help=f"Seconds a received message stays hidden (VisibilityTimeout). "
     f"[default: {DEFAULT_VISIBILITY_TIMEOUT}]",
 )
-@option(
+@attribute_option(
     "--retention",
-    type=click.IntRange(limits.MIN_RETENTION_PERIOD, limits.MAX_RETENTION_PERIOD),
-    metavar="S",
     help=f"Seconds a message is kept (MessageRetentionPeriod). [default: {DEFAULT_RETENTION_PERIOD}]",
 )
-@option(
+@attribute_option(
     "--delay",
-    type=click.IntRange(0, limits.MAX_DELAY_SECONDS),
-    metavar="S",
     help="Seconds before a new message becomes visible (DelaySeconds). [default: 0]",
 )
-@option(
+@attribute_option(
     "--max-message-size",
-    type=click.IntRange(limits.MIN_MESSAGE_SIZE_LIMIT, limits.MAX_MESSAGE_SIZE),
-    metavar="B",
     help=f"Largest message in bytes, body plus attributes (MaximumMessageSize). "
     f"[default: {DEFAULT_MAXIMUM_MESSAGE_SIZE}]",
 )
-@option(
+@attribute_option(
     "--receive-wait",
-    type=click.FloatRange(0, limits.MAX_WAIT_TIME_SECONDS),
-    metavar="S",
     help="Default long-poll wait of a receive (ReceiveMessageWaitTimeSeconds). [default: 0]",
 )
 @option("--dlq", metavar="NAME", help="Dead-letter queue (must exist, same type); needs --max-receive-count.")
-@option(
+@attribute_option(
     "--max-receive-count",
-    type=click.IntRange(1, limits.MAX_RECEIVE_COUNT),
-    metavar="N",
     help="Receives after which a message moves to the --dlq (RedrivePolicy maxReceiveCount).",
 )
 @option(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +23,26 @@ from qworker.commands.common import (
     usage_error,
 )
 from qworker.errors import ConfigError
+
+#: the type and metavar of each queue-attribute option, shared by ``queue create`` and
+#: ``queue set-attributes`` (SQS's ranges: :mod:`qworker.limits`)
+_ATTRIBUTE_OPTIONS: dict[str, tuple[click.ParamType, str]] = {
+    "--visibility-timeout": (click.FloatRange(0, limits.MAX_VISIBILITY_TIMEOUT), "S"),
+    "--retention": (click.IntRange(limits.MIN_RETENTION_PERIOD, limits.MAX_RETENTION_PERIOD), "S"),
+    "--delay": (click.IntRange(0, limits.MAX_DELAY_SECONDS), "S"),
+    "--max-message-size": (click.IntRange(limits.MIN_MESSAGE_SIZE_LIMIT, limits.MAX_MESSAGE_SIZE), "B"),
+    "--receive-wait": (click.FloatRange(0, limits.MAX_WAIT_TIME_SECONDS), "S"),
+    "--max-receive-count": (click.IntRange(1, limits.MAX_RECEIVE_COUNT), "N"),
+}
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def attribute_option(flag: str, help: str) -> Callable[[F], F]:
+    """A queue-attribute option with SQS's range for it; each command words its own help."""
+    kind, metavar = _ATTRIBUTE_OPTIONS[flag]
+    return option(flag, type=kind, metavar=metavar, help=help)
 
 
 def parse_tags(values: tuple[str, ...], option_name: str = "--tag") -> dict[str, str]:
@@ -58,35 +79,25 @@ def _new_redrive_policy(
 
 @click.command("set-attributes", short_help="Change a queue's attributes.")
 @click.argument("name")
-@option(
+@attribute_option(
     "--visibility-timeout",
-    type=click.FloatRange(0, limits.MAX_VISIBILITY_TIMEOUT),
-    metavar="S",
     help="Seconds a received message stays hidden (VisibilityTimeout); messages in flight keep theirs.",
 )
-@option(
+@attribute_option(
     "--retention",
-    type=click.IntRange(limits.MIN_RETENTION_PERIOD, limits.MAX_RETENTION_PERIOD),
-    metavar="S",
     help="Seconds a message is kept (MessageRetentionPeriod). As on SQS this applies to the messages "
     "already queued too: a shorter period deletes those older than it.",
 )
-@option(
+@attribute_option(
     "--delay",
-    type=click.IntRange(0, limits.MAX_DELAY_SECONDS),
-    metavar="S",
     help="Seconds before a message sent from now on becomes visible (DelaySeconds).",
 )
-@option(
+@attribute_option(
     "--max-message-size",
-    type=click.IntRange(limits.MIN_MESSAGE_SIZE_LIMIT, limits.MAX_MESSAGE_SIZE),
-    metavar="B",
     help="Largest message in bytes, body plus attributes (MaximumMessageSize).",
 )
-@option(
+@attribute_option(
     "--receive-wait",
-    type=click.FloatRange(0, limits.MAX_WAIT_TIME_SECONDS),
-    metavar="S",
     help="Default long-poll wait of a receive (ReceiveMessageWaitTimeSeconds).",
 )
 @option(
@@ -94,10 +105,8 @@ def _new_redrive_policy(
     metavar="NAME",
     help="Dead-letter queue (must exist, same type); with --max-receive-count unless the queue has one.",
 )
-@option(
+@attribute_option(
     "--max-receive-count",
-    type=click.IntRange(1, limits.MAX_RECEIVE_COUNT),
-    metavar="N",
     help="Receives after which a message moves to the dead-letter queue (RedrivePolicy maxReceiveCount).",
 )
 @option("--no-dlq", is_flag=True, help="Remove the RedrivePolicy: nothing moves to a dead-letter queue.")

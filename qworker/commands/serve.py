@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from qworker import logs
+from qworker.addresses import is_loopback
 from qworker.commands.common import backend_option, option, run_with_backend, usage_error
 from qworker.errors import ExitCode
 
@@ -17,9 +18,7 @@ from qworker.errors import ExitCode
 def _check_access(host: str, keys: list[str], allow_anonymous: bool) -> None:
     """Refuse (exit 2) an open port without keys, and keys that do not parse or cannot be
     verified (botocore missing)."""
-    from qworker.serve import runner
-
-    if not keys and not allow_anonymous and not runner.is_loopback(host):
+    if not keys and not allow_anonymous and not is_loopback(host):
         usage_error(
             f"--host {host} is reachable from other machines and no --access-key is given: anyone could "
             "use the queues. Add --access-key ID:SECRET (or QWORKER_SERVE_ACCESS_KEYS), or "

@@ -28,6 +28,20 @@ _NON_STR_SCALARS: frozenset[type] = frozenset({int, float, bool, _NoneType})
 
 def leaves(value: list[Any]) -> list[Any]:
     """The scalar leaves of an event array, nested arrays flattened, objects skipped."""
+    return _flattened(value, SCALAR_TYPES)
+
+
+def objects_in(value: list[Any]) -> list[dict[str, Any]]:
+    """The objects of an event array, nested arrays flattened."""
+    return _flattened(value, _OBJECT_TYPES)
+
+
+_OBJECT_TYPES = frozenset({dict})
+
+
+def _flattened(value: list[Any], keep: frozenset[type]) -> list[Any]:
+    """The items of an event array whose exact type is in ``keep``, nested arrays flattened
+    (iteratively: an event's nesting depth must not reach Python's recursion limit)."""
     out: list[Any] = []
     stack = [value]
     while stack:
@@ -35,21 +49,7 @@ def leaves(value: list[Any]) -> list[Any]:
             kind = item.__class__
             if kind is list:
                 stack.append(item)
-            elif kind in SCALAR_TYPES:
-                out.append(item)
-    return out
-
-
-def objects_in(value: list[Any]) -> list[dict[str, Any]]:
-    """The objects of an event array, nested arrays flattened."""
-    out: list[dict[str, Any]] = []
-    stack = [value]
-    while stack:
-        for item in stack.pop():
-            kind = item.__class__
-            if kind is list:
-                stack.append(item)
-            elif kind is dict:
+            elif kind in keep:
                 out.append(item)
     return out
 

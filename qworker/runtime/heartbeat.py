@@ -134,16 +134,30 @@ async def _beat_forever(
                     log.exception("heartbeat could not reopen its backend connection; retrying", **fields)
 
 
-class ThreadHeartbeat:
-    """Extends running batches' visibility every ``interval`` s from its own thread and connection."""
+class _Heartbeat:
+    """What both heartbeats share: the queue, the beat, and the leases of running batches."""
 
     def __init__(self, backend: Backend, queue: str, interval: float, extend_to: float) -> None:
-        #: the worker's backend: each connection of the thread is ``backend.reopened()``
+        #: the worker's backend (a thread's connections are ``backend.reopened()``)
         self.backend = backend
         self.queue = queue
         self.interval = interval
         self.extend_to = extend_to
         self.leases = _Leases()
+
+    def add(self, handles: Sequence[str], deadline: float) -> int:
+        """Keep these handles' messages hidden until ``deadline``; a token for :meth:`remove`."""
+        return self.leases.add(handles, deadline)
+
+    def remove(self, token: int) -> None:
+        self.leases.remove(token)
+
+
+class ThreadHeartbeat(_Heartbeat):
+    """Extends running batches' visibility every ``interval`` s from its own thread and connection."""
+
+    def __init__(self, backend: Backend, queue: str, interval: float, extend_to: float) -> None:
+        super().__init__(backend, queue, interval, extend_to)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"qworker-heartbeat-{queue}", daemon=True)
         self._started = threading.Event()
@@ -157,12 +171,6 @@ class ThreadHeartbeat:
         await asyncio.get_running_loop().run_in_executor(None, self._started.wait, 30)
         if self._error is not None:
             raise self._error
-
-    def add(self, handles: Sequence[str], deadline: float) -> int:
-        return self.leases.add(handles, deadline)
-
-    def remove(self, token: int) -> None:
-        self.leases.remove(token)
 
     def stop(self) -> None:
         self._stop.set()
@@ -213,25 +221,15 @@ class ThreadHeartbeat:
                 await holder[0].close()
 
 
-class LoopHeartbeat:
+class LoopHeartbeat(_Heartbeat):
     """The same beat on the worker's own event loop (when no second connection can be opened)."""
 
     def __init__(self, backend: Backend, queue: str, interval: float, extend_to: float) -> None:
-        self.backend = backend
-        self.queue = queue
-        self.interval = interval
-        self.extend_to = extend_to
-        self.leases = _Leases()
+        super().__init__(backend, queue, interval, extend_to)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._beat())
-
-    def add(self, handles: Sequence[str], deadline: float) -> int:
-        return self.leases.add(handles, deadline)
-
-    def remove(self, token: int) -> None:
-        self.leases.remove(token)
 
     def stop(self) -> None:
         if self._task is not None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qworker.backend import Backend, BatchEntryError, SendEntry, SendResult
+from qworker.futures import fail_pending
 
 #: the most entries one backend call carries, and (sends) about the most body bytes; more go
 #: in the next call
@@ -77,13 +78,7 @@ class Batcher:
         try:
             results: Sequence[Any] = await work
         except BaseException as exc:  # the whole call failed: every request gets the error
-            for future in futures:
-                if future.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
+            fail_pending(futures, exc)
             if not isinstance(exc, Exception):
                 raise
             return

@@ -9,7 +9,6 @@ by ``qworker run``, whose start-up stays as fast as it was.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,16 +41,6 @@ class ServeSettings:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     #: the web console's settings (a ``qworker.console.ConsoleSettings``), None for --no-console
     console: Any = None
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def keys_from_environment() -> list[str]:
