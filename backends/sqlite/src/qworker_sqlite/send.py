@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qworker.backend import BatchEntryError, SendBatchResult, SendEntry, SendResult
 from qworker.digest import content_deduplication_id, md5_of_body, md5_of_message_attributes
@@ -104,11 +105,7 @@ def _send_standard(store: Store, queue: QueueRow, valid: list[_Valid], now: int)
         entry = item.entry
         delay = default_delay if entry.delay_seconds is None else entry.delay_seconds
         message_id = item.message_id
-        if item.inline:
-            attrs, body = item.attrs, entry.body
-        else:
-            attrs, body = None, None
-            bodies.append((seq, item.attrs, entry.body))
+        attrs, body = _row_columns(item, seq, bodies)
         rows.append(
             (seq, queue.id, now + delay * 1000, expires_at, now, entry.message_group_id, message_id,
              item.md5_body, item.md5_attrs, entry.trace_header, None, None, attrs, body)
@@ -150,11 +147,7 @@ def _send_fifo(store: Store, queue: QueueRow, valid: list[_Valid], now: int) -> 
             original = known[key] = (message_id, sequence)
             group = entry.message_group_id
             assert group is not None  # checked by check_send_entry
-            if item.inline:
-                attrs, body = item.attrs, entry.body
-            else:
-                attrs, body = None, None
-                bodies.append((seq, item.attrs, entry.body))
+            attrs, body = _row_columns(item, seq, bodies)
             rows.append(
                 (seq, queue.id, visible_at, expires_at, now, group, message_id, item.md5_body,
                  item.md5_attrs, entry.trace_header, sequence, key[1], attrs, body)
@@ -179,6 +172,15 @@ def _send_fifo(store: Store, queue: QueueRow, valid: list[_Valid], now: int) -> 
         )
         store.add_groups(queue.id, heads)
     return results
+
+
+def _row_columns(item: _Valid, seq: int, bodies: list[tuple[int, Any, str]]) -> tuple[Any, str | None]:
+    """The attrs and body columns of a message's row: the values themselves when they are small
+    enough to sit inline, else NULLs and the values queued for the bodies table under ``seq``."""
+    if item.inline:
+        return item.attrs, item.entry.body
+    bodies.append((seq, item.attrs, item.entry.body))
+    return None, None
 
 
 def _deduplication_keys(

@@ -33,14 +33,7 @@ async def delete(client: SQSClient, queue: str, receipt_handles: Sequence[str]) 
             )
         else:
             entries.append({"Id": str(len(entries)), "ReceiptHandle": handle})
-    if not entries:
-        return failed
-    ref = await client.ref(queue)
-    by_id = {e["Id"]: e["ReceiptHandle"] for e in entries}
-    chunks = [entries[i : i + MAX_BATCH_ENTRIES] for i in range(0, len(entries), MAX_BATCH_ENTRIES)]
-    _, entry_failures = await run_batches(client, "DeleteMessageBatch", queue, ref, chunks)
-    failed.extend(_keyed_by(entry_failures, by_id))
-    return failed
+    return await _by_handle(client, "DeleteMessageBatch", queue, entries, failed)
 
 
 async def change_visibility(
@@ -72,12 +65,20 @@ async def change_visibility(
                 "VisibilityTimeout": convert.whole_seconds(change.visibility_timeout),
             }
         )
+    return await _by_handle(client, "ChangeMessageVisibilityBatch", queue, entries, failed)
+
+
+async def _by_handle(
+    client: SQSClient, action: str, queue: str, entries: list[dict[str, Any]], failed: list[BatchEntryError]
+) -> list[BatchEntryError]:
+    """Run ``action`` over ``entries`` in chunks of 10; the failures (``failed`` so far, then
+    SQS's), each named by its receipt handle."""
     if not entries:
         return failed
     ref = await client.ref(queue)
     by_id = {e["Id"]: e["ReceiptHandle"] for e in entries}
     chunks = [entries[i : i + MAX_BATCH_ENTRIES] for i in range(0, len(entries), MAX_BATCH_ENTRIES)]
-    _, entry_failures = await run_batches(client, "ChangeMessageVisibilityBatch", queue, ref, chunks)
+    _, entry_failures = await run_batches(client, action, queue, ref, chunks)
     failed.extend(_keyed_by(entry_failures, by_id))
     return failed
 

@@ -59,8 +59,5 @@ for i = 3, #ARGV, 2 do
     out[#out + 1] = code
   end
 end
-for g in pairs(touched) do
-  if refresh_group(Q, g) then wake = true end
-end
-if wake then signal(Q) end
+refresh_groups(Q, touched, wake)
 return out

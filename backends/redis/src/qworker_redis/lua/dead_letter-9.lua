@@ -52,8 +52,5 @@ for i = 0, n - 1 do
     end
   end
 end
-for g in pairs(touched) do
-  if refresh_group(Q, g) then any = true end
-end
-if any then signal(Q) end
+refresh_groups(Q, touched, any)
 return {1}

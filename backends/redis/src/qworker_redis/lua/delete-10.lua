@@ -50,11 +50,7 @@ if M.fifo or repeated then
       end
     end
   end
-  local wake = false
-  for g in pairs(touched) do
-    if refresh_group(Q, g) then wake = true end
-  end
-  if wake then signal(Q) end
+  refresh_groups(Q, touched, false)
   return out
 end
 

@@ -30,9 +30,5 @@ for i = 2, #ARGV do
     out[#out + 1] = id
   end
 end
-local wake = false
-for g in pairs(touched) do
-  if refresh_group(Q, g) then wake = true end
-end
-if wake then signal(Q) end
+refresh_groups(Q, touched, false)
 return out

@@ -33,7 +33,5 @@ for i = 3, #ARGV, 3 do
     moved = moved + 1
   end
 end
-for g in pairs(touched) do
-  if refresh_group(Q, g) then signal(Q) end
-end
+refresh_groups(Q, touched, false)
 return {1, moved}

@@ -74,10 +74,7 @@ for i = 0, tonumber(ARGV[5]) - 1 do
     out[#out + 1] = ''
   end
 end
-for g in pairs(touched) do
-  if refresh_group(Q, g) then any = true end
-end
-if any then signal(Q) end
+refresh_groups(Q, touched, any)
 if remove then
   for g in pairs(src_touched) do refresh_group(S, g) end
 end

@@ -69,8 +69,5 @@ for i = 0, tonumber(ARGV[5]) - 1 do
   end
   out[#out + 1] = code
 end
-for g in pairs(touched) do
-  if refresh_group(Q, g) then any = true end
-end
-if any then signal(Q) end
+refresh_groups(Q, touched, any)
 return out

@@ -107,9 +107,5 @@ end
 -- the whole dedup table goes away by itself 6 minutes after the last send
 redis.call('PEXPIRE', Q.dedup, DEDUP_MS + 60000)
 redis.call('PEXPIRE', Q.dedupx, DEDUP_MS + 60000)
-local wake = false
-for g in pairs(touched) do
-  if refresh_group(Q, g) then wake = true end
-end
-if wake then signal(Q) end
+refresh_groups(Q, touched, false)
 return out

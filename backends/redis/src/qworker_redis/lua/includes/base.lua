@@ -161,6 +161,15 @@ local function refresh_group(Q, g)
   return true
 end
 
+-- FIFO: refresh every group in `touched` (a set); wake one receiver when a group became ready
+-- or `wake` says the caller made a message visible. Keys: gin, groups, gmsgs, notify.
+local function refresh_groups(Q, touched, wake)
+  for g in pairs(touched) do
+    if refresh_group(Q, g) then wake = true end
+  end
+  if wake then signal(Q) end
+end
+
 -- Remove every trace of message id (parsed state st, nil when unreadable). `popped`: a
 -- standard message already taken off the ready list (else one found nowhere is a ghost there).
 -- Returns the FIFO group to refresh, if any.
