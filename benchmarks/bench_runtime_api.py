@@ -162,33 +162,84 @@ async def _watch(backend: Any, n: int, marks: dict[str, float]) -> None:
         await asyncio.sleep(0.01)
 
 
-def _us(seconds: float) -> str:
-    return f"{seconds * 1e6:8.0f}"
+#: issue #18's targets: Runtime API overhead over the in-process invoker, and the Node drain share
+TARGET_OVERHEAD_US = 300
+TARGET_DRAIN_SHARE = 0.5
 
 
-def report_overhead(results: dict[str, list[float]]) -> None:
+def overhead_lines(results: dict[str, list[float]]) -> tuple[list[str], dict[str, float]]:
+    """The overhead table (markdown) and each Runtime API invoker's p50 over in-process sync (µs)."""
     baseline = statistics.median(results["in-process sync (thread)"])
-    print(f"\nPer-invocation latency, one record, sequential ({len(next(iter(results.values())))} calls)")
-    print(f"{'invoker':32} {'p50 us':>8} {'p90 us':>8} {'p50 - in-process sync':>22}")
+    calls = len(next(iter(results.values())))
+    lines = [
+        f"Per-invocation latency, one record, one invocation at a time ({calls:,} calls each, after a "
+        "warm-up), in µs:",
+        "",
+        "| invoker | p50 | p90 | p50 − in-process sync |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    extra: dict[str, float] = {}
     for label, samples in results.items():
         ordered = sorted(samples)
         p50, p90 = statistics.median(ordered), ordered[int(len(ordered) * 0.9)]
-        extra = "" if label.startswith("in-process") else f"{(p50 - baseline) * 1e6:+18.0f} us"
-        print(f"{label:32} {_us(p50)} {_us(p90)} {extra:>22}")
+        if not label.startswith("in-process"):
+            extra[label] = (p50 - baseline) * 1e6
+        shown = f"{extra[label]:+,.0f}" if label in extra else ""
+        lines.append(f"| {label} | {p50 * 1e6:,.0f} | {p90 * 1e6:,.0f} | {shown} |")
+    return lines, extra
+
+
+def drain_lines(drain_n: int, rates: dict[str, tuple[float, float, float]]) -> list[str]:
+    total, steady, base_cpu = rates["in-process Python (async)"]
+    lines = [
+        "",
+        f"Drain: {drain_n:,} queued ~200-byte messages, one worker, batch 10, concurrency 10, SQLite, a "
+        "no-op handler. *Whole run*: worker start to exit (`--until-empty`, the runtime processes' "
+        "start-up included); *steady*: first delete to last delete; CPU: the worker and its runtime "
+        "processes together, per message.",
+        "",
+        "| function | whole run msgs/s | share | steady msgs/s | share | CPU µs/msg | per CPU-s, share |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, (whole, rate, cpu) in rates.items():
+        lines.append(
+            f"| {label} | {whole:,.0f} | {whole / total:.0%} | {rate:,.0f} | {rate / steady:.0%} "
+            f"| {cpu * 1e6:,.0f} | {base_cpu / cpu:.0%} |"
+        )
+    return lines
+
+
+def target_lines(extra: dict[str, float], rates: dict[str, tuple[float, float, float]]) -> list[str]:
+    lines = ["", "| target | measured | met |", "| --- | --- | :-: |"]
+    for label, over in extra.items():
+        ok = "yes" if over <= TARGET_OVERHEAD_US else "**no**"
+        lines.append(f"| overhead ≤ {TARGET_OVERHEAD_US} µs p50 ({label}) | {over:+,.0f} µs | {ok} |")
+    node = rates.get("Node.js through the Runtime API")
+    if node is not None:
+        _, steady, _ = rates["in-process Python (async)"]
+        share = node[1] / steady
+        ok = "yes" if share >= TARGET_DRAIN_SHARE else "**no**"
+        lines.append(
+            f"| Node drain ≥ {TARGET_DRAIN_SHARE:.0%} of in-process Python (steady) | {share:.0%} | {ok} |"
+        )
+    return lines
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="timed invocations per invoker")
     parser.add_argument("--drain", type=int, default=30_000, help="messages per drain case")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: --n 500 --drain 3000")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: --n 500 --drain 3000 (not written)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     if args.quick:
         args.n, args.drain = 500, 3000
     from qworker import logs
 
     logs.configure("console", "warning")
-    report_overhead(await overhead(args.n))
+    lines, extra = overhead_lines(await overhead(args.n))
     with tempfile.TemporaryDirectory() as tmp:
         python = MappingConfig("noop_python:async_handler", "bench", batch_size=10)
         rates = {"in-process Python (async)": await drain(Path(tmp), args.drain, python, "python")}
@@ -197,15 +248,26 @@ async def main() -> None:
                 "noop.handler", "bench", batch_size=10, runtime="nodejs20.x", code_dir=str(APPS)
             )
             rates["Node.js through the Runtime API"] = await drain(Path(tmp), args.drain, node, "node")
-    total, steady, base_cpu = rates["in-process Python (async)"]
-    print(f"\nDrain, {args.drain} messages, batch 10, concurrency 10, SQLite")
-    print(f"{'':34} {'whole run msg/s':>22} {'steady msg/s':>22} {'CPU us/msg':>18}")
-    for label, (whole, rate, cpu) in rates.items():
-        print(
-            f"{label:34} {whole:13,.0f} {whole / total:7.1%} {rate:13,.0f} {rate / steady:7.1%}"
-            f" {cpu * 1e6:9.0f} {base_cpu / cpu:7.1%}"
-        )
+    body = "\n".join(
+        [
+            "## The Lambda Runtime API: any-language functions against the in-process invoker (issue #18)",
+            "",
+            *lines,
+            *drain_lines(args.drain, rates),
+            *target_lines(extra, rates),
+        ]
+    )
+    print(body)
     print(json.dumps({"drain_per_s": {k: [round(v) for v in pair] for k, pair in rates.items()}}))
+    if not (args.quick or args.no_write):
+        from benchmarks.results import write_section
+
+        flags = "".join(
+            f" --{name} {value}"
+            for name, value, default in (("n", args.n, 5000), ("drain", args.drain, 30_000))
+            if value != default
+        )
+        print(write_section("runtime-api", body, "python -m benchmarks.bench_runtime_api" + flags))
 
 
 if __name__ == "__main__":
