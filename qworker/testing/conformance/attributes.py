@@ -151,12 +151,7 @@ class AttributeTests(SuiteBase):
         assert (dead.message_id, dead.body) == (message.message_id, "poison")
         await backend.set_queue_attributes(name, QueueSpec(name))
         await self.send_bodies(other_backend, name, "kept")
-        counts = []
-        for _ in range(3):
-            (message,) = await other_backend.receive(name, wait_seconds=2)
-            counts.append(message.receive_count)
-            await self.release(other_backend, name, [message])
-        assert counts == [1, 2, 3]
+        assert await self.receive_counts(other_backend, name, 3) == [1, 2, 3]
 
     async def test_fifo_set_content_based_deduplication_applies_to_the_next_send(
         self, backend: Backend, other_backend: Backend

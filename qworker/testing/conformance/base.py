@@ -142,6 +142,16 @@ class SuiteBase:
         )
         assert not failed, failed
 
+    async def receive_counts(self, backend: Backend, queue: str, times: int) -> list[int]:
+        """Receive the queue's one message ``times`` times, releasing it after each receive; the
+        receive counts it came with."""
+        counts = []
+        for _ in range(times):
+            (message,) = await backend.receive(queue, wait_seconds=2)
+            counts.append(message.receive_count)
+            await self.release(backend, queue, [message])
+        return counts
+
     def need_clock(self) -> None:
         if not self.controls_clock:
             pytest.skip("needs a backend whose clock the test can move (controls_clock = False)")

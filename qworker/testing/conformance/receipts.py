@@ -182,12 +182,7 @@ class ReceiptTests(SuiteBase):
         attrs = {"kind": MessageAttributeValue("String", string_value="poison")}
         result = await backend.send(source, [SendEntry("poison", message_attributes=attrs)])
         message_id = result.successful[0].message_id
-        counts = []
-        for _ in range(3):
-            (message,) = await backend.receive(source, wait_seconds=2)
-            counts.append(message.receive_count)
-            await self.release(backend, source, [message])
-        assert counts == [1, 2, 3]
+        assert await self.receive_counts(backend, source, 3) == [1, 2, 3]
         assert await backend.receive(source, max_messages=10, wait_seconds=0) == []
         src_counts = (await backend.get_queue(source)).counts
         assert (src_counts.visible, src_counts.in_flight) == (0, 0)
