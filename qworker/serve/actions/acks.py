@@ -9,6 +9,7 @@ for a message that is no longer in flight is ``AWS.SimpleQueueService.MessageNot
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from qworker.backend import BatchEntryError, VisibilityChange
@@ -45,6 +46,29 @@ def _entry_failure(entry_id: str, failed: BatchEntryError, handle: str) -> dict[
     return None if error is None else batches.from_error(entry_id, error)
 
 
+def _entry_handle(entry: dict[str, Any]) -> str:
+    handle = entry.get("ReceiptHandle")
+    if not isinstance(handle, str) or not handle:
+        raise missing_parameter("ReceiptHandle")
+    return handle
+
+
+def _sort_out(
+    entries: Iterable[tuple[str, str]], problems: dict[str, BatchEntryError], failed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The successful entries of a batch's (entry id, handle) pairs, by the backend's failures by
+    handle; the failed ones are added to ``failed`` (a stale handle succeeds: see _call_error)."""
+    successful = []
+    for entry_id, handle in entries:
+        problem = problems.get(handle)
+        entry_failure = None if problem is None else _entry_failure(entry_id, problem, handle)
+        if entry_failure is None:
+            successful.append({"Id": entry_id})
+        else:
+            failed.append(entry_failure)
+    return successful
+
+
 async def delete_message(svc: Service, call: Call) -> None:
     name = call.queue_name()
     handle = call.required_string("ReceiptHandle")
@@ -64,20 +88,12 @@ async def delete_message_batch(svc: Service, call: Call) -> dict[str, Any]:
     handles: dict[str, str] = {}
     failed: list[dict[str, Any]] = []
     for entry_id, entry in zip(ids, raw, strict=True):
-        handle = entry.get("ReceiptHandle")
-        if not isinstance(handle, str) or not handle:
-            failed.append(batches.from_error(entry_id, missing_parameter("ReceiptHandle")))
-        else:
-            handles[entry_id] = handle
+        try:
+            handles[entry_id] = _entry_handle(entry)
+        except SQSError as exc:
+            failed.append(batches.from_error(entry_id, exc))
     problems = {f.id: f for f in await svc.backend.delete(name, list(handles.values()))} if handles else {}
-    successful = []
-    for entry_id, handle in handles.items():
-        problem = problems.get(handle)
-        entry_failure = None if problem is None else _entry_failure(entry_id, problem, handle)
-        if entry_failure is None:
-            successful.append({"Id": entry_id})
-        else:
-            failed.append(entry_failure)
+    successful = _sort_out(handles.items(), problems, failed)
     return batches.result(successful, failed)
 
 
@@ -107,22 +123,15 @@ async def change_message_visibility_batch(svc: Service, call: Call) -> dict[str,
     changes: list[tuple[str, VisibilityChange]] = []
     failed: list[dict[str, Any]] = []
     for entry_id, entry in zip(ids, raw, strict=True):
-        handle = entry.get("ReceiptHandle")
         try:
-            if not isinstance(handle, str) or not handle:
-                raise missing_parameter("ReceiptHandle")
+            handle = _entry_handle(entry)
             changes.append((entry_id, VisibilityChange(handle, _timeout(entry.get("VisibilityTimeout")))))
         except SQSError as exc:
             failed.append(batches.from_error(entry_id, exc))
-    successful = []
     problems = await _change_all(svc, name, [change for _, change in changes])
-    for entry_id, change in changes:
-        problem = problems.get(change.receipt_handle)
-        entry_failure = None if problem is None else _entry_failure(entry_id, problem, change.receipt_handle)
-        if entry_failure is None:
-            successful.append({"Id": entry_id})
-        else:
-            failed.append(entry_failure)
+    successful = _sort_out(
+        ((entry_id, change.receipt_handle) for entry_id, change in changes), problems, failed
+    )
     order = {entry_id: index for index, entry_id in enumerate(ids)}
     failed.sort(key=lambda item: order[item["Id"]])
     return batches.result(successful, failed)
