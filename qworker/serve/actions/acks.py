@@ -41,6 +41,14 @@ def _call_error(failed: BatchEntryError, handle: str) -> SQSError | None:
     return SQSError(failed.code if failed.sender_fault else "InternalFailure", failed.message)
 
 
+def _raise_for(failed: BatchEntryError | None, handle: str) -> None:
+    """Raise the SQS error of a single-handle call's failure (none for a stale handle)."""
+    if failed is not None:
+        error = _call_error(failed, handle)
+        if error is not None:
+            raise error
+
+
 def _entry_failure(entry_id: str, failed: BatchEntryError, handle: str) -> dict[str, Any] | None:
     error = _call_error(failed, handle)
     return None if error is None else batches.from_error(entry_id, error)
@@ -74,11 +82,7 @@ async def delete_message(svc: Service, call: Call) -> None:
     handle = call.required_string("ReceiptHandle")
     if not handle:
         raise missing_parameter("ReceiptHandle")
-    failed = await svc.batcher.delete(name, handle)
-    if failed is not None:
-        error = _call_error(failed, handle)
-        if error is not None:
-            raise error
+    _raise_for(await svc.batcher.delete(name, handle), handle)
 
 
 async def delete_message_batch(svc: Service, call: Call) -> dict[str, Any]:
@@ -110,10 +114,7 @@ async def change_message_visibility(svc: Service, call: Call) -> None:
     handle = call.required_string("ReceiptHandle")
     timeout = _timeout(call.params.get("VisibilityTimeout"))
     failed = await svc.backend.change_visibility(name, [VisibilityChange(handle, timeout)])
-    if failed:
-        error = _call_error(failed[0], handle)
-        if error is not None:
-            raise error
+    _raise_for(failed[0] if failed else None, handle)
 
 
 async def change_message_visibility_batch(svc: Service, call: Call) -> dict[str, Any]:
