@@ -19,9 +19,20 @@ from qworker.errors import ConfigError
 from qworker.redaction import redact_url
 
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
-_SYNCHRONOUS = ("normal", "full")
-_WAKEUPS = ("auto", "inotify", "poll")
 _OPTIONS = ("synchronous", "busy_timeout_ms", "wakeup")
+#: the options that take one of a few words (any case), with what each word means (the error
+#: for another word lists them)
+_CHOICES: dict[str, dict[str, str]] = {
+    "synchronous": {
+        "normal": "the default: survives a killed process",
+        "full": "fsync every commit: survives power loss",
+    },
+    "wakeup": {
+        "auto": "the default: inotify where the kernel offers it, else poll",
+        "inotify": "Linux",
+        "poll": "read the database's change counter every 10 ms: works everywhere",
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +112,8 @@ def _query_options(shown: str, query: str) -> dict[str, object]:
     for name, value in pairs:
         if name in options:
             raise ConfigError(f"Invalid SQLite URL {shown!r}: option {name!r} is given twice.")
-        if name == "synchronous":
-            if value.lower() not in _SYNCHRONOUS:
-                raise ConfigError(
-                    f"Invalid SQLite URL {shown!r}: synchronous={value!r}; valid values: normal "
-                    "(the default: survives a killed process) or full (fsync every commit: survives "
-                    "power loss)."
-                )
-            options[name] = value.lower()
+        if name in _CHOICES:
+            options[name] = _choice(shown, name, value)
         elif name == "busy_timeout_ms":
             if not (value.isascii() and value.isdigit()):
                 raise ConfigError(
@@ -116,17 +121,19 @@ def _query_options(shown: str, query: str) -> dict[str, object]:
                     "milliseconds (0 or more)."
                 )
             options[name] = int(value)
-        elif name == "wakeup":
-            if value.lower() not in _WAKEUPS:
-                raise ConfigError(
-                    f"Invalid SQLite URL {shown!r}: wakeup={value!r}; valid values: auto (the default: "
-                    "inotify where the kernel offers it, else poll), inotify (Linux) or poll (read the "
-                    "database's change counter every 10 ms: works everywhere)."
-                )
-            options[name] = value.lower()
         else:
             raise ConfigError(
                 f"Invalid SQLite URL {shown!r}: unknown option {name!r}; "
                 f"known options: {', '.join(_OPTIONS)}."
             )
     return options
+
+
+def _choice(shown: str, name: str, value: str) -> str:
+    """The word option ``name`` is given, lower-cased, or the error that lists the valid ones."""
+    meanings = _CHOICES[name]
+    if value.lower() in meanings:
+        return value.lower()
+    valid = [f"{word} ({meaning})" for word, meaning in meanings.items()]
+    listed = f"{', '.join(valid[:-1])} or {valid[-1]}"
+    raise ConfigError(f"Invalid SQLite URL {shown!r}: {name}={value!r}; valid values: {listed}.")
