@@ -164,27 +164,22 @@ def _env_retry_mode() -> str | None:
 
 def _env_max_attempts() -> int | None:
     text = os.environ.get("AWS_MAX_ATTEMPTS")
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number, not {text!r}.") from None
-    if not 1 <= value <= 50:
-        raise ConfigError(f"AWS_MAX_ATTEMPTS must be between 1 and 50, not {value}.")
-    return value
+    return _whole_number(text, "AWS_MAX_ATTEMPTS", 1, 50) if text else None
 
 
 def _int(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     text = values.get(name)
-    if not text:
-        return default
+    return _whole_number(text, f"The sqs:// option {name}", low, high) if text else default
+
+
+def _whole_number(text: str, subject: str, low: int, high: int) -> int:
+    """``text`` as a whole number from ``low`` to ``high``; the error names ``subject``."""
     try:
         value = int(text)
     except ValueError:
-        raise ConfigError(f"The sqs:// option {name} must be a whole number, not {text!r}.") from None
+        raise ConfigError(f"{subject} must be a whole number, not {text!r}.") from None
     if not low <= value <= high:
-        raise ConfigError(f"The sqs:// option {name} must be between {low} and {high}, not {value}.")
+        raise ConfigError(f"{subject} must be between {low} and {high}, not {value}.")
     return value
 
 
