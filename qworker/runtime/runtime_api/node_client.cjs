@@ -37,6 +37,9 @@ const HEADER_END = Buffer.from('\r\n\r\n');
  * order). The server is qworker's, which always sends a Content-Length; anything else is an
  * error, never a guess.
  */
+// where sockets read (net's `onread`: no stream machinery per read); what is kept is copied out
+const READ_BUFFER = Buffer.allocUnsafe(65536);
+
 class RuntimeApiConnection {
   constructor(host, port) {
     this.host = host;
@@ -44,8 +47,9 @@ class RuntimeApiConnection {
     this.socket = null;
     this.waiting = []; // {resolve, reject} of the requests sent, in order
     this.held = ''; // requests held back to go out with the next one
-    this.buffer = null; // what was received of the response being read
-    this.head = null; // {status, headers, start, length} once the head of a response is read
+    this.chunks = []; // what was received of a response not complete yet (copies)
+    this.size = 0;
+    this.head = null; // {status, headers, start, length} once the head of that response is read
   }
 
   get busy() {
@@ -53,13 +57,17 @@ class RuntimeApiConnection {
   }
 
   connect() {
-    const socket = net.connect(this.port, this.host);
+    const socket = net.connect({
+      port: this.port,
+      host: this.host,
+      onread: { buffer: READ_BUFFER, callback: (n, buffer) => { this.received(buffer, n); } },
+    });
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.received(chunk));
     socket.on('error', () => {}); // 'close' follows and fails the requests in flight
     socket.on('close', () => {
       if (this.socket === socket) this.socket = null;
-      this.buffer = null;
+      this.chunks = [];
+      this.size = 0;
       this.head = null;
       const waiting = this.waiting;
       this.waiting = [];
@@ -90,31 +98,47 @@ class RuntimeApiConnection {
     return promise;
   }
 
-  received(chunk) {
-    let buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
-    for (;;) {
+  // `n` bytes arrived in `buffer` (reused by the next read): responses are read in place, the
+  // body as a string; only the start of a response not complete yet is copied and kept
+  received(buffer, n) {
+    let data;
+    if (this.size === 0) {
+      data = buffer.subarray(0, n);
+    } else {
+      this.chunks.push(Buffer.from(buffer.subarray(0, n)));
+      this.size += n;
+      if (this.head && this.size < this.head.start + this.head.length) return; // the body is coming
+      data = Buffer.concat(this.chunks, this.size);
+      this.chunks = [];
+      this.size = 0;
+    }
+    let offset = 0;
+    while (offset < data.length) {
       if (!this.head) {
-        const end = buffer.indexOf(HEADER_END);
+        const end = data.indexOf(HEADER_END, offset);
         if (end < 0) break;
-        this.head = parseHead(buffer.toString('latin1', 0, end), end + 4);
+        this.head = parseHead(data.toString('latin1', offset, end), end + 4 - offset);
         if (!this.head) {
           this.socket.destroy(new Error('the Runtime API sent a response without Content-Length'));
           return;
         }
       }
-      const { start, length } = this.head;
-      if (buffer.length < start + length) break;
-      const response = { status: this.head.status, headers: this.head.headers, body: buffer.subarray(start, start + length) };
+      const start = offset + this.head.start;
+      const stop = start + this.head.length;
+      if (stop > data.length) break;
+      const response = { status: this.head.status, headers: this.head.headers, body: data.toString('utf8', start, stop) };
       this.head = null;
-      buffer = buffer.length > start + length ? buffer.subarray(start + length) : null;
+      offset = stop;
       const waiting = this.waiting.shift();
       // an idle connection must not keep the event loop alive: callback handlers answer when
       // it is empty ('beforeExit'), as in Lambda
       if (this.waiting.length === 0 && this.socket) this.socket.unref();
       if (waiting) waiting.resolve(response);
-      if (buffer === null) break;
     }
-    this.buffer = buffer;
+    if (offset < data.length) {
+      this.chunks = [Buffer.from(data.subarray(offset))]; // a parsed head's start counts from here
+      this.size = data.length - offset;
+    }
   }
 }
 
@@ -149,7 +173,7 @@ function errorBody(err) {
 function post(urlPath, payload, errorType, hold, connection) {
   return (connection || api).request('POST', urlPath, payload, errorType, hold).then((res) => {
     if (res.status !== 202) {
-      console.error(`Runtime API answered ${res.status} to POST ${urlPath}: ${res.body.toString()}`);
+      console.error(`Runtime API answered ${res.status} to POST ${urlPath}: ${res.body}`);
     }
   });
 }
@@ -273,7 +297,7 @@ function invokeOnce(handler, isAsync, next) {
       else answer(null, null);
     };
     try {
-      const event = JSON.parse(next.body.toString('utf8'));
+      const event = JSON.parse(next.body);
       const out = handler(event, ctx, (err, result) => finish(err, result, false));
       if (out && typeof out.then === 'function') out.then((r) => finish(null, r, true), (e) => finish(e == null ? 'handled' : e, undefined, true));
     } catch (err) {
