@@ -32,7 +32,12 @@ Route = tuple[int, str] | Answer
 
 #: how much of each call's body is kept (the rest is read and dropped; over it, the call is "too
 #: large": a response gets 413, an error body is kept empty)
-_LIMITS = {NEXT: 0, RESPONSE: protocol.MAX_RESPONSE, ERROR: protocol.MAX_ERROR_BODY, INIT_ERROR: protocol.MAX_ERROR_BODY}
+_LIMITS = {
+    NEXT: 0,
+    RESPONSE: protocol.MAX_RESPONSE,
+    ERROR: protocol.MAX_ERROR_BODY,
+    INIT_ERROR: protocol.MAX_ERROR_BODY,
+}
 
 
 def route(method: str, path: str) -> Route:

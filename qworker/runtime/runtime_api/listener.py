@@ -80,7 +80,13 @@ class _Request:
     __slots__ = ("body", "error_type", "head", "keep_alive", "routed", "too_large")
 
     def __init__(
-        self, routed: Route, body: bytes, too_large: bool, error_type: str | None, keep_alive: bool, head: bool
+        self,
+        routed: Route,
+        body: bytes,
+        too_large: bool,
+        error_type: str | None,
+        keep_alive: bool,
+        head: bool,
     ) -> None:
         self.routed = routed
         self.body = body
@@ -283,8 +289,10 @@ class _Connection(asyncio.Protocol):
 class Listener:
     """A bound socket (so the runtime can connect at once) and the server behind it."""
 
-    def __init__(self, app: RuntimeApiApp) -> None:
+    def __init__(self, app: RuntimeApiApp, *, uvicorn: bool = False) -> None:
         self.app = app
+        #: serve with uvicorn (h11), as where httptools is not installed (the tests run both)
+        self.uvicorn = uvicorn or httptools is None
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
@@ -296,7 +304,7 @@ class Listener:
 
     async def start(self) -> None:
         """Serve; returns once the server accepts on the socket."""
-        if httptools is None:  # pragma: no cover - CPython always has it
+        if self.uvicorn:
             self._uvicorn = _Uvicorn(self.app, self.socket)
             await self._uvicorn.start()
             return
@@ -307,7 +315,7 @@ class Listener:
 
     async def close(self) -> None:
         """Stop serving and close the socket and every connection."""
-        if self._uvicorn is not None:  # pragma: no cover
+        if self._uvicorn is not None:
             await self._uvicorn.close()
         if self._server is not None:
             self._server.close()
@@ -318,8 +326,9 @@ class Listener:
         self.socket.close()
 
 
-class _Uvicorn:  # pragma: no cover - used where httptools is not installed (not CPython)
-    """uvicorn (h11) serving the ASGI app: without signal handlers (the worker owns them)."""
+class _Uvicorn:
+    """uvicorn (h11) serving the ASGI app, where httptools is not installed (it is a CPython-only
+    dependency); without signal handlers (the worker owns them)."""
 
     def __init__(self, app: Any, sock: socket.socket) -> None:
         import uvicorn
