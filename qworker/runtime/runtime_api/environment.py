@@ -191,8 +191,8 @@ class ExecutionEnvironment:
 
 
 def encode_event(event: dict[str, Any]) -> bytes:
-    """The event's JSON: orjson (8x faster than the standard library on a batch of 10 records,
-    the same bytes), the standard library's encoder for what orjson does not take."""
+    """The event's JSON: orjson (the same bytes as the standard library's encoder, several times
+    faster on a batch of records), the standard library's encoder for what orjson does not take."""
     try:
         return orjson.dumps(event)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
