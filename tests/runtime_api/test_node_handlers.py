@@ -8,6 +8,8 @@ process. Queues send failed messages to a dead-letter queue after one receive.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,15 @@ import pytest
 
 from qworker.backend import QueueSpec, RedrivePolicy
 from qworker.registry import open_backend
-from tests.runtime_api.conftest import Ledger, needs_node, node_mapping, run_until_empty, send
+from tests.runtime_api.conftest import (
+    Ledger,
+    needs_node,
+    node_mapping,
+    run_until_empty,
+    send,
+    wait_for,
+    worker,
+)
 
 pytestmark = needs_node
 
@@ -83,3 +93,28 @@ async def test_unhandled_rejection_fails_the_invocation_and_ends_the_process(
     await _run(url, "app.unhandled")
     (dead,) = await backend.peek("jobs-dlq", 10)
     assert dead.last_error is not None and dead.last_error.startswith("Error: nobody catches me")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_an_exception_after_the_answer_ends_the_process_at_once(sqlite: Any, ledger: Ledger) -> None:
+    url, backend = sqlite
+    config = node_mapping("app.throwsLater", "jobs", timeout=2, batch_size=1, max_concurrency=2)
+    w = worker(url, config)
+    serving = asyncio.create_task(w.serve())
+    await send(backend, "jobs", [{"n": 1}])
+    (first,) = await ledger.until(lambda lines: len(lines) == 1)
+    # the client is waiting for its next invocation: the process still ends (uncaught exception)
+    await wait_for(lambda: _gone(first["pid"]), timeout=5)
+    await send(backend, "jobs", [{"n": 2}])  # a fresh process serves the next one
+    _, second = await ledger.until(lambda lines: len(lines) == 2, timeout=15)
+    assert second["pid"] != first["pid"]
+    w.request_stop()
+    assert await serving == 0
+    assert (await backend.get_queue("jobs-dlq")).counts.visible == 0, "both invocations succeeded"

@@ -9,6 +9,6 @@ batch responses and every ESM rule are those of the Python path.
 
 Modules: :mod:`.runtimes` (which runtimes, no dependencies), :mod:`.launch` (the command and
 environment of a runtime process), :mod:`.protocol`, :mod:`.state` and :mod:`.app` (the API),
-:mod:`.listener` (uvicorn), :mod:`.process` and :mod:`.output` (processes and their output),
+:mod:`.listener` (the HTTP server), :mod:`.process` and :mod:`.output` (processes and their output),
 :mod:`.environment` (one execution environment), :mod:`.invoker` (the pool).
 """

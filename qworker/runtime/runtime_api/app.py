@@ -1,22 +1,69 @@
-"""The Runtime API as a plain ASGI app: routing, bodies and headers; the rules are in :mod:`.state`.
+"""The Runtime API's routes: which call a request is, how much of its body is kept, what answers it.
 
-No framework: four routes, on the invocation hot path, where every microsecond is per message
-at batch size 1. uvicorn (httptools, uvloop) parses HTTP; this module never does.
+The rules are in :mod:`.state`; HTTP is :mod:`.listener`'s (a lean httptools server on the
+worker's loop). :class:`RuntimeApiApp` is also a plain ASGI app, for the uvicorn server the
+listener falls back to where httptools is not installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 from qworker.runtime.runtime_api import protocol
 from qworker.runtime.runtime_api.protocol import Answer
-from qworker.runtime.runtime_api.state import Invocation, RuntimeApiState
+from qworker.runtime.runtime_api.state import Deliver, Invocation, RuntimeApiState
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+# -- the calls of the API ------------------------------------------------------------------------
+NEXT = 1  #: GET /runtime/invocation/next
+RESPONSE = 2  #: POST /runtime/invocation/{id}/response
+ERROR = 3  #: POST /runtime/invocation/{id}/error
+INIT_ERROR = 4  #: POST /runtime/init/error
+
+#: a routed request: the call and its request id ("" for /next and /init/error), or the answer
+#: that refuses it (404, 405)
+Route = tuple[int, str] | Answer
+
+#: how much of each call's body is kept (the rest is read and dropped; over it, the call is "too
+#: large": a response gets 413, an error body is kept empty)
+_LIMITS = {
+    NEXT: 0,
+    RESPONSE: protocol.MAX_RESPONSE,
+    ERROR: protocol.MAX_ERROR_BODY,
+    INIT_ERROR: protocol.MAX_ERROR_BODY,
+}
+
+
+def route(method: str, path: str) -> Route:
+    """Which call ``method path`` is (``path`` without its query, percent-decoded)."""
+    if path == protocol.NEXT_PATH:
+        return (NEXT, "") if method == "GET" else protocol.METHOD_NOT_ALLOWED
+    if path.startswith(protocol.INVOCATION_PREFIX):
+        request_id, _, action = path[len(protocol.INVOCATION_PREFIX) :].rpartition("/")
+        if action not in ("response", "error") or not request_id:
+            return protocol.NOT_FOUND
+        if method != "POST":
+            return protocol.METHOD_NOT_ALLOWED
+        return (RESPONSE if action == "response" else ERROR, request_id)
+    if path == protocol.INIT_ERROR_PATH:
+        return (INIT_ERROR, "") if method == "POST" else protocol.METHOD_NOT_ALLOWED
+    return protocol.NOT_FOUND
+
+
+def route_url(method: str, url: bytes) -> Route:
+    """:func:`route` for a raw request target (``/path?query``, percent-encoded)."""
+    path = url.partition(b"?")[0].decode("latin-1")
+    return route(method, unquote(path) if "%" in path else path)
+
+
+def body_limit(routed: Route) -> int:
+    return 0 if isinstance(routed, Answer) else _LIMITS[routed[0]]
 
 
 class RuntimeApiApp:
@@ -26,51 +73,65 @@ class RuntimeApiApp:
     def __init__(self, state: RuntimeApiState) -> None:
         self.state = state
 
+    def handle(
+        self, routed: tuple[int, str], body: bytes, too_large: bool, error_type: str | None, deliver: Deliver
+    ) -> Invocation | Answer | None:
+        """Answer one routed call; ``None``: a GET /next waits, ``deliver`` gets its invocation."""
+        call, request_id = routed
+        if call == NEXT:
+            return self.state.next(deliver)
+        if call == RESPONSE:
+            return self.state.respond(request_id, body, too_large=too_large)
+        if call == ERROR:
+            return self.state.error(request_id, error_type, b"" if too_large else body)
+        return self.state.init_error(error_type, b"" if too_large else body)
+
+    # -- as an ASGI app (the uvicorn fallback) ---------------------------------------------------
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        path: str = scope["path"]
-        method: str = scope["method"]
-        if path == protocol.NEXT_PATH:
-            if method != "GET":
-                await _answer(send, protocol.METHOD_NOT_ALLOWED)
-                return
-            await self._next(receive, send)
-        elif path.startswith(protocol.INVOCATION_PREFIX):
-            request_id, _, action = path[len(protocol.INVOCATION_PREFIX) :].rpartition("/")
-            if action not in ("response", "error") or not request_id:
-                await _answer(send, protocol.NOT_FOUND)
-            elif method != "POST":
-                await _answer(send, protocol.METHOD_NOT_ALLOWED)
-            elif action == "response":
-                body, too_large = await _read_body(receive, protocol.MAX_RESPONSE)
-                await _answer(send, self.state.respond(request_id, body, too_large=too_large))
-            else:
-                body, _ = await _read_body(receive, protocol.MAX_ERROR_BODY)
-                await _answer(send, self.state.error(request_id, _error_type(scope), body))
-        elif path == protocol.INIT_ERROR_PATH:
-            if method != "POST":
-                await _answer(send, protocol.METHOD_NOT_ALLOWED)
-                return
-            body, _ = await _read_body(receive, protocol.MAX_ERROR_BODY)
-            await _answer(send, self.state.init_error(_error_type(scope), body))
-        else:
-            await _answer(send, protocol.NOT_FOUND)
-
-    async def _next(self, receive: Receive, send: Send) -> None:
-        await _read_body(receive, 0)
-        got = await self.state.next(receive)
-        if isinstance(got, Answer):
-            if got.status != 499:  # 499: the client went away while it waited
-                await _answer(send, got)
+        routed = route(scope["method"], scope["path"])
+        limit = body_limit(routed)
+        body, too_large = await _read_body(receive, limit)
+        if isinstance(routed, Answer):
+            await _answer(send, routed)
             return
-        await _deliver(send, got)
+        if routed[0] != NEXT:
+            got = self.handle(routed, body, too_large, _error_type(scope), _no_wait)
+            assert got is not None
+        else:
+            got = await self._next(receive)
+            if got is None:  # the client went away while it waited: nothing is sent
+                return
+        if isinstance(got, Invocation):
+            headers = [*got.headers, (b"content-length", b"%d" % len(got.payload))]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": got.payload})
+        else:
+            await _answer(send, got)
+
+    async def _next(self, receive: Receive) -> Invocation | Answer | None:
+        """GET /next: wait for the invocation, or for the client to leave (``receive`` returns)."""
+        import asyncio
+
+        waiter: asyncio.Future[Invocation] = asyncio.get_running_loop().create_future()
+        got = self.state.next(waiter.set_result)
+        if got is not None:
+            return got
+        gone = asyncio.ensure_future(receive())
+        try:
+            await asyncio.wait([waiter, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if waiter.done():
+            return waiter.result()
+        self.state.stop_waiting(waiter.set_result)
+        return None
 
 
-async def _deliver(send: Send, invocation: Invocation) -> None:
-    headers = [*invocation.headers, (b"content-length", b"%d" % len(invocation.payload))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": invocation.payload})
+def _no_wait(invocation: Invocation) -> None:  # pragma: no cover - only GET /next waits
+    raise AssertionError("only GET /next waits")
 
 
 async def _answer(send: Send, answer: Answer) -> None:
@@ -84,22 +145,19 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     dropped, so the connection stays usable for the runtime's next request)."""
     chunks: list[bytes] = []
     size = 0
-    over = False
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            over = True
-        elif chunk:
+        if chunk and size <= limit:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    if over:
+    if size > limit:
         return b"", True
-    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), False
+    return b"".join(chunks), False
 
 
 def _error_type(scope: Scope) -> str | None:

@@ -22,6 +22,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 import structlog
 
 from qworker import tracing
@@ -39,7 +40,8 @@ log = structlog.get_logger("qworker")
 INIT_TIMEOUT = 10.0
 #: seconds a closing runtime gets after SIGTERM before SIGKILL
 STOP_GRACE = 0.5
-#: the event as Lambda sends it: compact UTF-8 JSON (records are plain dicts, never circular)
+#: the event as Lambda sends it: compact UTF-8 JSON (records are plain dicts, never circular);
+#: the standard library's encoder for what orjson refuses (non-string keys, integers over 64 bits)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 #: what the timeout timer settles an invocation with
 _TIMED_OUT = Settlement("exit")
@@ -139,7 +141,7 @@ class ExecutionEnvironment:
             ), False
         if not self.alive:
             return _exit_result(self._exit_code(), started), False
-        payload = _ENCODER.encode(event).encode()
+        payload = encode_event(event)
         invocation = Invocation(context.aws_request_id, payload, self._headers(context, timeout))
         self.state.dispatch(invocation)
         # a timer settles the invocation at the timeout (cheaper than a timeout scope per call)
@@ -186,6 +188,15 @@ class ExecutionEnvironment:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
         await self.listener.close()
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """The event's JSON: orjson (the same bytes as the standard library's encoder, several times
+    faster on a batch of records), the standard library's encoder for what orjson does not take."""
+    try:
+        return orjson.dumps(event)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _ENCODER.encode(event).encode()
 
 
 def _result(settlement: Settlement, started: float, exit_code: int | None) -> InvocationResult:

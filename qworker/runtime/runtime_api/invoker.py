@@ -148,6 +148,10 @@ class RuntimeApiInvoker:
         else:
             self._give_back(fresh)
 
+    def pids(self) -> list[int]:
+        """The runtime processes' ids (for benchmarks and diagnostics)."""
+        return [e.pid for e in (*self._idle, *self._busy) if e.pid is not None]
+
     async def close(self) -> None:
         """Stop every runtime process (and its group) and listener."""
         self._closed = True

@@ -28,93 +28,132 @@ const BASE = '/2018-06-01/runtime';
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 /*
- * A minimal HTTP/1.1 client for the Runtime API, on one keep-alive socket, one request at a time.
- * Why not node:http: on a loopback API called twice per invocation, its client cost about three
- * times the CPU of this one (measured with benchmarks/bench_runtime_api.py); AWS's own client
- * avoids it too (it calls libcurl from C++). The server is qworker's, which always sends a
- * Content-Length; anything else is an error, never a guess.
+ * A minimal HTTP/1.1 client for the Runtime API, on one keep-alive socket. Why not node:http: on
+ * a loopback API called twice per invocation, its client cost about three times the CPU of this
+ * one (measured with benchmarks/bench_runtime_api.py); AWS's own client avoids it too (it calls
+ * libcurl from C++). Each request is one socket write (head and body in one string), and a
+ * request may be held back to go out with the next one: the response to an invocation and the
+ * GET /next that follows it leave in one write (HTTP/1.1 pipelining; the answers come back in
+ * order). The server is qworker's, which always sends a Content-Length; anything else is an
+ * error, never a guess.
  */
+// where sockets read (net's `onread`: no stream machinery per read); what is kept is copied out
+const READ_BUFFER = Buffer.allocUnsafe(65536);
+
 class RuntimeApiConnection {
   constructor(host, port) {
     this.host = host;
     this.port = Number(port);
     this.socket = null;
-    this.pending = null; // {resolve, reject} of the request in flight
-    this.chunks = [];
+    this.waiting = []; // {resolve, reject} of the requests sent, in order
+    this.held = ''; // requests held back to go out with the next one
+    this.chunks = []; // what was received of a response not complete yet (copies)
     this.size = 0;
-    this.head = null; // {status, headers, start, length} once the head of a response is read
+    this.head = null; // {status, headers, start, length} once the head of that response is read
+  }
+
+  get busy() {
+    return this.waiting.length > 0;
   }
 
   connect() {
-    const socket = net.connect(this.port, this.host);
+    const socket = net.connect({
+      port: this.port,
+      host: this.host,
+      onread: { buffer: READ_BUFFER, callback: (n, buffer) => { this.received(buffer, n); } },
+    });
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.received(chunk));
-    socket.on('error', () => {}); // 'close' follows and fails the request in flight
+    socket.on('error', () => {}); // 'close' follows and fails the requests in flight
     socket.on('close', () => {
       if (this.socket === socket) this.socket = null;
-      this.fail(new Error('the Runtime API closed the connection'));
+      this.chunks = [];
+      this.size = 0;
+      this.head = null;
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const w of waiting) w.reject(new Error('the Runtime API closed the connection'));
     });
     this.socket = socket;
   }
 
-  request(method, urlPath, body, headers) {
+  // `body` is a string (JSON) or undefined; `hold`: do not write yet, the next request follows
+  request(method, urlPath, body, errorType, hold) {
     if (!this.socket) this.connect();
-    const payload = body === undefined ? null : Buffer.isBuffer(body) ? body : Buffer.from(body);
-    let head = `${method} ${BASE}${urlPath} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Length: ${payload ? payload.length : 0}\r\n`;
-    for (const [name, value] of Object.entries(headers || {})) head += `${name}: ${value}\r\n`;
-    this.socket.ref(); // a request in flight keeps the process alive
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
+    let text = `${method} ${BASE}${urlPath} HTTP/1.1\r\nHost: ${this.host}\r\n`;
+    if (body === undefined) {
+      text += 'Content-Length: 0\r\n\r\n';
+    } else {
+      text += `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+      if (errorType) text += `Lambda-Runtime-Function-Error-Type: ${errorType.replace(/[^\x20-\x7e]/g, ' ')}\r\n`;
+      text += '\r\n' + body;
+    }
+    if (this.waiting.length === 0) this.socket.ref(); // a request in flight keeps the process alive
+    const promise = new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    if (hold) {
+      this.held += text;
+    } else {
+      this.socket.write(this.held ? this.held + text : text); // one write; a string is utf8
+      this.held = '';
+    }
+    return promise;
+  }
+
+  // `n` bytes arrived in `buffer` (reused by the next read): responses are read in place, the
+  // body as a string; only the start of a response not complete yet is copied and kept
+  received(buffer, n) {
+    let data;
+    if (this.size === 0) {
+      data = buffer.subarray(0, n);
+    } else {
+      this.chunks.push(Buffer.from(buffer.subarray(0, n)));
+      this.size += n;
+      if (this.head && this.size < this.head.start + this.head.length) return; // the body is coming
+      data = Buffer.concat(this.chunks, this.size);
       this.chunks = [];
       this.size = 0;
-      this.head = null;
-      this.socket.cork();
-      this.socket.write(head + '\r\n', 'latin1');
-      if (payload && payload.length) this.socket.write(payload);
-      process.nextTick(() => this.socket && this.socket.uncork());
-    });
-  }
-
-  received(chunk) {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (!this.head) {
-      const buffer = Buffer.concat(this.chunks, this.size);
-      this.chunks = [buffer];
-      const end = buffer.indexOf(HEADER_END);
-      if (end < 0) return;
-      this.head = parseHead(buffer.toString('latin1', 0, end), end + 4);
-      if (!this.head) return this.fail(new Error('the Runtime API sent a response without Content-Length'));
     }
-    const { start, length } = this.head;
-    if (this.size < start + length) return;
-    const buffer = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-    const response = { status: this.head.status, headers: this.head.headers, body: buffer.subarray(start, start + length) };
-    const pending = this.pending;
-    this.pending = null;
-    this.chunks = [];
-    this.size = 0;
-    this.head = null;
-    // an idle connection must not keep the event loop alive: callback handlers answer when
-    // it is empty ('beforeExit'), as in Lambda
-    if (this.socket) this.socket.unref();
-    if (pending) pending.resolve(response);
-  }
-
-  fail(err) {
-    const pending = this.pending;
-    this.pending = null;
-    if (pending) pending.reject(err);
+    let offset = 0;
+    while (offset < data.length) {
+      if (!this.head) {
+        const end = data.indexOf(HEADER_END, offset);
+        if (end < 0) break;
+        this.head = parseHead(data.toString('latin1', offset, end), end + 4 - offset);
+        if (!this.head) {
+          this.socket.destroy(new Error('the Runtime API sent a response without Content-Length'));
+          return;
+        }
+      }
+      const start = offset + this.head.start;
+      const stop = start + this.head.length;
+      if (stop > data.length) break;
+      const response = { status: this.head.status, headers: this.head.headers, body: data.toString('utf8', start, stop) };
+      this.head = null;
+      offset = stop;
+      const waiting = this.waiting.shift();
+      // an idle connection must not keep the event loop alive: callback handlers answer when
+      // it is empty ('beforeExit'), as in Lambda
+      if (this.waiting.length === 0 && this.socket) this.socket.unref();
+      if (waiting) waiting.resolve(response);
+    }
+    if (offset < data.length) {
+      this.chunks = [Buffer.from(data.subarray(offset))]; // a parsed head's start counts from here
+      this.size = data.length - offset;
+    }
   }
 }
 
 function parseHead(text, start) {
-  const lines = text.split('\r\n');
-  const status = Number(lines[0].split(' ')[1]);
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  const space = text.indexOf(' ');
+  const status = Number(text.slice(space + 1, space + 4)); // HTTP/1.1 200 OK
   const headers = {};
-  for (let i = 1; i < lines.length; i++) {
-    const colon = lines[i].indexOf(':');
-    if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+  while (eol < text.length) {
+    const from = eol + 2;
+    eol = text.indexOf('\r\n', from);
+    if (eol < 0) eol = text.length;
+    const colon = text.indexOf(':', from);
+    if (colon > from && colon < eol) headers[text.slice(from, colon).trim().toLowerCase()] = text.slice(colon + 1, eol).trim();
   }
   const length = Number(headers['content-length']);
   if (!Number.isInteger(length) || length < 0) return null;
@@ -123,10 +162,6 @@ function parseHead(text, start) {
 
 const api = new RuntimeApiConnection(HOST, PORT);
 
-function request(method, urlPath, body, headers) {
-  return api.request(method, urlPath, body, headers);
-}
-
 function errorBody(err) {
   if (err instanceof Error || (err && typeof err.name === 'string' && typeof err.message === 'string')) {
     return { errorType: err.name, errorMessage: err.message, trace: String(err.stack || '').split('\n') };
@@ -134,12 +169,11 @@ function errorBody(err) {
   return { errorType: typeof err, errorMessage: String(err), trace: [] };
 }
 
-function post(urlPath, payload, errorType) {
-  const headers = { 'Content-Type': 'application/json' };
-  if (errorType) headers['Lambda-Runtime-Function-Error-Type'] = errorType.replace(/[\r\n]/g, ' ');
-  return request('POST', urlPath, payload, headers).then((res) => {
+// POST a response or an error; `hold`: the GET /next that follows goes out in the same write
+function post(urlPath, payload, errorType, hold, connection) {
+  return (connection || api).request('POST', urlPath, payload, errorType, hold).then((res) => {
     if (res.status !== 202) {
-      console.error(`Runtime API answered ${res.status} to POST ${urlPath}: ${res.body.toString()}`);
+      console.error(`Runtime API answered ${res.status} to POST ${urlPath}: ${res.body}`);
     }
   });
 }
@@ -230,20 +264,22 @@ function context(headers, finish) {
   return ctx;
 }
 
-async function invokeOnce(handler) {
-  const next = await request('GET', '/invocation/next');
+// Run the invocation that `next` (the answer to GET /next) carries; resolves to the answer of
+// the GET /next that follows, which goes out in the same write as this invocation's response.
+function invokeOnce(handler, isAsync, next) {
   if (next.status !== 200) throw new Error(`GET /invocation/next answered ${next.status}: ${next.body}`);
   const id = next.headers['lambda-runtime-aws-request-id'];
   current = id;
   if (next.headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = next.headers['lambda-runtime-trace-id'];
   else delete process.env._X_AMZN_TRACE_ID;
-  await new Promise((resolve) => {
+  return new Promise((resolve) => {
     let finished = false;
     const answer = (err, result) => {
       const sent = err != null
-        ? post(`/invocation/${id}/error`, JSON.stringify(errorBody(err)), 'Unhandled')
+        ? post(`/invocation/${id}/error`, JSON.stringify(errorBody(err)), 'Unhandled', true)
         : postResult(id, result);
-      sent.then(resolve, (e) => { console.error('posting the response failed:', e); process.exit(1); });
+      sent.catch((e) => { console.error('posting the response failed:', e); process.exit(1); });
+      resolve(api.request('GET', '/invocation/next'));
     };
     let ctx = null;
     const finish = (err, result, now) => {
@@ -254,7 +290,6 @@ async function invokeOnce(handler) {
       else onEmptyLoop = () => setImmediate(() => answer(null, result));
     };
     ctx = context(next.headers, finish);
-    const isAsync = handler.constructor && handler.constructor.name === 'AsyncFunction';
     onEmptyLoop = () => {
       if (finished) return;
       finished = true;
@@ -262,7 +297,7 @@ async function invokeOnce(handler) {
       else answer(null, null);
     };
     try {
-      const event = JSON.parse(next.body.toString('utf8'));
+      const event = JSON.parse(next.body);
       const out = handler(event, ctx, (err, result) => finish(err, result, false));
       if (out && typeof out.then === 'function') out.then((r) => finish(null, r, true), (e) => finish(e == null ? 'handled' : e, undefined, true));
     } catch (err) {
@@ -271,14 +306,15 @@ async function invokeOnce(handler) {
   });
 }
 
+// POST the handler's result (held back: the GET /next that follows goes out with it)
 function postResult(id, result) {
   let body;
   try {
     body = JSON.stringify(result === undefined ? null : result);
   } catch (err) {
-    return post(`/invocation/${id}/error`, JSON.stringify(errorBody(err)), 'Runtime.MarshalError');
+    return post(`/invocation/${id}/error`, JSON.stringify(errorBody(err)), 'Runtime.MarshalError', true);
   }
-  return post(`/invocation/${id}/response`, body === undefined ? 'null' : body);
+  return post(`/invocation/${id}/response`, body === undefined ? 'null' : body, undefined, true);
 }
 
 // -- the process --------------------------------------------------------------------------------
@@ -288,7 +324,9 @@ function fatal(kind, err) {
   const target = current ? `/invocation/${current}/error` : '/init/error';
   const type = current ? kind : errorBody(err).errorType;
   console.error(`${kind}:`, err);
-  post(target, body, type).finally(() => process.exit(kind === 'Runtime.UnhandledPromiseRejection' ? 128 : 129));
+  // a GET /next in flight would hold a post on its connection back until the next invocation
+  const connection = api.busy ? new RuntimeApiConnection(HOST, PORT) : api;
+  post(target, body, type, false, connection).finally(() => process.exit(kind === 'Runtime.UnhandledPromiseRejection' ? 128 : 129));
 }
 
 process.on('uncaughtException', (err) => fatal('Runtime.UncaughtException', err));
@@ -306,7 +344,9 @@ async function main() {
     await post('/init/error', JSON.stringify(errorBody(err)), errorBody(err).errorType);
     process.exit(129);
   }
-  for (;;) await invokeOnce(handler);
+  const isAsync = handler.constructor && handler.constructor.name === 'AsyncFunction';
+  let next = await api.request('GET', '/invocation/next');
+  for (;;) next = await invokeOnce(handler, isAsync, next);
 }
 
 main();

@@ -1,6 +1,6 @@
 """One execution environment's side of the Runtime API: a small state machine.
 
-The runtime process drives it over HTTP (:mod:`.app`); the environment (:mod:`.environment`)
+The runtime process drives it over HTTP (:mod:`.listener`, :mod:`.app`); the environment (:mod:`.environment`)
 drives it from qworker's side. The states are the RIE's, so a call a state does not allow gets
 the RIE's 403:
 
@@ -15,15 +15,12 @@ that restarted its loop gets the invocation it had not answered).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from qworker.runtime.runtime_api import protocol
 from qworker.runtime.runtime_api.protocol import Answer, ReportedError
-
-#: seconds a GET /next waits before it watches for its client leaving
-WATCH_AFTER = 0.05
 
 Phase = Literal["Started", "Ready", "Running", "ResponseSent", "InitError"]
 
@@ -54,6 +51,10 @@ class Invocation:
             self.settled.set_result(settlement)
 
 
+#: what a waiting GET /next is answered through: the server writes the invocation out
+Deliver = Callable[[Invocation], None]
+
+
 class RuntimeApiState:
     """What the API of one execution environment knows: the phase, the invocation in flight."""
 
@@ -64,7 +65,7 @@ class RuntimeApiState:
         self.initialized: asyncio.Future[ReportedError | None] = asyncio.get_running_loop().create_future()
         self.current: Invocation | None = None  #: handed to the runtime (or about to be)
         self._queued: Invocation | None = None  #: dispatched while no GET /next was waiting
-        self._waiter: asyncio.Future[Invocation] | None = None
+        self._waiter: Deliver | None = None  #: how to answer the GET /next that waits
 
     @property
     def request_id(self) -> str | None:
@@ -76,12 +77,13 @@ class RuntimeApiState:
     # -- qworker's side ------------------------------------------------------------------------
 
     def dispatch(self, invocation: Invocation) -> None:
-        """Queue ``invocation``; a waiting GET /next gets it at once."""
+        """Queue ``invocation``; a waiting GET /next gets it at once (its ``deliver`` runs now)."""
         self.current = invocation
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None:
             self._waiter = None
-            waiter.set_result(invocation)
+            self.phase = "Running"
+            waiter(invocation)
         else:
             self._queued = invocation
 
@@ -92,11 +94,12 @@ class RuntimeApiState:
         if not self.initialized.done():
             self.initialized.set_result(None)
 
-    # -- the runtime's side (called by the HTTP app) ------------------------------------------
+    # -- the runtime's side (called by the HTTP server) ---------------------------------------
 
-    async def next(self, disconnected: Callable[[], Awaitable[object]]) -> Invocation | Answer:
-        """GET /next: the next invocation, once there is one; ``disconnected()`` (the ASGI
-        ``receive``, which returns only when the client leaves) ends a wait."""
+    def next(self, deliver: Deliver) -> Invocation | Answer | None:
+        """GET /next: the invocation to send now, an answer that refuses the call, or ``None``
+        when there is no invocation yet: ``deliver`` then gets the next one as it is dispatched,
+        unless :meth:`stop_waiting` came first (the client went away)."""
         if self.phase == "InitError":
             return protocol.invalid_transition(self.phase, "Ready")
         if not self.initialized.done():
@@ -107,45 +110,17 @@ class RuntimeApiState:
         self.phase = "Ready"
         invocation = self._queued
         if invocation is None:
-            invocation = await self._wait(disconnected)
-            if invocation is None:
-                return protocol.Answer(499, b"")  # the client is gone: nothing is sent
+            self._waiter = deliver
+            return None
         self._queued = None
         self.phase = "Running"
         return invocation
 
-    async def _wait(self, disconnected: Callable[[], Awaitable[object]]) -> Invocation | None:
-        """Wait for a dispatch; ``None`` when the client left first (its ``receive`` returned).
-
-        The disconnect watch (a task on ``receive``) starts only after :data:`WATCH_AFTER`: with
-        a backlog the invocation comes sooner, and the task would cost more than the wait.
-        """
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Invocation | None] = loop.create_future()
-        self._waiter = waiter  # type: ignore[assignment]
-        watch: list[asyncio.Future[object]] = []
-
-        def left(_: object) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
-
-        def start_watch() -> None:
-            gone = asyncio.ensure_future(disconnected())
-            gone.add_done_callback(left)
-            watch.append(gone)
-
-        timer = loop.call_later(WATCH_AFTER, start_watch)
-        try:
-            invocation = await waiter
-        finally:
-            timer.cancel()
-            if self._waiter is waiter:
-                self._waiter = None
-            for gone in watch:
-                gone.remove_done_callback(left)
-                if not gone.done():
-                    gone.cancel()
-        return invocation
+    def stop_waiting(self, deliver: Deliver) -> None:
+        """The client of a waiting GET /next left: the next invocation stays queued for the
+        runtime's next GET /next (on a new connection)."""
+        if self._waiter == deliver:  # == : bound methods of one connection are equal, not identical
+            self._waiter = None
 
     def respond(self, request_id: str, body: bytes, *, too_large: bool) -> Answer:
         """POST /invocation/{id}/response."""

@@ -91,3 +91,11 @@ exports.unhandled = async (event, context) => {
   await sleep(200);
   return {};
 };
+
+// An exception thrown after the invocation answered, while the client waits for the next one:
+// the process ends at once (its error post does not wait behind the pending GET /next).
+exports.throwsLater = async (event, context) => {
+  record('later', event, context);
+  setTimeout(() => { throw new Error('thrown after the answer'); }, 50);
+  return null;
+};
