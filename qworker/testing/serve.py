@@ -42,9 +42,13 @@ class ServeProcess:
     ) -> None:
         self.backend_url = backend_url
         self.args = args
+        #: a port picked here can be taken by another process before the server binds it (the
+        #: gap between asking the kernel for a free port and binding it): start() then picks again
+        self._port_chosen = port is None
         self.port = port or free_port()
         self.env = env or {}
-        self.log_path = Path(log_dir or tempfile.gettempdir()) / f"qworker-serve-{self.port}.log"
+        self._log_dir = Path(log_dir or tempfile.gettempdir())
+        self.log_path = self._log_dir / f"qworker-serve-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,6 +62,18 @@ class ServeProcess:
         ]  # fmt: skip
 
     def start(self, timeout: float = 30.0) -> Self:
+        for attempt in range(3):
+            if self._start_once(timeout):
+                return self
+            if not (self._port_chosen and "address already in use" in self.log() and attempt < 2):
+                break
+            self.port = free_port()  # taken meanwhile by another process: pick another one
+            self.log_path = self._log_dir / f"qworker-serve-{self.port}.log"
+        assert self.process is not None
+        raise RuntimeError(f"qworker serve exited with {self.process.returncode}:\n{self.log()}")
+
+    def _start_once(self, timeout: float) -> bool:
+        """Start the server and wait until it is ready (True) or has exited (False)."""
         env = {**os.environ, "QWORKER_ACCOUNT_ID": "000000000000", **self.env}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -66,9 +82,9 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"qworker serve exited with {self.process.returncode}:\n{self.log()}")
+                return False
             if self.ready():
-                return self
+                return True
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"qworker serve was not ready within {timeout} s:\n{self.log()}")
