@@ -106,9 +106,24 @@ def _prepare_client_process() -> None:
     import boto3  # noqa: F401  (imported once, before any window)
 
 
-def api_loop(endpoint: str, queue_url: str, start_at: float, end_at: float) -> tuple[int, float]:
-    """One boto3 loop until ``end_at``; (messages deleted inside the window, CPU seconds in it)."""
-    sqs = _sqs(endpoint)
+class _Boto3SQS:
+    """boto3's client behind the lean client's ``call(action, payload)``, so one loop drives both."""
+
+    def __init__(self, endpoint: str) -> None:
+        sqs = _sqs(endpoint)
+        self._methods = {
+            "SendMessageBatch": sqs.send_message_batch,
+            "ReceiveMessage": sqs.receive_message,
+            "DeleteMessageBatch": sqs.delete_message_batch,
+        }
+
+    def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._methods[action](**payload)
+
+
+def _loop(sqs: Any, queue_url: str, start_at: float, end_at: float) -> tuple[int, float]:
+    """Send 10, receive 10, delete what came, until ``end_at``; (messages deleted inside the
+    window, CPU seconds in it)."""
     entries = [{"Id": str(i), "MessageBody": BODY} for i in range(10)]
     deleted, cpu_start = 0, None
     while True:
@@ -117,19 +132,25 @@ def api_loop(endpoint: str, queue_url: str, start_at: float, end_at: float) -> t
             cpu_start = time.process_time()
         if now >= end_at:
             break
-        sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        sent = sqs.call("SendMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
         assert not sent.get("Failed"), sent
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
+        received = sqs.call(
+            "ReceiveMessage", {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}
         )
+        messages = received.get("Messages", [])
         if not messages:
             continue
         handles = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        result = sqs.delete_message_batch(QueueUrl=queue_url, Entries=handles)
+        result = sqs.call("DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": handles})
         assert not result.get("Failed"), result
         if start_at <= time.monotonic() <= end_at:
             deleted += len(result.get("Successful", []))
     return deleted, time.process_time() - (cpu_start or time.process_time())
+
+
+def api_loop(endpoint: str, queue_url: str, start_at: float, end_at: float) -> tuple[int, float]:
+    """One boto3 loop (what a user of ``qworker serve`` runs)."""
+    return _loop(_Boto3SQS(endpoint), queue_url, start_at, end_at)
 
 
 # -- the lean loop: the same three calls as raw JSON-protocol requests ------------------------------
@@ -177,30 +198,8 @@ class _LeanSQS:
 
 
 def lean_loop(endpoint: str, queue_url: str, start_at: float, end_at: float) -> tuple[int, float]:
-    """:func:`api_loop` with :class:`_LeanSQS` in place of boto3."""
-    sqs = _LeanSQS(endpoint)
-    entries = [{"Id": str(i), "MessageBody": BODY} for i in range(10)]
-    deleted, cpu_start = 0, None
-    while True:
-        now = time.monotonic()
-        if cpu_start is None and now >= start_at:
-            cpu_start = time.process_time()
-        if now >= end_at:
-            break
-        sent = sqs.call("SendMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
-        assert not sent.get("Failed"), sent
-        received = sqs.call(
-            "ReceiveMessage", {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}
-        )
-        messages = received.get("Messages", [])
-        if not messages:
-            continue
-        handles = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        result = sqs.call("DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": handles})
-        assert not result.get("Failed"), result
-        if start_at <= time.monotonic() <= end_at:
-            deleted += len(result.get("Successful", []))
-    return deleted, time.process_time() - (cpu_start or time.process_time())
+    """One loop with :class:`_LeanSQS` in place of boto3 (the fast load generator)."""
+    return _loop(_LeanSQS(endpoint), queue_url, start_at, end_at)
 
 
 # -- the Python-client loop, in this process ------------------------------------------------------
