@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from qworker import logs as _logs  # noqa: F401  # first: structlog imports without rich (logs.py)
 from qworker.commands.common import ENV_PREFIX, QworkerGroup
 from qworker.version import __version__
 

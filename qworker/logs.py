@@ -9,14 +9,41 @@ module (used by handlers and libraries) is routed through the same renderer.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import MutableMapping
+from types import ModuleType
 from typing import Any, Literal
 
-import structlog
-
 from qworker.redaction import redact_text
+
+
+def _import_structlog() -> ModuleType:
+    """``structlog``, imported without the optional libraries it would pull in for nothing.
+
+    structlog's ``dev`` and ``tracebacks`` modules import rich (and through it pygments) and
+    colorama whenever they are installed: about 50 ms, a quarter of ``qworker run``'s start-up.
+    qworker renders exceptions to text itself (``format_exc_info`` runs before the renderer, so
+    the redaction sees the text), which leaves structlog nothing to use rich for, and colorama
+    only matters on Windows. They are hidden while structlog imports, and importable as usual
+    afterwards (the CLI's progress bars use rich).
+    """
+    if "structlog" in sys.modules:
+        return sys.modules["structlog"]
+    hidden = [name for name in ("rich", "colorama") if name not in sys.modules]
+    if sys.platform == "win32":
+        hidden = [name for name in hidden if name != "colorama"]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
+    try:
+        return importlib.import_module("structlog")
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+
+
+structlog = _import_structlog()
 
 LogFormat = Literal["auto", "json", "console"]
 

@@ -33,7 +33,6 @@ environment and the file. :class:`FunctionSpec` is what a file or a SAM template
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,8 +140,12 @@ def discover(directory: Path) -> Path | None:
         return candidate
     pyproject = directory / PYPROJECT
     if pyproject.is_file():
+        import tomllib  # here: most runs have no config file to parse (start-up time)
+
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            text = pyproject.read_text(encoding="utf-8")
+            # a file that never says "qworker" has no [tool.qworker] table: not parsed at all
+            data = tomllib.loads(text) if "qworker" in text else {}
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return None
         if isinstance(data.get("tool"), dict) and "qworker" in data["tool"]:
@@ -155,6 +158,8 @@ def load_config_file(path: str | Path) -> ConfigFile:
 
     Paths in the file (``app_dir``, ``template``) are relative to the file's directory.
     """
+    import tomllib  # here: most runs have no config file to parse (start-up time)
+
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -15,9 +15,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from redis.exceptions import ResponseError
 
 from qworker_redis import RedisBackend
+from qworker_redis.replies import ErrorReply
 from qworker_redis.scripts import SCRIPT_FILES, SCRIPTS, key_tables
 from qworker_redis.testing import RedisServer
 
@@ -109,5 +109,5 @@ async def backend(redis_server: RedisServer) -> RedisBackend:
 
 async def test_a_key_missing_from_the_header_is_an_error_not_nil(backend: RedisBackend) -> None:
     source = key_tables((("Q", "meta"),)) + "return Q.ready"
-    with pytest.raises(ResponseError, match="ready is not in the script header"):
+    with pytest.raises(ErrorReply, match="ready is not in the script header"):
         await backend._call("EVAL", source, 1, "qworker:{t}:t:meta")

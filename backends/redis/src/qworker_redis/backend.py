@@ -20,10 +20,7 @@ commands reach Redis, and ``lua/*.lua`` for each script.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
-
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from typing import TYPE_CHECKING, Any
 
 from qworker.backend import (
     DEFAULT_QUARANTINE_LIST,
@@ -46,6 +43,10 @@ from qworker_redis import receive as receiving
 from qworker_redis.connection import Settings, parse_url
 from qworker_redis.core import Core
 from qworker_redis.queues import QueueRef
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 
 class RedisBackend(BaseBackend):
@@ -113,12 +114,15 @@ class RedisBackend(BaseBackend):
         return self._core.refs
 
     def _require(self) -> Redis | RedisCluster:
-        """The redis-py client (raises when not connected)."""
+        """A redis-py client on the same server (raises when not connected): for tests and tools
+        that want redis-py's API; the backend itself does not use it on a single node."""
         return self._transport.client
 
     async def _call(self, *args: Any, **kwargs: Any) -> Any:
-        """One plain command, with the backend's retries."""
-        return await self._transport.call(*args, **kwargs)
+        """One plain command through redis-py (its reply parsing: ``INFO`` as a dict, ...), with
+        the backend's retries and error classes: for tests and tools."""
+        client = self._require()
+        return await self._transport.retrying(lambda: client.execute_command(*args, **kwargs))
 
     def ready_list_key(self, queue: str) -> str:
         """The key a KEDA ``redis`` scaler should count with LLEN (standard queues; queue must be

@@ -92,6 +92,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.client_id: bytes | None = None  #: Redis's CLIENT ID, when the lane asked for it
+        self.lost = asyncio.Event()  #: the socket is closed (connection_lost ran)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -119,6 +120,7 @@ class _Protocol(asyncio.Protocol):
                     future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
         self._fail(ConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
 
     def _fail(self, exc: Exception) -> None:
@@ -160,7 +162,11 @@ class FastLane:
                     protocol.client_id = str(client_id).encode()
                 except ReplyError:  # an ACL without CLIENT: the lane cannot be unblocked early
                     protocol.client_id = None
-        except BaseException:  # a refused AUTH, a timeout or a cancellation: drop the socket
+        except Exception:  # a refused AUTH or a timeout: drop the socket
+            _drop(protocol)
+            await asyncio.sleep(0)  # the loop closes it now: a loop closed next would leak it
+            raise
+        except BaseException:  # a cancellation: drop the socket
             _drop(protocol)
             raise
         return protocol
@@ -176,6 +182,7 @@ class FastLane:
                     protocol = await self._connect()
                     if self._closed:  # the backend closed while this call connected
                         _drop(protocol)
+                        await asyncio.sleep(0)  # the socket closes now, as in close()
                         raise ConnectionError("connection to Redis closed")
                     self._protocol = protocol
         return protocol
@@ -239,7 +246,7 @@ class FastLane:
         self._closed = True
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
+            await _closed(protocol)
 
 
 class WaitLanes:
@@ -293,6 +300,20 @@ def _drop(protocol: _Protocol) -> None:
     """Close a connection at once, discarding whatever is still buffered."""
     if protocol.transport is not None:
         protocol.transport.abort()
+
+
+async def _closed(protocol: _Protocol, timeout: float = 1.0) -> None:
+    """Close a connection and wait (at most ``timeout``) until its socket is closed: TLS says
+    goodbye first, and a loop closed before that would leak the socket."""
+    transport = protocol.transport
+    if transport is None:
+        return
+    transport.close()
+    try:
+        async with asyncio.timeout(timeout):
+            await protocol.lost.wait()
+    except TimeoutError:
+        transport.abort()
 
 
 def _timed_out(protocol: _Protocol, timeout: float) -> TimeoutError:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgpack
-from redis.crc import key_slot
 
 from qworker.backend import QueueSpec, RedrivePolicy
 from qworker_redis.keys import QueueKeys
@@ -151,7 +150,7 @@ class QueueRef:
         if policy is not None:
             mode = "a"
             dlq_keys = QueueKeys.build(policy.dead_letter_queue, dlq_tag or tag, prefix)
-            if cluster and key_slot(dlq_keys.all[0]) != key_slot(keys.all[0]):
+            if cluster and _slot(dlq_keys.all[0]) != _slot(keys.all[0]):
                 mode, dlq_keys = "r", keys
         initial = tuple(sorted((tags or {}).items()))
         if raw is None:
@@ -189,3 +188,10 @@ class QueueRef:
             built.spec, built.tag, built.inc, built.keys, built.dlq_keys, self.raw, {}, rev,
             dlq_tag, built.dlq_mode, self.initial_tags,
         )  # fmt: skip
+
+
+def _slot(key: bytes) -> int:
+    """The key's Redis Cluster hash slot (redis-py is imported only on a cluster)."""
+    from redis.crc import key_slot
+
+    return key_slot(key)

@@ -1,15 +1,16 @@
 """The one way the Redis backend talks to Redis: clients, TLS, errors, NOSCRIPT and retries.
 
-Two clients sit under one policy. On a single node, script calls (every hot-path operation)
-and long polls go through the pipelined lanes of :mod:`qworker_redis.fastlane`; everything
-else, and everything on Redis Cluster (which needs slot routing and MOVED/ASK), goes through
-redis-py with hiredis. Whichever carried a command, this module decides what happens to it:
+Two clients sit under one policy. On a single node every command goes through the pipelined
+lanes of :mod:`qworker_redis.fastlane` (long polls on lanes of their own), and redis-py is not
+even imported (it costs ~90 ms of start-up) unless something asks for :attr:`Transport.client`.
+On Redis Cluster, which needs slot routing and MOVED/ASK, everything goes through redis-py with
+hiredis. Whichever carried a command, this module decides what happens to it:
 
 * **TLS**: the URL's ``ssl_*`` options (:mod:`qworker_redis.connection`) configure redis-py,
   and the lanes use the context redis-py's own ``RedisSSLContext`` builds from the same options,
   so both verify the server the same way.
-* **Errors**: a lane's error reply becomes the redis-py exception redis-py would raise for it
-  (:func:`reply_error`); then, for both: refused credentials or permissions are
+* **Errors**: a lane's error reply and a redis-py exception both become the backend's own classes
+  (:mod:`qworker_redis.replies`); then refused credentials or permissions are
   :class:`~qworker.errors.BackendUnavailable` at once, a lost or silent connection is retried,
   and a script's error reply is :class:`~qworker.errors.BackendError`. Texts are redacted.
 * **NOSCRIPT** (a new or restarted server): the script is loaded and the call made again.
@@ -24,26 +25,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import RedisSSLContext
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import (
-    AuthenticationError,
-    AuthenticationWrongNumberOfArgsError,
-    BusyLoadingError,
-    NoPermissionError,
-    NoScriptError,
-    RedisClusterException,
-    RedisError,
-    ResponseError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from qworker.errors import BackendError, BackendUnavailable
 from qworker.redaction import redact_text
@@ -58,37 +42,48 @@ from qworker_redis.fastlane import (
     pack_command,
     pack_head,
 )
+from qworker_redis.replies import (
+    AccessRefused,
+    ErrorReply,
+    ScriptMissing,
+    ServerLoading,
+    from_redis_py,
+    from_reply,
+)
 from qworker_redis.scripts import Script
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 log = structlog.get_logger("qworker.redis")
 
-#: what a retry may cure: the connection, not the command
-RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
-#: what no retry cures: the server refuses these credentials or this user
-_FATAL = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
+#: what a retry may cure: the connection, not the command (ConnectionError is an OSError)
+RETRYABLE = (OSError, TimeoutError, ServerLoading)
 #: the back-off between reconnects: base and cap of :func:`qworker.retry.backoff_delay` (s)
 BACKOFF_BASE, BACKOFF_CAP = 0.05, 2.0
-_REPLY_ERRORS: tuple[tuple[str, type[RedisError]], ...] = (
-    ("NOSCRIPT", NoScriptError),
-    ("NOPERM", NoPermissionError),
-    ("WRONGPASS", AuthenticationError),
-    ("NOAUTH", AuthenticationError),
-    ("LOADING", BusyLoadingError),
-)
 _NOT_CONNECTED = "RedisBackend is not connected: use `async with backend:` or await connect()"
 
 
-def reply_error(reply: ReplyError) -> RedisError:
-    """The redis-py exception for an error reply a lane received (as redis-py maps them)."""
-    text = str(reply)
-    for prefix, kind in _REPLY_ERRORS:
-        if text.startswith(prefix):
-            return kind(text)
-    return ResponseError(text)
+def reply_error(exc: BaseException) -> BaseException:
+    """``exc`` in the backend's own terms (:mod:`qworker_redis.replies`): a lane's error reply
+    by its code, a redis-py exception by its class."""
+    if isinstance(exc, ReplyError):
+        return from_reply(str(exc))
+    return from_redis_py(exc)
 
 
 def make_client(settings: Settings) -> Redis | RedisCluster:
-    """A redis-py asyncio client (hiredis parser when installed), not yet connected."""
+    """A redis-py asyncio client (hiredis parser when installed), not yet connected.
+
+    redis-py is imported here, not at module level: a single node needs it only when something
+    asks for :attr:`Transport.client` (tests, tools), and importing it costs ~90 ms of start-up.
+    """
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     common: dict[str, Any] = {
         "username": settings.username,
         "password": settings.password,
@@ -121,6 +116,8 @@ def lane_endpoint(settings: Settings) -> Endpoint:
     """Where the lanes connect (single node): the same server, credentials and TLS as redis-py."""
     context = None
     if settings.tls:
+        from redis.asyncio.connection import RedisSSLContext  # the same verification as redis-py
+
         ssl = settings.ssl
         context = RedisSSLContext(
             keyfile=ssl.get("ssl_keyfile"),
@@ -147,8 +144,8 @@ class Transport:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cluster = settings.cluster
-        self._client: Redis | RedisCluster | None = None
-        self._lane: FastLane | None = None  #: single node: script calls, pipelined
+        self._client: Redis | RedisCluster | None = None  #: cluster: every command; else on demand
+        self._lane: FastLane | None = None  #: single node: every command but blocking ones
         self._wait_lanes: WaitLanes | None = None  #: single node: long polls
         self._outage_logged = False
 
@@ -157,10 +154,17 @@ class Transport:
         return self.settings.display_url
 
     @property
+    def connected(self) -> bool:
+        return self._client is not None or self._lane is not None
+
+    @property
     def client(self) -> Redis | RedisCluster:
-        """The redis-py client (raises when not connected)."""
-        if self._client is None:
+        """The redis-py client (raises when not connected). On a single node nothing in the
+        backend uses it: it is made on first use, for tests and tools that want redis-py's API."""
+        if not self.connected:
             raise BackendError(_NOT_CONNECTED)
+        if self._client is None:
+            self._client = make_client(self.settings)
         return self._client
 
     def safe(self, exc: BaseException) -> str:
@@ -168,14 +172,39 @@ class Transport:
         return redact_text(str(exc) or type(exc).__name__, (self.settings.password,))
 
     async def connect(self) -> None:
-        if self._client is not None:
+        if self.connected:
             return
+        if self.cluster:
+            await self._connect_cluster()
+        else:
+            await self._connect_lanes()
+        await self._check_server()
+
+    async def _connect_lanes(self) -> None:
+        """Single node: the shared lane connects (AUTH, SELECT) and answers a PING."""
         settings = self.settings
-        client = make_client(settings)
+        endpoint = lane_endpoint(settings)
+        lane = FastLane(endpoint)
         try:
             async with asyncio.timeout(settings.socket_connect_timeout + settings.socket_timeout):
-                if isinstance(client, RedisCluster):
-                    await client.initialize()
+                await lane.execute(pack_command([b"PING"]))
+        except (ReplyError, *RETRYABLE) as exc:
+            await lane.close()
+            error = reply_error(exc)
+            raise BackendUnavailable(
+                f"Cannot connect to Redis at {self.display_url}: {self.safe(error)}"
+            ) from None
+        self._lane = lane
+        self._wait_lanes = WaitLanes(endpoint)
+
+    async def _connect_cluster(self) -> None:
+        from redis.exceptions import RedisClusterException, RedisError
+
+        client = make_client(self.settings)
+        timeout = self.settings.socket_connect_timeout + self.settings.socket_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await client.initialize()  # type: ignore[union-attr]
                 await client.execute_command("PING")
         except (RedisError, RedisClusterException, *RETRYABLE) as exc:
             # RedisClusterException ("cannot be connected": no node answered, or every node
@@ -186,24 +215,19 @@ class Transport:
                 f"Cannot connect to Redis at {self.display_url}: {self.safe(exc)}"
             ) from None
         self._client = client
-        if not self.cluster:
-            endpoint = lane_endpoint(settings)
-            self._lane = FastLane(endpoint)
-            self._wait_lanes = WaitLanes(endpoint)
-        await self._check_server()
 
     async def _check_server(self) -> None:
         """Warn when the server may evict keys: eviction silently deletes queued messages."""
-        client = self.client
         try:
-            if isinstance(client, RedisCluster):
+            if self.cluster:
+                client: Any = self.client
                 replies = [
-                    await client.execute_command("CONFIG", "GET", "maxmemory-policy", target_nodes=node)
+                    await self._once("CONFIG", "GET", "maxmemory-policy", target_nodes=node)
                     for node in client.get_primaries()
                 ]
             else:
-                replies = [await client.execute_command("CONFIG", "GET", "maxmemory-policy")]
-        except RedisError as exc:  # CONFIG may be renamed or refused by an ACL: say so, carry on
+                replies = [await self._once("CONFIG", "GET", "maxmemory-policy")]
+        except ErrorReply as exc:  # CONFIG may be renamed or refused by an ACL: say so, carry on
             log.info("redis.config_unreadable", url=self.display_url, error=self.safe(exc))
             return
         for reply in replies:
@@ -215,6 +239,21 @@ class Transport:
                     policy=policy,
                     advice="set maxmemory-policy noeviction: with eviction Redis may delete queued messages",
                 )
+
+    async def _once(self, *args: Any, **kwargs: Any) -> Any:
+        """One command, not retried (errors as :mod:`qworker_redis.replies` says)."""
+        try:
+            if self.cluster:
+                return await self.client.execute_command(*args, **kwargs)
+            lane = self._lane
+            if lane is None:
+                raise BackendError(_NOT_CONNECTED)
+            return await lane.execute(pack_args(b"", 0, args))
+        except Exception as exc:
+            error = reply_error(exc)
+            if error is exc:
+                raise
+            raise error from None
 
     async def close(self) -> None:
         lane, self._lane = self._lane, None
@@ -230,22 +269,33 @@ class Transport:
     # -- commands -------------------------------------------------------------------------------
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:
-        """One command through redis-py, retried as :meth:`retrying` says."""
-        client = self.client
-        return await self.retrying(lambda: client.execute_command(*args, **kwargs))
+        """One command, retried as :meth:`retrying` says: on the shared lane on a single node
+        (replies as Redis sends them: bytes, integers, lists), through redis-py on a cluster
+        (``kwargs`` are redis-py's, e.g. ``target_nodes``)."""
+        if self.cluster:
+            client = self.client
+            return await self.retrying(lambda: client.execute_command(*args, **kwargs))
+        lane = self._lane
+        if lane is None:
+            raise BackendError(_NOT_CONNECTED)
+        if kwargs:
+            raise TypeError(f"single-node commands take no options: {sorted(kwargs)}")
+        payload = pack_args(b"", 0, args)
+        return await self.retrying(lambda: lane.execute(payload))
 
     async def retrying(self, operation: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``operation`` (one round trip to Redis), reconnecting with capped, jittered
         exponential back-off for up to ``retry_timeout`` seconds; then BackendUnavailable.
-        Every round trip of the backend goes through here (tests pause calls here too)."""
+        Every round trip of the backend goes through here (tests pause calls here too).
+        Errors leave as :mod:`qworker_redis.replies` says (an error reply as ErrorReply)."""
         deadline = 0.0
         attempt = 0
         while True:
             try:
                 result = await operation()
             except Exception as exc:
-                error = reply_error(exc) if isinstance(exc, ReplyError) else exc
-                if isinstance(error, _FATAL):
+                error = reply_error(exc)
+                if isinstance(error, AccessRefused):
                     raise BackendUnavailable(
                         f"Redis at {self.display_url} refused us: {self.safe(error)}"
                     ) from None
@@ -282,7 +332,7 @@ class Transport:
             if self.cluster:  # redis-py routes by the keys' slot and follows MOVED/ASK
                 try:
                     return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
-                except NoScriptError:  # EVAL caches it on that node too
+                except ScriptMissing:  # EVAL caches it on that node too
                     return await self.call("EVAL", script.source, len(keys), *keys, *args)
             lane = self._lane
             if lane is None:
@@ -292,10 +342,10 @@ class Transport:
             payload = pack_args(head, 3 + len(keys), args)
             try:
                 return await self.retrying(lambda: lane.execute(payload))
-            except NoScriptError:
+            except ScriptMissing:
                 await self.call("SCRIPT", "LOAD", script.source)
                 return await self.retrying(lambda: lane.execute(payload))
-        except ResponseError as exc:
+        except ErrorReply as exc:
             raise BackendError(f"Redis script {script.name} failed: {self.safe(exc)}") from None
 
     # -- long polls -----------------------------------------------------------------------------
@@ -311,7 +361,9 @@ class Transport:
         end the wait early; the next script call reports a lasting outage."""
         try:
             await self.client.execute_command("BLPOP", notify, f"{self.wait_timeout(timeout):.3f}")
-        except RETRYABLE:
+        except Exception as exc:  # redis-py's: a lost connection ends the wait early
+            if not isinstance(reply_error(exc), RETRYABLE):
+                raise
             await asyncio.sleep(min(timeout, 0.1))
 
     async def wait_then_eval(
