@@ -153,22 +153,26 @@ def discover(directory: Path) -> Path | None:
     return None
 
 
-def load_config_file(path: str | Path) -> ConfigFile:
-    """Read and check a config file. ``pyproject.toml`` is read from its ``[tool.qworker]`` table.
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # here: most runs have no config file to read (start-up time)
 
-    Paths in the file (``app_dir``, ``template``) are relative to the file's directory.
-    """
-    import tomllib  # here: most runs have no config file to parse (start-up time)
-
-    path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigFileError(f"config file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigFileError(f"cannot read config file {str(path)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config_file(path: str | Path) -> ConfigFile:
+    """Read and check a config file. ``pyproject.toml`` is read from its ``[tool.qworker]`` table.
+
+    Paths in the file (``app_dir``, ``template``) are relative to the file's directory.
+    """
+    path = Path(path)
+    data = _read_toml(path)
     label = str(path)
     if path.name == PYPROJECT:
         tool = data.get("tool")
