@@ -35,6 +35,8 @@ from qworker.backend import Backend, QueueSpec, SendEntry
 from qworker.registry import open_backend
 
 BODY = '{"id":12345,"kind":"order.created","payload":"' + "x" * 48 + '"}'  # ~100 bytes
+LPUSH = "LPUSH round trip, same client and connection (Redis)"
+SEND_TARGET = 1.5  #: issue #17: a send costs at most 1.5x an LPUSH round trip
 DICT_BODY = {"id": 12345, "kind": "order.created", "payload": "x" * 48}
 
 
@@ -46,6 +48,15 @@ async def _raw_sequential(backend: Backend, queue: str, n: int) -> None:
 async def _client_sequential(client: qworker.AsyncClient, queue: str, n: int, body: Any = BODY) -> None:
     for _ in range(n):
         await client.send(queue, body)
+
+
+async def _lpush_sequential(client: qworker.AsyncClient, n: int) -> None:
+    """LPUSH round trips through the client's own Redis connection (lane, retry policy)."""
+    transport = client.backend._transport  # type: ignore[attr-defined]
+    key = f"qworker:bench-lpush:{uuid.uuid4().hex[:8]}"
+    for _ in range(n):
+        await transport.call("LPUSH", key, BODY)
+    await transport.call("DEL", key)
 
 
 async def _concurrently(send: Callable[[], Awaitable[Any]], n: int, senders: int) -> None:
@@ -105,6 +116,8 @@ async def measure(url: str, n: int, senders: int, repeat: int) -> dict[str, floa
                         await _timed(_client_sequential(single, queue, n)),
                         n,
                     )
+                    if url.startswith("redis"):  # issue #17: a send against the bare round trip
+                        keep(LPUSH, await _timed(_lpush_sequential(single, n)), n)
                     keep(
                         "AsyncClient.send, dict body",
                         await _timed(_client_sequential(coalesced, queue, n, DICT_BODY)),
@@ -152,13 +165,14 @@ def tracing_cost() -> float:
 
 
 def table(results: dict[str, dict[str, float]]) -> str:
-    names = list(next(iter(results.values())))
+    names = list(dict.fromkeys(name for figures in results.values() for name in figures))
     lines = ["| how | " + " | ".join(f"{b} µs/msg | {b} msg/s" for b in results) + " |"]
     lines.append("|---|" + "---:|---:|" * len(results))
     for name in names:
         cells = []
         for figures in results.values():
-            cells += [f"{figures[name] * 1e6:.1f}", f"{1 / figures[name]:,.0f}"]
+            seconds = figures.get(name)
+            cells += ["–", "–"] if seconds is None else [f"{seconds * 1e6:.1f}", f"{1 / seconds:,.0f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -189,12 +203,23 @@ def main() -> None:
     finally:
         server.cleanup()
     per_batch = tracing_cost()
+    redis = results["Redis"]
+    send_rows = ("AsyncClient.send", "AsyncClient.send, coalesce=False", "raw backend.send, 1 entry")
+    send_vs_lpush = "\n".join(
+        f"| {name} | {redis[name] * 1e6:.1f} µs | {redis[name] / redis[LPUSH]:.2f}× "
+        f"| {'yes' if redis[name] / redis[LPUSH] <= SEND_TARGET else '**no**'} |"
+        for name in send_rows
+    )
     header_cost = min(timeit.repeat(tracing.new_trace_header, number=100_000, repeat=5)) / 100_000
     body = (
         "## The Python client (`qworker.Client`, `qworker.AsyncClient`) against a raw `backend.send`\n\n"
         f"One message per call, ~100-byte body; sequential runs of {args.n} messages, concurrent runs of "
         f"{args.n * 4}; best of {args.repeat} interleaved runs.\n\n"
         + table(results)
+        + f"\n\nOne send against one LPUSH round trip through the same client (Redis, the same "
+        f"run; LPUSH: {redis[LPUSH] * 1e6:.1f} µs), issue #17's target ≤ {SEND_TARGET}×:\n\n"
+        "| send | µs/msg | × LPUSH | met |\n| --- | ---: | ---: | :-: |\n"
+        + send_vs_lpush
         + f"\n\nPer-batch cost of tracing with OpenTelemetry off (a context variable set and reset, "
         f"the invocation's X-Ray header made only if read; making one costs {header_cost * 1e6:.2f} µs): "
         f"{per_batch * 1e6:.2f} µs.\n"
