@@ -21,8 +21,10 @@
 ]]
 --- @include base
 
-local M = load_meta(Q, ARGV[1])
-if not M then return {E_NO_QUEUE} end
+-- the two attributes a delete needs (load_meta's incarnation check, without the rest)
+local meta = redis.call('HMGET', Q.meta, 'inc', 'fifo')
+if not meta[1] or meta[1] ~= ARGV[1] then return {E_NO_QUEUE} end
+local M = {inc = meta[1], fifo = meta[2] == '1'}  -- all remove_message reads
 local out = {1}
 local ids, toks = {}, {}
 local n = 0
@@ -56,32 +58,43 @@ end
 
 -- standard queues, the hot path: a handle's message was received, so it has a state whose
 -- first 16 characters are its current token
-local sts = multi_get('HMGET', Q.msgs, skeys(ids))
-local del = {}
-for k, id in ipairs(ids) do
+local fields = skeys(ids)
+local sts = n <= CHUNK and redis.call('HMGET', Q.msgs, unpack(fields)) or multi_get('HMGET', Q.msgs, fields)
+local del, hdel = {}, {}  -- the ids to delete; their envelope and state fields
+local nd = 0
+for k = 1, n do
   local raw = sts[k]
   if raw then
     if string.sub(raw, 1, 16) == toks[k] then
-      del[#del + 1] = id
+      nd = nd + 1
+      del[nd] = ids[k]
+      hdel[2 * nd - 1] = ids[k]
+      hdel[2 * nd] = fields[k]
     else
       out[#out + 1] = k
       out[#out + 1] = 2
     end
   end
 end
-if #del > 0 then
+if nd > 0 then
   local removed = 0
-  local i = 1
-  while i <= #del do
-    local j = math.min(i + CHUNK - 1, #del)
-    removed = removed + redis.call('ZREM', Q.inflight, unpack(del, i, j))
-    i = j + 1
+  if nd <= CHUNK then
+    removed = redis.call('ZREM', Q.inflight, unpack(del))
+    redis.call('HDEL', Q.msgs, unpack(hdel))
+    redis.call('ZREM', Q.expiry, unpack(del))
+  else
+    local i = 1
+    while i <= nd do
+      local j = math.min(i + CHUNK - 1, nd)
+      removed = removed + redis.call('ZREM', Q.inflight, unpack(del, i, j))
+      i = j + 1
+    end
+    bulk('HDEL', Q.msgs, hdel)
+    bulk('ZREM', Q.expiry, del)
   end
-  bulk('HDEL', Q.msgs, with_skeys(del))
   if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
-  bulk('ZREM', Q.expiry, del)
   -- a message no longer in flight had been moved back to the ready list: its id stays there as
   -- a ghost the next receive drops (counted, so counts stay right; no list scan)
-  if removed < #del then redis.call('HINCRBY', Q.meta, 'ghosts', #del - removed) end
+  if removed < nd then redis.call('HINCRBY', Q.meta, 'ghosts', nd - removed) end
 end
 return out
