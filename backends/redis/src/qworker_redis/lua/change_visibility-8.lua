@@ -52,6 +52,7 @@ for i = 3, #ARGV, 2 do
       end
     else
       redis.call('ZADD', Q.inflight, now + ms, id)
+      due_at(Q, M, now + ms)
     end
   end
   if code > 0 then

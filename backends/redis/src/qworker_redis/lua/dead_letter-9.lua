@@ -43,6 +43,7 @@ for i = 0, n - 1 do
     if err ~= '' then redis.call('HSET', Q.errors, id, err) end
     local dexp = M.fifo and (now + M.ret) or (sent + M.ret)
     redis.call('ZADD', Q.expiry, dexp - M.shift, id)
+    due_at(Q, M, dexp)
     if M.fifo then
       redis.call('ZADD', Q.gmsgs, 0, gmember(g, arrival, id))
       touched[g] = true

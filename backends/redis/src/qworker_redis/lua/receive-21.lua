@@ -34,7 +34,8 @@
           a poison message is leased to the client (in flight for LEASE_MS, not counted) and
           returned with its receive count negated, and the client copies it into the DLQ then
           deletes it here (dead_letter-9.lua; at-least-once); 'x' the DLQ is gone: deliver.
-  Steps: expire (retention), promote due delayed and expired in-flight ids, then pop. A message
+  Steps: expire (retention), promote due delayed and expired in-flight ids (these sweeps only
+  once the clock reaches the queue's 'wake', base.lua), then pop. A message
   already received maxReceiveCount times goes to the DLQ instead (ESM-DLQ-2); a message whose
   state or envelope is unreadable or too large goes to quarantine (T16).
   Returns {1, next_wake_ms, id, envelope, count, first_ms, src, ...}; next_wake_ms (only when
@@ -59,6 +60,7 @@ local dlq_mode = ARGV[8] or 'a'
 local redrives = counting and M.maxrc > 0 and M.dlq ~= ''
 if redrives and (dlq_mode == 'a' or dlq_mode == '') then
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
+  if DM and D.meta == Q.meta then DM = M end  -- its own DLQ: one table, one 'wake'
 end
 local remote = redrives and dlq_mode == 'r'
 local LEASE_MS = 30000          -- how long the client has to move a leased poison message
@@ -80,6 +82,7 @@ local function dead_letter(id, st)
   -- standard DLQs keep the original enqueue time, FIFO DLQs reset it (ESM-DLQ-4)
   local dexp = DM.fifo and (now + DM.ret) or (exp - M.ret + DM.ret)
   redis.call('ZADD', D.expiry, dexp - DM.shift, id)
+  due_at(D, DM, dexp)
   if DM.fifo then
     redis.call('ZADD', D.gmsgs, 0, gmember(st.group, arrival, id))
     refresh_group(D, st.group)
@@ -89,7 +92,8 @@ local function dead_letter(id, st)
   signal(D)
 end
 
-expire(Q, M, now)
+local sweep = now >= M.wake  -- something may be due: retention, delays, visibility timeouts
+if sweep then expire(Q, M, now) end
 
 local out = {1, -1}
 local sargs, zargs = {}, {}
@@ -169,15 +173,17 @@ end
 
 if not M.fifo then
   -- promote: due delayed messages and expired in-flight ones become visible
-  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
-  if #due > 0 then
-    bulk('ZREM', Q.delayed, due)
-    bulk('RPUSH', Q.ready, due)
-  end
-  local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
-  if #back > 0 then
-    bulk('ZREM', Q.inflight, back)
-    bulk('RPUSH', Q.ready, stated(back))
+  if sweep then
+    local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
+    if #due > 0 then
+      bulk('ZREM', Q.delayed, due)
+      bulk('RPUSH', Q.ready, due)
+    end
+    local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
+    if #back > 0 then
+      bulk('ZREM', Q.inflight, back)
+      bulk('RPUSH', Q.ready, stated(back))
+    end
   end
   while got < max do
     local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
@@ -201,13 +207,32 @@ if not M.fifo then
     local ghosts = 0
     for i = 1, n do
       local env, raw = vals[i], at[i] and vals[at[i]]
-      if raw or env then take(ids[i], raw, env) else ghosts = ghosts + 1 end
+      if not raw and env and #env <= MAX_ENVELOPE then
+        -- a first receive (the common case), as take() would do it
+        local id = ids[i]
+        out[no + 1] = id
+        out[no + 2] = env
+        out[no + 3] = fresh_count
+        out[no + 4] = fresh_first
+        out[no + 5] = ''
+        no = no + 5
+        sargs[ns + 1] = '~' .. id
+        sargs[ns + 2] = fresh_state
+        zargs[ns + 1] = deadline
+        zargs[ns + 2] = id
+        ns = ns + 2
+        got = got + 1
+      elseif raw or env then
+        take(ids[i], raw, env)
+      else
+        ghosts = ghosts + 1
+      end
     end
     if ghosts > 0 then redis.call('HINCRBY', Q.meta, 'ghosts', -ghosts) end
   end
 else
   local touched = {}
-  local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
+  local back = sweep and redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT) or {}
   if #back > 0 then
     bulk('ZREM', Q.inflight, back)
     local sts = multi_get('HMGET', Q.msgs, skeys(back))
@@ -219,7 +244,7 @@ else
       end
     end
   end
-  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
+  local due = sweep and redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT) or {}
   if #due > 0 then
     bulk('ZREM', Q.delayed, due)
     for _, member in ipairs(due) do
@@ -274,6 +299,11 @@ end
 if ns > 0 then
   bulk('HSET', Q.msgs, sargs)
   bulk('ZADD', Q.inflight, zargs)
+end
+if sweep then
+  reset_wake(Q, M, now)  -- after the ZADD: it sees the visibility deadlines set just now
+elseif ns > 0 then
+  due_at(Q, M, now + math.min(vt, LEASE_MS))  -- the visibility deadlines set just now
 end
 if got > 0 then
   -- more left for other waiting receivers: pass the wake-up on

@@ -58,6 +58,7 @@ for i = 0, tonumber(ARGV[5]) - 1 do
   end
   if ok then
     redis.call('ZADD', Q.expiry, now + M.ret - M.shift, id)
+    due_at(Q, M, now + M.ret)
     if M.fifo then
       local arrival = string.format('%020d', redis.call('HINCRBY', Q.meta, 'seq', 1))
       redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '||' .. g)

@@ -50,6 +50,7 @@ for i = 0, tonumber(ARGV[5]) - 1 do
   if code == 1 then
     if here then unquarantine(S, id) end
     redis.call('ZADD', Q.expiry, now + M.ret, id)
+    due_at(Q, M, now + M.ret + M.shift)
     if M.fifo then
       local arrival = string.format('%020d', redis.call('HINCRBY', Q.meta, 'seq', 1))
       redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '|' .. src .. '|' .. g)

@@ -22,6 +22,11 @@
   scripts whose caller relies on its cached spec compare the revision it passes and answer
   {E_STALE_SPEC, rev, spec} when it is behind. A message's retention ends at its expiry score
   plus 'xshift' (absent = 0), which a retention change moves for every queued message at once.
+  Receive sweeps (retention, due delayed messages, expired visibility timeouts) only once the
+  clock reaches the meta field 'wake' (absent = 0: sweep now): a lower bound on the time any
+  entry of the delayed, in-flight or expiry sets falls due, so a receive with nothing due pays
+  for no sweep. Every script that adds such an entry keeps the bound (due_at); the sweep sets it
+  again to the earliest entry, at most WAKE_MAX_MS ahead.
 ]]
 local E_NO_QUEUE = -1
 local E_STALE_SPEC = -3         -- the caller's cached spec is an older revision
@@ -31,6 +36,7 @@ local MAX_VIS_MS = 43200000     -- 12 hours (SQS-V-2)
 local MAX_ENVELOPE = 1114112    -- 1 MiB message + 64 KiB of envelope; larger is quarantined
 local DEDUP_MS = 300000         -- 5 minutes (SQS-F-3)
 local STATED = 42               -- '*': a ready-list element whose message has a state entry
+local WAKE_MAX_MS = 1000        -- a receive sweeps at least this often while it is called
 
 -- the field of a message's state in the msgs hash
 local function sk(id) return '~' .. id end
@@ -70,13 +76,36 @@ end
 -- The queue's attributes, or nil when it does not exist or is another incarnation. Keys: meta.
 local function load_meta(Q, inc)
   local m = redis.call('HMGET', Q.meta, 'inc', 'vt', 'ret', 'delay', 'maxrc', 'dlq', 'fifo', 'scope', 'name',
-    'rev', 'xshift')
+    'rev', 'xshift', 'wake')
   if not m[1] or (inc ~= nil and m[1] ~= inc) then return nil end
   return {
     inc = m[1], vt = tonumber(m[2]), ret = tonumber(m[3]), delay = tonumber(m[4]),
     maxrc = tonumber(m[5]), dlq = m[6], fifo = m[7] == '1', scope = m[8], name = m[9],
-    rev = m[10] or '0', shift = tonumber(m[11] or '0'),
+    rev = m[10] or '0', shift = tonumber(m[11] or '0'), wake = tonumber(m[12] or '0'),
   }
+end
+
+-- An entry of Q's delayed, in-flight or expiry set falls due at time t (ms; an expiry entry at
+-- its score + M.shift): keep the queue's 'wake' at or before it. Keys: meta.
+local function due_at(Q, M, t)
+  if t < M.wake then
+    M.wake = t
+    redis.call('HSET', Q.meta, 'wake', string.format('%d', t))
+  end
+end
+
+-- After a sweep: 'wake' = when the earliest remaining entry falls due, at most WAKE_MAX_MS
+-- ahead of now. Keys: meta, delayed, inflight, expiry.
+local function reset_wake(Q, M, now)
+  local t = now + WAKE_MAX_MS
+  local d = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
+  if d[2] and tonumber(d[2]) < t then t = tonumber(d[2]) end
+  local f = redis.call('ZRANGE', Q.inflight, 0, 0, 'WITHSCORES')
+  if f[2] and tonumber(f[2]) < t then t = tonumber(f[2]) end
+  local e = redis.call('ZRANGE', Q.expiry, 0, 0, 'WITHSCORES')
+  if e[2] and tonumber(e[2]) + M.shift < t then t = tonumber(e[2]) + M.shift end
+  M.wake = t
+  redis.call('HSET', Q.meta, 'wake', string.format('%d', t))
 end
 
 -- The reply for a caller whose spec revision `rev` is not the queue's (nil when it is, or when
