@@ -16,6 +16,7 @@
   Returns {1, index, code, ...} for failed entries: 1 ReceiptHandleIsInvalid,
   3 MessageNotInflight, 4 invalid timeout, 5 beyond 12 hours; or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

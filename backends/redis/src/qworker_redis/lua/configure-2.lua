@@ -13,6 +13,7 @@
   The sweep bound 'wake' goes (receives sweep again). Long-polling receivers are woken (a shorter delay or retention may change what they see).
   Returns {1, revision}, or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -21,6 +21,7 @@
   retention, a FIFO DLQ restarts it (ESM-DLQ-4), as the atomic move in receive-21.lua does.
   Returns {1}, or {-1} when the DLQ is gone.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

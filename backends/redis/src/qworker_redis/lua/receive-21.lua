@@ -43,7 +43,7 @@
   -1 if never. A leased poison message (mode 'r') is id, envelope, -count, first_ms, its last
   error. {-1} when the queue does not exist.
 ]]
---- @include base
+--- @include core
 
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
@@ -55,15 +55,95 @@ local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
 local deadline = fmt_int(now + vt)  -- a string: Redis parses it faster than a Lua number
 local token = ARGV[5]
 local counting = ARGV[6] == 'r'
-local DM = nil  -- the dead-letter queue's attributes, read only when the move is atomic
 local dlq_mode = ARGV[8] or 'a'
+local LEASE_MS = 30000          -- how long the client has to move a leased poison message
+local sweep = now >= M.wake  -- something may be due: retention, delays, visibility timeouts
+
+local out = {1, -1}
+local sargs, zargs = {}, {}
+local got, no, ns = 0, 2, 0  -- messages taken; lengths of out and sargs (zargs has ns too)
+
+local nows = fmt_int(now)
+-- a standard message's first receive: one precomputed state string, no parsing
+local fresh_count = counting and 1 or 0
+local fresh_first = counting and nows or ''
+local fresh_state = token .. '|' .. fresh_count .. '|' .. fresh_first .. '|' .. nows .. '|||'
+
+-- The common case, before base's helpers are made (each is a closure made per call): a
+-- standard queue with nothing due. First receives are taken here; the ids that need take()
+-- (a state to read, a missing or oversize envelope) are set apart in rid/rraw/renv (1..nr).
+-- Done here when all of it was first receives, else the general path below goes on.
+local rid, rraw, renv = {}, {}, {}
+local nr = 0
+local dry = false  -- the ready list ran out
+if not M.fifo and not sweep then
+  local ghosts = 0
+  while got + nr < max do
+    local ids = redis.call('LPOP', Q.ready, math.min(max - got - nr, CHUNK))
+    if not ids then
+      dry = true
+      break
+    end
+    -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
+    local n = #ids
+    local fields, at = {}, {}
+    local nf = n
+    for i = 1, n do
+      local id = ids[i]
+      if string.byte(id, 1) == STATED then
+        id = string.sub(id, 2)
+        ids[i] = id
+        nf = nf + 1
+        fields[nf] = '~' .. id
+        at[i] = nf
+      end
+      fields[i] = id
+    end
+    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
+    for i = 1, n do
+      local env, raw = vals[i], at[i] and vals[at[i]]
+      if not raw and env and #env <= MAX_ENVELOPE then
+        local id = ids[i]
+        out[no + 1] = id
+        out[no + 2] = env
+        out[no + 3] = fresh_count
+        out[no + 4] = fresh_first
+        out[no + 5] = ''
+        no = no + 5
+        sargs[ns + 1] = '~' .. id
+        sargs[ns + 2] = fresh_state
+        zargs[ns + 1] = deadline
+        zargs[ns + 2] = id
+        ns = ns + 2
+        got = got + 1
+      elseif raw or env then
+        nr = nr + 1
+        rid[nr], rraw[nr], renv[nr] = ids[i], raw, env
+      else
+        ghosts = ghosts + 1
+      end
+    end
+  end
+  if ghosts > 0 then redis.call('HINCRBY', Q.meta, 'ghosts', -ghosts) end
+  if nr == 0 and got > 0 then
+    bulk('HSET', Q.msgs, sargs)
+    bulk('ZADD', Q.inflight, zargs)
+    due_at(Q, M, now + vt)  -- the visibility deadlines set just now
+    -- more left for other waiting receivers: pass the wake-up on
+    if got == max and redis.call('LLEN', Q.ready) > 0 then signal(Q) end
+    return out
+  end
+end
+
+--- @include base
+
+local DM = nil  -- the dead-letter queue's attributes, read only when the move is atomic
 local redrives = counting and M.maxrc > 0 and M.dlq ~= ''
 if redrives and (dlq_mode == 'a' or dlq_mode == '') then
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
   if DM and D.meta == Q.meta then DM = M end  -- its own DLQ: one table, one 'wake'
 end
 local remote = redrives and dlq_mode == 'r'
-local LEASE_MS = 30000          -- how long the client has to move a leased poison message
 local LEASED = 'leased'
 
 -- ESM-DLQ-2/4/5: move to the dead-letter queue, keeping id, envelope, count, first receive.
@@ -92,18 +172,7 @@ local function dead_letter(id, st)
   signal(D)
 end
 
-local sweep = now >= M.wake  -- something may be due: retention, delays, visibility timeouts
 if sweep then expire(Q, M, now) end
-
-local out = {1, -1}
-local sargs, zargs = {}, {}
-local got, no, ns = 0, 2, 0  -- messages taken; lengths of out and sargs (zargs has ns too)
-
-local nows = fmt_int(now)
--- a standard message's first receive: one precomputed state string, no parsing
-local fresh_count = counting and 1 or 0
-local fresh_first = counting and nows or ''
-local fresh_state = token .. '|' .. fresh_count .. '|' .. fresh_first .. '|' .. nows .. '|||'
 
 -- decide one candidate; returns true when it is delivered, LEASED when it is leased to the
 -- client for a move to a dead-letter queue in another hash slot
@@ -185,7 +254,8 @@ if not M.fifo then
       bulk('RPUSH', Q.ready, stated(back))
     end
   end
-  while got < max do
+  for i = 1, nr do take(rid[i], rraw[i], renv[i]) end  -- set apart by the common case
+  while got < max and not dry do
     local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
     if not ids then break end
     -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
@@ -207,26 +277,7 @@ if not M.fifo then
     local ghosts = 0
     for i = 1, n do
       local env, raw = vals[i], at[i] and vals[at[i]]
-      if not raw and env and #env <= MAX_ENVELOPE then
-        -- a first receive (the common case), as take() would do it
-        local id = ids[i]
-        out[no + 1] = id
-        out[no + 2] = env
-        out[no + 3] = fresh_count
-        out[no + 4] = fresh_first
-        out[no + 5] = ''
-        no = no + 5
-        sargs[ns + 1] = '~' .. id
-        sargs[ns + 2] = fresh_state
-        zargs[ns + 1] = deadline
-        zargs[ns + 2] = id
-        ns = ns + 2
-        got = got + 1
-      elseif raw or env then
-        take(ids[i], raw, env)
-      else
-        ghosts = ghosts + 1
-      end
+      if raw or env then take(ids[i], raw, env) else ghosts = ghosts + 1 end
     end
     if ghosts > 0 then redis.call('HINCRBY', Q.meta, 'ghosts', -ghosts) end
   end

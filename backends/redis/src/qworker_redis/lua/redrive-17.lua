@@ -27,6 +27,7 @@
   A message whose token is no longer current (its lease was lost) is skipped.
   Returns {1, new id or '', ...}; {-1} destination gone; {-2} DLQ gone.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -24,6 +24,7 @@
   Returns {1, code per message}: 1 restored, 0 no longer in the quarantine, 2 the destination
   already holds a message of that id; {-1} destination gone; {-2} quarantine owner gone.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -23,6 +23,7 @@
   Returns {1, id, sequence, id, sequence, ...} ('' sequence on standard queues), {-1}, or
   {-3, revision, spec} (nothing sent) when the attributes changed since the client validated.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
