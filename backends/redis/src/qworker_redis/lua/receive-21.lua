@@ -129,8 +129,12 @@ if not M.fifo and not sweep then
     bulk('HSET', Q.msgs, sargs)
     bulk('ZADD', Q.inflight, zargs)
     due_at(Q, M, now + vt)  -- the visibility deadlines set just now
-    -- more left for other waiting receivers: pass the wake-up on
-    if got == max and redis.call('LLEN', Q.ready) > 0 then signal(Q) end
+    -- more left for other waiting receivers: pass the wake-up on (signal(Q), but no look at
+    -- the ready list while a wake-up is pending anyway)
+    if got == max and redis.call('LLEN', Q.notify) == 0 and redis.call('LLEN', Q.ready) > 0 then
+      redis.call('RPUSH', Q.notify, '1')
+      redis.call('PEXPIRE', Q.notify, 60000)
+    end
     return out
   end
 end
@@ -357,8 +361,9 @@ elseif ns > 0 then
   due_at(Q, M, now + math.min(vt, LEASE_MS))  -- the visibility deadlines set just now
 end
 if got > 0 then
-  -- more left for other waiting receivers: pass the wake-up on
-  if got == max then
+  -- more left for other waiting receivers: pass the wake-up on (signal(Q), but no look at
+  -- what is left while a wake-up is pending anyway)
+  if got == max and redis.call('LLEN', Q.notify) == 0 then
     if (M.fifo and redis.call('ZCARD', Q.groups) > 0) or (not M.fifo and redis.call('LLEN', Q.ready) > 0) then
       signal(Q)
     end
