@@ -99,6 +99,7 @@ redis.call('HDEL', KEYS[2], unpack(h))
 return n
 """
 BATCHES = (1, 10, 100)
+SKELETON = "+ receive state and fenced delete"  #: the anatomy row qworker's scripts are held to
 CONCURRENCY = 8
 REPEATS = 3
 
@@ -567,13 +568,7 @@ async def main(quick: bool) -> str:
         "incarnation check, Redis's clock, retention, delays and visibility returns, and per "
         "message the DLQ check, ghosts and quarantine.",
         "",
-        "| Redis µs per message | batch 10 | batch 100 |",
-        "|---|---:|---:|",
-        *[
-            f"| {label} | {anatomy[10][label]:.2f} ({anatomy[10][label] / anatomy[10]['minimal']:.1f}x) "
-            f"| {anatomy[100][label]:.2f} ({anatomy[100][label] / anatomy[100]['minimal']:.1f}x) |"
-            for label in anatomy[10]
-        ],
+        *anatomy_table(anatomy),
         "",
         "redis-benchmark against the same server (requests/s):",
         "",
@@ -581,6 +576,39 @@ async def main(quick: bool) -> str:
         "|---|---:|---:|",
         *[f"| {test} | {pipeline} | {float(rps):,.0f} |" for test, pipeline, rps in bench_rows],
     ]
+    return "\n".join(lines)
+
+
+def anatomy_table(anatomy: dict[int, dict[str, float]]) -> list[str]:
+    """The anatomy rows: µs per message at batch 10 and 100, and each as a multiple of the minimal pair."""
+    return [
+        "| Redis µs per message | batch 10 | batch 100 |",
+        "|---|---:|---:|",
+        *[
+            f"| {label} | {anatomy[10][label]:.2f} ({anatomy[10][label] / anatomy[10]['minimal']:.1f}x) "
+            f"| {anatomy[100][label]:.2f} ({anatomy[100][label] / anatomy[100]['minimal']:.1f}x) |"
+            for label in anatomy[10]
+        ],
+    ]
+
+
+async def anatomy_main(runs: int) -> str:
+    """Only the anatomy, ``runs`` times on one server; each run's table, and qworker's scripts
+    as a multiple of the skeleton ("+ receive state and fenced delete") of the same run."""
+    server = RedisServer("--appendonly", "no", "--maxmemory-policy", "noeviction").start()
+    lines: list[str] = []
+    try:
+        async with RedisBackend(server.url) as backend:
+            bench = Bench(backend, quick=False)
+            for run in range(1, runs + 1):
+                anatomy = {batch: await bench.anatomy(batch) for batch in (10, 100)}
+                ours = {b: anatomy[b]["qworker's scripts"] / anatomy[b][SKELETON] for b in (10, 100)}
+                title = f"run {run}: qworker / skeleton: {ours[10]:.2f}x at batch 10, {ours[100]:.2f}x at 100"
+                table = [title, "", *anatomy_table(anatomy), ""]
+                print("\n".join(table), file=sys.stderr)
+                lines += table
+    finally:
+        server.cleanup()
     return "\n".join(lines)
 
 
@@ -606,7 +634,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--transport-only", action="store_true", help="only the lanes / redis-py comparison")
+    parser.add_argument(
+        "--anatomy-only",
+        type=int,
+        nargs="?",
+        const=3,
+        metavar="RUNS",
+        help="only the anatomy (Redis µs per message), RUNS times (3), printed; RESULTS.md untouched",
+    )
     options = parser.parse_args()
+    if options.anatomy_only:
+        print(_run(anatomy_main(options.anatomy_only)))
+        sys.exit(0)
     flags = (" --quick" if options.quick else "") + (" --transport-only" if options.transport_only else "")
     command = "python -m benchmarks.bench_redis" + flags
     if not options.transport_only:

@@ -30,9 +30,11 @@ receive script can move poison messages atomically, and redrive can move them ba
                                          quarantined messages); after a SetQueueAttributes
                                          ``rev`` and ``spec`` (below), ``xshift``; ``purged``
                                          (ms of the last PurgeQueue); ``tag:KEY`` -> value for
-                                         each tag; ``created``, ``modified`` (s); on Redis
-                                         Cluster, ``dropped``: a deleted incarnation's
-                                         tombstone
+                                         each tag; ``created``, ``modified`` (s); ``wake``
+                                         (ms: receives sweep retention, delays and visibility
+                                         timeouts only from then on, lua/includes/base.lua);
+                                         on Redis Cluster, ``dropped``: a deleted
+                                         incarnation's tombstone
 ``PREFIX:{T}:Q:ready``             LIST  standard queues: ids of visible messages, oldest first;
                                          ``*id`` for a message received before (it has a
                                          state), so a first receive reads no state.

@@ -16,6 +16,7 @@
   Returns {1, index, code, ...} for failed entries: 1 ReceiptHandleIsInvalid,
   3 MessageNotInflight, 4 invalid timeout, 5 beyond 12 hours; or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
@@ -52,6 +53,7 @@ for i = 3, #ARGV, 2 do
       end
     else
       redis.call('ZADD', Q.inflight, now + ms, id)
+      due_at(Q, M, now + ms)
     end
   end
   if code > 0 then

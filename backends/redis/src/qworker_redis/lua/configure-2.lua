@@ -10,9 +10,10 @@
   sends, to pick the DLQ's keys) is told by its next send or receive (E_STALE_SPEC) and reloads.
   A retention change moves 'xshift' by the difference: every queued message's retention ends
   at its enqueue time plus the new period (SQS: "will impact existing messages in the queue").
-  Long-polling receivers are woken (a shorter delay or retention may change what they see).
+  The sweep bound 'wake' goes (receives sweep again). Long-polling receivers are woken (a shorter delay or retention may change what they see).
   Returns {1, revision}, or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
@@ -25,6 +26,7 @@ end
 redis.call('HSET', Q.meta, unpack(ARGV, 4))
 redis.call('HSET', Q.meta, 'spec', ARGV[3], 'modified', math.floor(now / 1000),
   'xshift', fmt_int(M.shift + ret - M.ret))
+redis.call('HDEL', Q.meta, 'wake')  -- retention moved every expiry: the next receive sweeps
 local rev = redis.call('HINCRBY', Q.meta, 'rev', 1)
 signal(Q)
 return {1, tostring(rev)}

@@ -19,6 +19,7 @@
   (quarantined: messages, not hash fields, see quarantine_count in base.lua; spec '' when the
   client's revision is current), or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -22,6 +22,7 @@
   newer incarnation or a delete of this one (tombstone) wins.
   Returns {1, created_s, modified_s}, or {0} when fenced off.
 ]]
+--- @include core
 --- @include base
 --- @include lifecycle
 

@@ -21,6 +21,7 @@
   retention, a FIFO DLQ restarts it (ESM-DLQ-4), as the atomic move in receive-21.lua does.
   Returns {1}, or {-1} when the DLQ is gone.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
@@ -43,6 +44,7 @@ for i = 0, n - 1 do
     if err ~= '' then redis.call('HSET', Q.errors, id, err) end
     local dexp = M.fifo and (now + M.ret) or (sent + M.ret)
     redis.call('ZADD', Q.expiry, dexp - M.shift, id)
+    due_at(Q, M, dexp)
     if M.fifo then
       redis.call('ZADD', Q.gmsgs, 0, gmember(g, arrival, id))
       touched[g] = true

@@ -19,69 +19,80 @@
   Returns {1, index, code, index, code, ...} for the failed pairs (1-based; code 2 =
   ReceiptHandleIsStale), or {-1}.
 ]]
---- @include base
+--- @include core
 
-local M = load_meta(Q, ARGV[1])
-if not M then return {E_NO_QUEUE} end
+-- the two attributes a delete needs (load_meta's incarnation check, without the rest)
+local meta = redis.call('HMGET', Q.meta, 'inc', 'fifo')
+if not meta[1] or meta[1] ~= ARGV[1] then return {E_NO_QUEUE} end
+local M = {inc = meta[1], fifo = meta[2] == '1'}  -- all remove_message reads
 local out = {1}
-local ids, toks = {}, {}
-local n = 0
-for i = 4, #ARGV, 2 do
-  n = n + 1
-  ids[n] = ARGV[i]
-  toks[n] = ARGV[i + 1]
-end
-if n == 0 then return out end
-local repeated = ARGV[3] == '1'
+local n = math.floor((#ARGV - 2) / 2)  -- pairs: ARGV[2k + 2] the id, ARGV[2k + 3] the token
+if n < 1 then return out end
 
-if M.fifo or repeated then
-  -- one at a time: FIFO groups to unlock, or the same message named twice
-  local touched = {}
-  for k, id in ipairs(ids) do
-    local raw = redis.call('HGET', Q.msgs, sk(id))
+if not M.fifo and ARGV[3] ~= '1' then
+  -- standard queues, no id twice: the hot path. A handle's message was received, so it has a
+  -- state whose first 16 characters are its current token
+  local fields = {}
+  for k = 1, n do fields[k] = '~' .. ARGV[2 * k + 2] end
+  local sts = n <= CHUNK and redis.call('HMGET', Q.msgs, unpack(fields)) or multi_get('HMGET', Q.msgs, fields)
+  local del, hdel = {}, {}  -- the ids to delete; their envelope and state fields
+  local nd = 0
+  for k = 1, n do
+    local raw = sts[k]
     if raw then
-      local st = parse_state(raw)
-      if st and st.token ~= toks[k] then
+      if string.sub(raw, 1, 16) == ARGV[2 * k + 3] then
+        local id = ARGV[2 * k + 2]
+        nd = nd + 1
+        del[nd] = id
+        hdel[2 * nd - 1] = id
+        hdel[2 * nd] = fields[k]
+      else
         out[#out + 1] = k
         out[#out + 1] = 2
-      else
-        local g = remove_message(Q, M, id, st, false)
-        if g then touched[g] = true end
       end
     end
   end
-  refresh_groups(Q, touched, false)
+  if nd > 0 then
+    local removed = 0
+    if 2 * nd <= CHUNK then
+      removed = redis.call('ZREM', Q.inflight, unpack(del))
+      redis.call('HDEL', Q.msgs, unpack(hdel))
+      redis.call('ZREM', Q.expiry, unpack(del))
+    else
+      local i = 1
+      while i <= nd do
+        local j = math.min(i + CHUNK - 1, nd)
+        removed = removed + redis.call('ZREM', Q.inflight, unpack(del, i, j))
+        i = j + 1
+      end
+      bulk('HDEL', Q.msgs, hdel)
+      bulk('ZREM', Q.expiry, del)
+    end
+    if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
+    -- a message no longer in flight had been moved back to the ready list: its id stays there as
+    -- a ghost the next receive drops (counted, so counts stay right; no list scan)
+    if removed < nd then redis.call('HINCRBY', Q.meta, 'ghosts', nd - removed) end
+  end
   return out
 end
 
--- standard queues, the hot path: a handle's message was received, so it has a state whose
--- first 16 characters are its current token
-local sts = multi_get('HMGET', Q.msgs, skeys(ids))
-local del = {}
-for k, id in ipairs(ids) do
-  local raw = sts[k]
+--- @include base
+
+-- one at a time: FIFO groups to unlock, or the same message named twice
+local touched = {}
+for k = 1, n do
+  local id = ARGV[2 * k + 2]
+  local raw = redis.call('HGET', Q.msgs, sk(id))
   if raw then
-    if string.sub(raw, 1, 16) == toks[k] then
-      del[#del + 1] = id
-    else
+    local st = parse_state(raw)
+    if st and st.token ~= ARGV[2 * k + 3] then
       out[#out + 1] = k
       out[#out + 1] = 2
+    else
+      local g = remove_message(Q, M, id, st, false)
+      if g then touched[g] = true end
     end
   end
 end
-if #del > 0 then
-  local removed = 0
-  local i = 1
-  while i <= #del do
-    local j = math.min(i + CHUNK - 1, #del)
-    removed = removed + redis.call('ZREM', Q.inflight, unpack(del, i, j))
-    i = j + 1
-  end
-  bulk('HDEL', Q.msgs, with_skeys(del))
-  if redis.call('EXISTS', Q.errors) == 1 then bulk('HDEL', Q.errors, del) end
-  bulk('ZREM', Q.expiry, del)
-  -- a message no longer in flight had been moved back to the ready list: its id stays there as
-  -- a ghost the next receive drops (counted, so counts stay right; no list scan)
-  if removed < #del then redis.call('HINCRBY', Q.meta, 'ghosts', #del - removed) end
-end
+refresh_groups(Q, touched, false)
 return out

@@ -16,6 +16,7 @@
   ARGV[1] incarnation   ARGV[2..] message ids
   Returns {1, id, id, ...} with the ids deleted (ids not in the queue are left out), or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

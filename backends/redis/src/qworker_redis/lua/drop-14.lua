@@ -20,6 +20,7 @@
   A newer incarnation is left alone (see includes/lifecycle.lua).
   Returns {1} when the incarnation was there, {0} when it was not.
 ]]
+--- @include core
 --- @include base
 --- @include lifecycle
 

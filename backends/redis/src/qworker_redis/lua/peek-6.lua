@@ -11,6 +11,7 @@
   Returns {1, id, envelope, state, last_error, where, visible_at_ms, ...} with where =
   'i' in flight, 'd' delayed, 'v' visible (visible_at_ms 0 when unknown), or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

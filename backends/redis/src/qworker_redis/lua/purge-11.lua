@@ -17,6 +17,7 @@
   (SQS PurgeQueueInProgress): the time of the last one is meta field 'purged'.
   Returns {1}, {-4, ms until the next purge is allowed}, or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -16,6 +16,7 @@
   The raw envelope and state are kept in the quarantine HASH (fields ID and ID\0raw).
   Returns {1, moved}, or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -8,6 +8,7 @@
   Reads the whole hash's field names and small entries (never the envelopes beyond the
   preview): a quarantine is small, and this is an operator's command, not a hot path.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -34,7 +34,8 @@
           a poison message is leased to the client (in flight for LEASE_MS, not counted) and
           returned with its receive count negated, and the client copies it into the DLQ then
           deletes it here (dead_letter-9.lua; at-least-once); 'x' the DLQ is gone: deliver.
-  Steps: expire (retention), promote due delayed and expired in-flight ids, then pop. A message
+  Steps: expire (retention), promote due delayed and expired in-flight ids (these sweeps only
+  once the clock reaches the queue's 'wake', base.lua), then pop. A message
   already received maxReceiveCount times goes to the DLQ instead (ESM-DLQ-2); a message whose
   state or envelope is unreadable or too large goes to quarantine (T16).
   Returns {1, next_wake_ms, id, envelope, count, first_ms, src, ...}; next_wake_ms (only when
@@ -42,7 +43,7 @@
   -1 if never. A leased poison message (mode 'r') is id, envelope, -count, first_ms, its last
   error. {-1} when the queue does not exist.
 ]]
---- @include base
+--- @include core
 
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
@@ -54,14 +55,99 @@ local vt = ARGV[4] ~= '' and tonumber(ARGV[4]) or M.vt
 local deadline = fmt_int(now + vt)  -- a string: Redis parses it faster than a Lua number
 local token = ARGV[5]
 local counting = ARGV[6] == 'r'
-local DM = nil  -- the dead-letter queue's attributes, read only when the move is atomic
 local dlq_mode = ARGV[8] or 'a'
+local LEASE_MS = 30000          -- how long the client has to move a leased poison message
+local sweep = now >= M.wake  -- something may be due: retention, delays, visibility timeouts
+
+local out = {1, -1}
+local sargs, zargs = {}, {}
+local got, no, ns = 0, 2, 0  -- messages taken; lengths of out and sargs (zargs has ns too)
+
+local nows = fmt_int(now)
+-- a standard message's first receive: one precomputed state string, no parsing
+local fresh_count = counting and 1 or 0
+local fresh_first = counting and nows or ''
+local fresh_state = token .. '|' .. fresh_count .. '|' .. fresh_first .. '|' .. nows .. '|||'
+
+-- The common case, before base's helpers are made (each is a closure made per call): a
+-- standard queue with nothing due. First receives are taken here; the ids that need take()
+-- (a state to read, a missing or oversize envelope) are set apart in rid/rraw/renv (1..nr).
+-- Done here when all of it was first receives, else the general path below goes on.
+local rid, rraw, renv = {}, {}, {}
+local nr = 0
+local dry = false  -- the ready list ran out
+if not M.fifo and not sweep then
+  local ghosts = 0
+  while got + nr < max do
+    local ids = redis.call('LPOP', Q.ready, math.min(max - got - nr, CHUNK))
+    if not ids then
+      dry = true
+      break
+    end
+    -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
+    local n = #ids
+    local fields, at = {}, {}
+    local nf = n
+    for i = 1, n do
+      local id = ids[i]
+      if string.byte(id, 1) == STATED then
+        id = string.sub(id, 2)
+        ids[i] = id
+        nf = nf + 1
+        fields[nf] = '~' .. id
+        at[i] = nf
+      end
+      fields[i] = id
+    end
+    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
+    for i = 1, n do
+      local env, raw = vals[i], at[i] and vals[at[i]]
+      if not raw and env and #env <= MAX_ENVELOPE then
+        local id = ids[i]
+        out[no + 1] = id
+        out[no + 2] = env
+        out[no + 3] = fresh_count
+        out[no + 4] = fresh_first
+        out[no + 5] = ''
+        no = no + 5
+        sargs[ns + 1] = '~' .. id
+        sargs[ns + 2] = fresh_state
+        zargs[ns + 1] = deadline
+        zargs[ns + 2] = id
+        ns = ns + 2
+        got = got + 1
+      elseif raw or env then
+        nr = nr + 1
+        rid[nr], rraw[nr], renv[nr] = ids[i], raw, env
+      else
+        ghosts = ghosts + 1
+      end
+    end
+  end
+  if ghosts > 0 then redis.call('HINCRBY', Q.meta, 'ghosts', -ghosts) end
+  if nr == 0 and got > 0 then
+    bulk('HSET', Q.msgs, sargs)
+    bulk('ZADD', Q.inflight, zargs)
+    due_at(Q, M, now + vt)  -- the visibility deadlines set just now
+    -- more left for other waiting receivers: pass the wake-up on (signal(Q), but no look at
+    -- the ready list while a wake-up is pending anyway)
+    if got == max and redis.call('LLEN', Q.notify) == 0 and redis.call('LLEN', Q.ready) > 0 then
+      redis.call('RPUSH', Q.notify, '1')
+      redis.call('PEXPIRE', Q.notify, 60000)
+    end
+    return out
+  end
+end
+
+--- @include base
+
+local DM = nil  -- the dead-letter queue's attributes, read only when the move is atomic
 local redrives = counting and M.maxrc > 0 and M.dlq ~= ''
 if redrives and (dlq_mode == 'a' or dlq_mode == '') then
   DM = load_meta(D, nil)  -- nil when the DLQ is gone: then the message is delivered
+  if DM and D.meta == Q.meta then DM = M end  -- its own DLQ: one table, one 'wake'
 end
 local remote = redrives and dlq_mode == 'r'
-local LEASE_MS = 30000          -- how long the client has to move a leased poison message
 local LEASED = 'leased'
 
 -- ESM-DLQ-2/4/5: move to the dead-letter queue, keeping id, envelope, count, first receive.
@@ -80,6 +166,7 @@ local function dead_letter(id, st)
   -- standard DLQs keep the original enqueue time, FIFO DLQs reset it (ESM-DLQ-4)
   local dexp = DM.fifo and (now + DM.ret) or (exp - M.ret + DM.ret)
   redis.call('ZADD', D.expiry, dexp - DM.shift, id)
+  due_at(D, DM, dexp)
   if DM.fifo then
     redis.call('ZADD', D.gmsgs, 0, gmember(st.group, arrival, id))
     refresh_group(D, st.group)
@@ -89,17 +176,7 @@ local function dead_letter(id, st)
   signal(D)
 end
 
-expire(Q, M, now)
-
-local out = {1, -1}
-local sargs, zargs = {}, {}
-local got, no, ns = 0, 2, 0  -- messages taken; lengths of out and sargs (zargs has ns too)
-
-local nows = fmt_int(now)
--- a standard message's first receive: one precomputed state string, no parsing
-local fresh_count = counting and 1 or 0
-local fresh_first = counting and nows or ''
-local fresh_state = token .. '|' .. fresh_count .. '|' .. fresh_first .. '|' .. nows .. '|||'
+if sweep then expire(Q, M, now) end
 
 -- decide one candidate; returns true when it is delivered, LEASED when it is leased to the
 -- client for a move to a dead-letter queue in another hash slot
@@ -169,17 +246,20 @@ end
 
 if not M.fifo then
   -- promote: due delayed messages and expired in-flight ones become visible
-  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
-  if #due > 0 then
-    bulk('ZREM', Q.delayed, due)
-    bulk('RPUSH', Q.ready, due)
+  if sweep then
+    local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
+    if #due > 0 then
+      bulk('ZREM', Q.delayed, due)
+      bulk('RPUSH', Q.ready, due)
+    end
+    local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
+    if #back > 0 then
+      bulk('ZREM', Q.inflight, back)
+      bulk('RPUSH', Q.ready, stated(back))
+    end
   end
-  local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
-  if #back > 0 then
-    bulk('ZREM', Q.inflight, back)
-    bulk('RPUSH', Q.ready, stated(back))
-  end
-  while got < max do
+  for i = 1, nr do take(rid[i], rraw[i], renv[i]) end  -- set apart by the common case
+  while got < max and not dry do
     local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
     if not ids then break end
     -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
@@ -207,7 +287,7 @@ if not M.fifo then
   end
 else
   local touched = {}
-  local back = redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT)
+  local back = sweep and redis.call('ZRANGEBYSCORE', Q.inflight, '-inf', now, 'LIMIT', 0, LIMIT) or {}
   if #back > 0 then
     bulk('ZREM', Q.inflight, back)
     local sts = multi_get('HMGET', Q.msgs, skeys(back))
@@ -219,7 +299,7 @@ else
       end
     end
   end
-  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT)
+  local due = sweep and redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, LIMIT) or {}
   if #due > 0 then
     bulk('ZREM', Q.delayed, due)
     for _, member in ipairs(due) do
@@ -275,9 +355,15 @@ if ns > 0 then
   bulk('HSET', Q.msgs, sargs)
   bulk('ZADD', Q.inflight, zargs)
 end
+if sweep then
+  reset_wake(Q, M, now)  -- after the ZADD: it sees the visibility deadlines set just now
+elseif ns > 0 then
+  due_at(Q, M, now + math.min(vt, LEASE_MS))  -- the visibility deadlines set just now
+end
 if got > 0 then
-  -- more left for other waiting receivers: pass the wake-up on
-  if got == max then
+  -- more left for other waiting receivers: pass the wake-up on (signal(Q), but no look at
+  -- what is left while a wake-up is pending anyway)
+  if got == max and redis.call('LLEN', Q.notify) == 0 then
     if (M.fifo and redis.call('ZCARD', Q.groups) > 0) or (not M.fifo and redis.call('LLEN', Q.ready) > 0) then
       signal(Q)
     end

@@ -8,6 +8,7 @@
   The text follows the message to the dead-letter queue and is shown by peek.
   Returns {1}, or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -27,6 +27,7 @@
   A message whose token is no longer current (its lease was lost) is skipped.
   Returns {1, new id or '', ...}; {-1} destination gone; {-2} DLQ gone.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
@@ -58,6 +59,7 @@ for i = 0, tonumber(ARGV[5]) - 1 do
   end
   if ok then
     redis.call('ZADD', Q.expiry, now + M.ret - M.shift, id)
+    due_at(Q, M, now + M.ret)
     if M.fifo then
       local arrival = string.format('%020d', redis.call('HINCRBY', Q.meta, 'seq', 1))
       redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '||' .. g)

@@ -24,6 +24,7 @@
   Keys of an earlier incarnation are removed first.
   Returns {1, created_s, modified_s}, or {0, registration now} / {0} when the condition failed.
 ]]
+--- @include core
 --- @include base
 --- @include lifecycle
 

@@ -24,6 +24,7 @@
   Returns {1, code per message}: 1 restored, 0 no longer in the quarantine, 2 the destination
   already holds a message of that id; {-1} destination gone; {-2} quarantine owner gone.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
@@ -50,6 +51,7 @@ for i = 0, tonumber(ARGV[5]) - 1 do
   if code == 1 then
     if here then unquarantine(S, id) end
     redis.call('ZADD', Q.expiry, now + M.ret, id)
+    due_at(Q, M, now + M.ret + M.shift)
     if M.fifo then
       local arrival = string.format('%020d', redis.call('HINCRBY', Q.meta, 'seq', 1))
       redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '|' .. src .. '|' .. g)

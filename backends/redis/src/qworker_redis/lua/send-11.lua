@@ -23,6 +23,7 @@
   Returns {1, id, sequence, id, sequence, ...} ('' sequence on standard queues), {-1}, or
   {-3, revision, spec} (nothing sent) when the attributes changed since the client validated.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])
@@ -39,6 +40,7 @@ if not M.fifo then
   local margs, eargs, dargs, ready = {}, {}, {}, {}
   local nd, nr = 0, 0
   local expires = now + M.ret - M.shift
+  local soonest = now + M.ret  -- when the first entry this send adds falls due
   local suffix = sent_part .. '\192'
   for i = 0, n - 1 do
     local b = 5 + i * 5
@@ -50,6 +52,7 @@ if not M.fifo then
     eargs[2 * i + 1] = expires
     eargs[2 * i + 2] = id
     if delay > 0 then
+      if now + delay < soonest then soonest = now + delay end
       dargs[nd + 1] = now + delay
       dargs[nd + 2] = id
       nd = nd + 2
@@ -62,6 +65,7 @@ if not M.fifo then
   end
   bulk('HSET', Q.msgs, margs)
   bulk('ZADD', Q.expiry, eargs)
+  due_at(Q, M, soonest)
   if #dargs > 0 then bulk('ZADD', Q.delayed, dargs) end
   if #ready > 0 then
     bulk('RPUSH', Q.ready, ready)
@@ -92,10 +96,12 @@ for i = 0, n - 1 do
     redis.call('HSET', Q.msgs, sk(id), '|0|||' .. arrival .. '||' .. g)
     redis.call('HSET', Q.msgs, id, ARGV[b + 1] .. sent_part .. '\180' .. arrival)
     redis.call('ZADD', Q.expiry, now + M.ret - M.shift, id)
+    due_at(Q, M, now + M.ret)
     redis.call('HSET', Q.dedup, field, id .. '|' .. arrival)
     redis.call('ZADD', Q.dedupx, now + DEDUP_MS, field)
     if M.delay > 0 then
       redis.call('ZADD', Q.delayed, now + M.delay, arrival .. ':' .. id)
+      due_at(Q, M, now + M.delay)
     else
       redis.call('ZADD', Q.gmsgs, 0, gmember(g, arrival, id))
       touched[g] = true

@@ -9,6 +9,7 @@
   Returns {1, key, value, ...} (list), {1} (add, remove), {-5, tags it would have} (too many),
   or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -6,6 +6,7 @@
   ARGV[1] incarnation   ARGV[2] '1' = every quarantined message, else ARGV[3..] ids
   Returns {1, removed}, or {-1}.
 ]]
+--- @include core
 --- @include base
 
 local M = load_meta(Q, ARGV[1])

@@ -22,6 +22,7 @@
   created again since is another incarnation, and not the caller's to delete.
   Returns {1}, or {-1} when that registration is gone.
 ]]
+--- @include core
 --- @include base
 --- @include lifecycle
 

@@ -1,5 +1,6 @@
 --[[
-  Shared helpers, pasted by scripts.py at each "--- @include base" line.
+  Shared helpers, pasted by scripts.py at each "--- @include base" line; "--- @include core"
+  (constants and the few helpers a hot path needs) comes first.
 
   A script names its keys in its header (KEYS[i] Q.meta, ...); scripts.py turns that list into
   the tables Q, D, S (queues) it passes to these helpers, so a helper reaches a queue's key as
@@ -22,18 +23,12 @@
   scripts whose caller relies on its cached spec compare the revision it passes and answer
   {E_STALE_SPEC, rev, spec} when it is behind. A message's retention ends at its expiry score
   plus 'xshift' (absent = 0), which a retention change moves for every queued message at once.
+  Receive sweeps (retention, due delayed messages, expired visibility timeouts) only once the
+  clock reaches the meta field 'wake' (absent = 0: sweep now): a lower bound on the time any
+  entry of the delayed, in-flight or expiry sets falls due, so a receive with nothing due pays
+  for no sweep. Every script that adds such an entry keeps the bound (due_at); the sweep sets it
+  again to the earliest entry, at most WAKE_MAX_MS ahead.
 ]]
-local E_NO_QUEUE = -1
-local E_STALE_SPEC = -3         -- the caller's cached spec is an older revision
-local LIMIT = 1000              -- promotions / expiries per call: O(batch + log N), never a scan
-local CHUNK = 1000              -- arguments per redis.call when unpacking a Lua table (even)
-local MAX_VIS_MS = 43200000     -- 12 hours (SQS-V-2)
-local MAX_ENVELOPE = 1114112    -- 1 MiB message + 64 KiB of envelope; larger is quarantined
-local DEDUP_MS = 300000         -- 5 minutes (SQS-F-3)
-local STATED = 42               -- '*': a ready-list element whose message has a state entry
-
--- the field of a message's state in the msgs hash
-local function sk(id) return '~' .. id end
 
 -- the state fields of a list of ids
 local function skeys(ids)
@@ -62,53 +57,18 @@ local function with_skeys(ids)
   return out
 end
 
-local function now_ms(offset)
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + offset
-end
-
--- The queue's attributes, or nil when it does not exist or is another incarnation. Keys: meta.
-local function load_meta(Q, inc)
-  local m = redis.call('HMGET', Q.meta, 'inc', 'vt', 'ret', 'delay', 'maxrc', 'dlq', 'fifo', 'scope', 'name',
-    'rev', 'xshift')
-  if not m[1] or (inc ~= nil and m[1] ~= inc) then return nil end
-  return {
-    inc = m[1], vt = tonumber(m[2]), ret = tonumber(m[3]), delay = tonumber(m[4]),
-    maxrc = tonumber(m[5]), dlq = m[6], fifo = m[7] == '1', scope = m[8], name = m[9],
-    rev = m[10] or '0', shift = tonumber(m[11] or '0'),
-  }
-end
-
--- The reply for a caller whose spec revision `rev` is not the queue's (nil when it is, or when
--- the caller passed '' to skip the check). Keys: meta.
-local function stale_spec(Q, M, rev)
-  if rev == nil or rev == '' or rev == M.rev then return nil end
-  return {E_STALE_SPEC, M.rev, redis.call('HGET', Q.meta, 'spec') or ''}
-end
-
--- redis.call(cmd, key, list...) in chunks: Lua's C stack limits unpack() to a few thousand.
-local function bulk(cmd, key, list)
-  local n = #list
-  local i = 1
-  while i <= n do
-    local j = math.min(i + CHUNK - 1, n)
-    redis.call(cmd, key, unpack(list, i, j))
-    i = j + 1
-  end
-end
-
--- HMGET-like calls (HMGET, ZMSCORE) over any number of fields, results in order.
-local function multi_get(cmd, key, list)
-  local out = {}
-  local n = #list
-  local i = 1
-  while i <= n do
-    local j = math.min(i + CHUNK - 1, n)
-    local part = redis.call(cmd, key, unpack(list, i, j))
-    for k = 1, #part do out[i + k - 1] = part[k] end
-    i = j + 1
-  end
-  return out
+-- After a sweep: 'wake' = when the earliest remaining entry falls due, at most WAKE_MAX_MS
+-- ahead of now. Keys: meta, delayed, inflight, expiry.
+local function reset_wake(Q, M, now)
+  local t = now + WAKE_MAX_MS
+  local d = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
+  if d[2] and tonumber(d[2]) < t then t = tonumber(d[2]) end
+  local f = redis.call('ZRANGE', Q.inflight, 0, 0, 'WITHSCORES')
+  if f[2] and tonumber(f[2]) < t then t = tonumber(f[2]) end
+  local e = redis.call('ZRANGE', Q.expiry, 0, 0, 'WITHSCORES')
+  if e[2] and tonumber(e[2]) + M.shift < t then t = tonumber(e[2]) + M.shift end
+  M.wake = t
+  redis.call('HSET', Q.meta, 'wake', fmt_int(t))
 end
 
 local function parse_state(s)
@@ -130,16 +90,6 @@ local function split_handle(h, pfx)
     return nil, nil
   end
   return string.sub(h, n + 1, n + 36), string.sub(h, n + 38)
-end
-
-local function fmt_int(n) return string.format('%d', n) end
-
--- Wake one long-polling receiver (BLPOP on the notify list); receivers pass it on. Keys: notify.
-local function signal(Q)
-  if redis.call('LLEN', Q.notify) == 0 then
-    redis.call('RPUSH', Q.notify, '1')
-    redis.call('PEXPIRE', Q.notify, 60000)
-  end
 end
 
 local function gmember(g, arrival, id) return g .. '\0' .. arrival .. '\0' .. id end
