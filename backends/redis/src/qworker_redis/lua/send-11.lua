@@ -24,7 +24,6 @@
   {-3, revision, spec} (nothing sent) when the attributes changed since the client validated.
 ]]
 --- @include core
---- @include base
 
 local M = load_meta(Q, ARGV[1])
 if not M then return {E_NO_QUEUE} end
@@ -73,6 +72,10 @@ if not M.fifo then
   end
   return out
 end
+
+-- FIFO needs base's helpers; a standard send returned above before they were made (Redis runs
+-- a script's whole chunk per call: each helper is a closure made per call)
+--- @include base
 
 -- FIFO: forget dedup ids whose window ended (bounded), then enqueue in order
 local old = redis.call('ZRANGEBYSCORE', Q.dedupx, '-inf', now, 'LIMIT', 0, 100)
