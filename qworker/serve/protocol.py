@@ -92,12 +92,21 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+#: what the connection's one timer is watching for
+_NONE, _IDLE, _HEAD, _BODY = range(4)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` that bounds how long and how large a request head may be.
 
     A new connection that sends nothing is closed silently after uvicorn's keep-alive timeout,
     like an idle keep-alive connection; once a request's first byte has arrived its head must
     be complete within ``head_timeout`` seconds.
+
+    One timer per connection watches all three deadlines (idle keep-alive, head, body): a
+    request moves the deadline (a float) and the timer is re-armed only when it fires before
+    the deadline, or when a deadline comes earlier than the timer. Creating and cancelling a
+    timer for each deadline of each request cost more than the rest of the protocol's work.
     """
 
     head_timeout = HEAD_TIMEOUT
@@ -106,11 +115,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  #: when ``_timer`` fires
+        self._phase = _NONE
+        self._deadline = 0.0  #: when the phase's time is up
         self._head_bytes: int | None = 0  # None while a body (not a head) is being read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
-        self._timer = self.loop.call_later(self.timeout_keep_alive, self._idle)
+        self._arm(_IDLE, self.timeout_keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
@@ -129,43 +141,75 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(_TOO_LARGE)
 
     def on_message_begin(self) -> None:
-        self._stop_timer()
-        self._timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+        self._arm(_HEAD, self.head_timeout)
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        self._stop_timer()
         self._head_bytes = None
         super().on_headers_complete()
-        self._timer = self.loop.call_later(self.head_timeout, self._body_too_slow)
+        self._arm(_BODY, self.head_timeout)
 
     def on_message_complete(self) -> None:
-        self._stop_timer()
+        self._phase = _NONE
         super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and not self.transport.is_closing():
+            self._arm(_IDLE, self.timeout_keep_alive)  # answered before its body was in
 
     def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive deadline on the connection's one timer."""
         self._head_bytes = 0
-        super().on_response_complete()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self._phase == _NONE:  # else the next request's head or body is on its way
+            self._arm(_IDLE, self.timeout_keep_alive)
+
+    def _arm(self, phase: int, seconds: float) -> None:
+        """Watch for ``phase`` lasting ``seconds`` from now."""
+        loop = self.loop
+        self._phase = phase
+        self._deadline = deadline = loop.time() + seconds
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return  # fires first and re-arms
+            self._timer.cancel()
+        self._timer = loop.call_at(deadline, self._expire)
+        self._timer_at = deadline
 
     def _stop_timer(self) -> None:
+        self._phase = _NONE
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _idle(self) -> None:
+    def _expire(self) -> None:
         self._timer = None
-        if not self.transport.is_closing():
+        phase = self._phase
+        if phase == _NONE or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if now < self._deadline:  # the deadline moved since the timer was set
+            self._timer_at = min(self._deadline, now + self.head_timeout)
+            self._timer = self.loop.call_at(self._timer_at, self._expire)
+            return
+        self._phase = _NONE
+        if phase == _IDLE:
             self.transport.close()
-
-    def _head_too_slow(self) -> None:
-        self._timer = None
-        if not self.transport.is_closing():
+        elif phase == _HEAD:
             self._refuse(_TIMEOUT)
+        else:
+            self._body_too_slow()
 
     def _body_too_slow(self) -> None:
-        self._timer = None
         cycle = self.cycle
-        if self.transport.is_closing() or cycle is None or cycle.response_complete:
+        if cycle is None or cycle.response_complete:  # answered without its body: idle now
+            self._arm(_IDLE, self.timeout_keep_alive)
             return
         query = not any(name == b"x-amz-target" for name, _ in self.headers)
         self._refuse(body_timeout_response(query, self.head_timeout))
