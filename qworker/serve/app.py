@@ -44,7 +44,12 @@ log = structlog.get_logger("qworker.serve")
 
 _XML = b"text/xml"
 _TEXT = b"text/plain; charset=utf-8"
-_WANTED = (b"x-amz-target", b"content-length", b"host", b"content-type", b"x-amzn-trace-id", b"accept")
+_WANTED = frozenset(
+    (b"x-amz-target", b"content-length", b"host", b"content-type", b"x-amzn-trace-id", b"accept")
+)
+_PROBES = frozenset(("/livez", "/readyz", "/metrics"))
+#: the most distinct ``Host`` headers whose base URL is kept (a client may send any)
+_MAX_BASE_URLS = 256
 _JSON = b"application/json"
 #: actions that name no queue, refused when sent to a queue's URL (as SQS does)
 _NOT_ON_QUEUE_URLS = ("CreateQueue", "ListQueues")
@@ -66,12 +71,21 @@ class Request:
 
     def base_url(self) -> str:
         host = self.headers.get(b"host")
+        scheme = self.scope.get("scheme", "http")
         if host:
-            text = host.decode("latin-1")
-        else:
-            server = self.scope.get("server") or ("127.0.0.1", 80)
-            text = f"{server[0]}:{server[1]}"
-        return f"{self.scope.get('scheme', 'http')}://{text}"
+            key = (scheme, host)
+            found = _base_urls.get(key)
+            if found is None:
+                if len(_base_urls) >= _MAX_BASE_URLS:
+                    _base_urls.clear()
+                found = _base_urls[key] = f"{scheme}://{host.decode('latin-1')}"
+            return found
+        server = self.scope.get("server") or ("127.0.0.1", 80)
+        return f"{scheme}://{server[0]}:{server[1]}"
+
+
+#: base URLs by (scheme, Host header): the same few for every request
+_base_urls: dict[tuple[str, bytes], str] = {}
 
 
 class SQSApp:
@@ -146,7 +160,7 @@ class SQSApp:
             await self._console_app(scope, receive, send)
             return
         request = Request(scope)
-        if request.method == "GET" and request.path in ("/livez", "/readyz", "/metrics"):
+        if request.method == "GET" and path in _PROBES:
             await self.probe(request, send)
             return
         started = time.perf_counter()

@@ -102,10 +102,21 @@ class Call:
             raise invalid_value("QueueUrl", url, "must be a queue URL.")
         if not url:
             raise missing_parameter("QueueUrl")
-        return name_from_url(url, self.query, self.account)
+        name = _names.get((url, self.account))
+        if name is None:
+            name = name_from_url(url, self.query, self.account)  # raises for another account's
+            if len(_names) >= _MAX_NAMES:
+                _names.clear()
+            _names[(url, self.account)] = name
+        return name
 
     def does_not_exist(self) -> SQSError:
         return queue_does_not_exist(self.query)
+
+
+#: queue names by (queue URL, account): a client sends the same few URLs again and again
+_names: dict[tuple[str, str], str] = {}
+_MAX_NAMES = 1024
 
 
 def name_from_url(url: str, query: bool, account: str) -> str:
