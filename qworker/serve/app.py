@@ -32,6 +32,7 @@ from qworker import arn
 from qworker.errors import BackendUnavailable, QWorkerError
 from qworker.serve import body as bodies
 from qworker.serve import json_protocol, query_input, xml_output
+from qworker.serve import protocol as lean
 from qworker.serve.actions import ACTIONS
 from qworker.serve.auth import Authenticator
 from qworker.serve.call import Call
@@ -165,9 +166,10 @@ class SQSApp:
             return
         started = time.perf_counter()
         action, query, request_id = "unknown", request.headers.get(b"x-amz-target") is None, self._ids.next()
+        cycle = scope.get("extensions", _NONE).get(lean.LEAN)  # uvicorn's, from our protocol
         try:
             declared = bodies.declared_length(request.headers.get(b"content-length"))
-            request.body = await bodies.read(receive, declared, timeout=self.body_timeout)
+            request.body = await _body(cycle, receive, declared, self.body_timeout)
             call = self.parse(request, query)
             action = call.action
             if self.auth.enabled:
@@ -189,7 +191,8 @@ class SQSApp:
             log.exception("serve.internal_error", action=action)
             exc = SQSError("InternalFailure", "The server failed to process the request.")
             status, headers, payload = _failure(exc, query, request_id)
-        await _respond(send, status, headers, payload)
+        if cycle is None or not lean.respond(cycle, status, headers, payload):
+            await _respond(send, status, headers, payload)
         self.metrics.observe(action, status, time.perf_counter() - started)
 
     def parse(self, request: Request, query: bool) -> Call:
@@ -261,6 +264,21 @@ def _failure(exc: SQSError, query: bool, request_id: str) -> tuple[int, list[tup
     if exc.name in _CLOSING:
         headers.append((b"connection", b"close"))
     return exc.status, headers, payload
+
+
+_NONE: dict[str, Any] = {}
+
+
+async def _body(cycle: Any, receive: Any, declared: int | None, timeout: float | None) -> bytes:
+    """The request body: at once when it has all arrived (the common case), else through
+    ``receive`` (capped, with a deadline: :mod:`qworker.serve.body`)."""
+    if cycle is not None and (declared is None or declared <= bodies.MAX_BODY):
+        body = lean.ready_body(cycle)
+        if body is not None:
+            if len(body) > bodies.MAX_BODY:
+                raise bodies.too_large(bodies.MAX_BODY)
+            return body
+    return await bodies.read(receive, declared, timeout=timeout)
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:

@@ -16,10 +16,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 HEAD_TIMEOUT = 10.0
 MAX_HEAD = 64 * 1024
+#: the scope's ``extensions`` entry that hands the app the request's cycle (:func:`ready_body`,
+#: :func:`respond`)
+LEAN = "qworker.lean"
 
 
 def _status(code: int, reason: str) -> bytes:
@@ -75,6 +84,15 @@ class CoalescingTransport:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
+
+    def write_now(self, data: bytes) -> None:
+        """Write ``data`` at once, after what is pending."""
+        if self._pending:
+            self._pending.append(data)
+            data = b"".join(self._pending)
+            self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def _flush(self) -> None:
         if not self._pending:
@@ -147,6 +165,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_bytes = None
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # else an upgrade: no cycle
+            self.scope["extensions"] = {LEAN: cycle}
         self._arm(_BODY, self.head_timeout)
 
     def on_message_complete(self) -> None:
@@ -218,3 +239,60 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._stop_timer()
         self.transport.write(response)
         self.transport.close()
+
+
+# -- the app's shortcuts past ASGI's receive and send ------------------------------------------------
+
+
+def ready_body(cycle: RequestResponseCycle) -> bytes | None:
+    """The request's whole body when it has all arrived, as ASGI's ``receive`` would give it;
+    ``None`` when ``receive`` must be awaited (more to come, ``Expect: 100-continue``, gone)."""
+    if cycle.more_body or cycle.disconnected or cycle.response_complete or cycle.waiting_for_100_continue:
+        return None
+    cycle.flow.resume_reading()
+    cycle.message_event.clear()
+    body = bytes(cycle.body)
+    cycle.body = bytearray()
+    return body
+
+
+def respond(
+    cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> bool:
+    """A whole response (``content-length`` added) in one write, as ASGI's two ``send`` calls
+    would write it; False when they must be used instead (a HEAD request, an access log, a
+    paused transport, a response already started or a client gone)."""
+    if (
+        cycle.response_started
+        or cycle.disconnected
+        or cycle.flow.write_paused
+        or cycle.access_log
+        or cycle.scope["method"] == "HEAD"
+    ):
+        return False
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    content = [STATUS_LINE[status]]
+    closing = False
+    for name, value in (*cycle.default_headers, *headers):  # names in lower case
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header.")
+        if name == b"connection" and b"close" in [token.strip() for token in value.lower().split(b",")]:
+            cycle.keep_alive = False
+            closing = True
+        content += (name, b": ", value, b"\r\n")
+    content.append(b"content-length: %d\r\n" % len(body))
+    if not cycle.keep_alive and not closing:
+        content.append(b"connection: close\r\n")
+    content += (b"\r\n", body)
+    transport = cycle.transport
+    if isinstance(transport, CoalescingTransport):
+        transport.write_now(b"".join(content))
+    else:
+        transport.write(b"".join(content))
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        cycle.transport.close()
+    cycle.on_response()
+    return True
