@@ -256,6 +256,19 @@ def ready_body(cycle: RequestResponseCycle) -> bytes | None:
     return body
 
 
+#: header lines found valid (the app's are the same few, the date changes once a second)
+_valid_headers: set[tuple[bytes, bytes]] = set()
+_MAX_VALID_HEADERS = 256
+
+
+def _check_header(name: bytes, value: bytes) -> None:
+    if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+        raise RuntimeError("Invalid HTTP header.")
+    if len(_valid_headers) >= _MAX_VALID_HEADERS:
+        _valid_headers.clear()
+    _valid_headers.add((name, value))
+
+
 def respond(
     cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> bool:
@@ -275,8 +288,8 @@ def respond(
     content = [STATUS_LINE[status]]
     closing = False
     for name, value in (*cycle.default_headers, *headers):  # names in lower case
-        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
-            raise RuntimeError("Invalid HTTP header.")
+        if (name, value) not in _valid_headers:
+            _check_header(name, value)
         if name == b"connection" and b"close" in [token.strip() for token in value.lower().split(b",")]:
             cycle.keep_alive = False
             closing = True
