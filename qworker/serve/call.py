@@ -13,6 +13,10 @@ from typing import Any
 from qworker import arn
 from qworker.serve.errors import SQSError, invalid_value, missing_parameter, queue_does_not_exist
 
+#: ``isinstance(v, dict)`` and ``isinstance(v, str)`` as one-argument functions, for ``map``
+_is_dict = dict.__instancecheck__
+_is_str = str.__instancecheck__
+
 
 @dataclass(slots=True)
 class Call:
@@ -61,7 +65,7 @@ class Call:
         value = self.params.get(name)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(map(_is_str, value)):
             raise invalid_value(name, value, "must be a list of strings.")
         return value
 
@@ -77,7 +81,7 @@ class Call:
         value = self.params.get(name)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        if not isinstance(value, list) or not all(map(_is_dict, value)):
             raise invalid_value(name, value, "must be a list of entries.")
         return value
 

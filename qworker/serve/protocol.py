@@ -85,15 +85,6 @@ class CoalescingTransport:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
 
-    def write_now(self, data: bytes) -> None:
-        """Write ``data`` at once, after what is pending."""
-        if self._pending:
-            self._pending.append(data)
-            data = b"".join(self._pending)
-            self._pending.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
     def _flush(self) -> None:
         if not self._pending:
             return
@@ -298,11 +289,7 @@ def respond(
     if not cycle.keep_alive and not closing:
         content.append(b"connection: close\r\n")
     content += (b"\r\n", body)
-    transport = cycle.transport
-    if isinstance(transport, CoalescingTransport):
-        transport.write_now(b"".join(content))
-    else:
-        transport.write(b"".join(content))
+    cycle.transport.write(b"".join(content))  # out at the end of the loop's turn, as others
     cycle.response_complete = True
     cycle.message_event.set()
     if not cycle.keep_alive:
