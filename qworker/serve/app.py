@@ -22,6 +22,7 @@ a dropped connection does not hide messages for a visibility timeout.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from typing import Any
@@ -52,6 +53,8 @@ _PROBES = frozenset(("/livez", "/readyz", "/metrics"))
 #: the most distinct ``Host`` headers whose base URL is kept (a client may send any)
 _MAX_BASE_URLS = 256
 _JSON = b"application/json"
+#: the action of each ``X-Amz-Target`` header an SDK sends
+_TARGETS = {f"{json_protocol.TARGET_PREFIX}{action}".encode(): action for action in ACTIONS}
 #: actions that name no queue, refused when sent to a queue's URL (as SQS does)
 _NOT_ON_QUEUE_URLS = ("CreateQueue", "ListQueues")
 
@@ -130,6 +133,9 @@ class SQSApp:
         if self.console is not None:
             await self.console.start()
         self.ready = True
+        # what start-up made lives as long as the process: out of the collector's full passes,
+        # which would otherwise walk it again and again under load
+        gc.freeze()
 
     async def shutdown(self) -> None:
         self.ready = False
@@ -177,7 +183,11 @@ class SQSApp:
                 call.access_key = self.auth.check(
                     request.method, raw_path, request.query_string, request.raw_headers, request.body
                 )
-            result = await self.run(call, receive)
+            handler = ACTIONS[call.action]  # a long poll also watches for the client leaving
+            if call.action != "ReceiveMessage" or call.params.get("WaitTimeSeconds") == 0:
+                result = await handler(self.service, call)
+            else:
+                result = await _unless_disconnected(handler(self.service, call), receive)
             self.backend_reachable = True
             status, headers, payload = self.success(request, call, result, request_id)
         except bodies.ClientGone:
@@ -198,7 +208,8 @@ class SQSApp:
     def parse(self, request: Request, query: bool) -> Call:
         """The call a request makes, in either protocol."""
         if not query:
-            action = json_protocol.action_of(request.headers[b"x-amz-target"].decode("latin-1"))
+            target = request.headers[b"x-amz-target"]
+            action = _TARGETS.get(target) or json_protocol.action_of(target.decode("latin-1"))
             params = json_protocol.decode(request.body)
         else:
             form = query_input.parse_form(request.query_string) if request.query_string else {}
@@ -219,12 +230,6 @@ class SQSApp:
         if trace:
             call.trace = trace.decode("latin-1")
         return call
-
-    async def run(self, call: Call, receive: Any) -> dict[str, Any] | None:
-        handler = ACTIONS[call.action]
-        if call.action != "ReceiveMessage" or call.params.get("WaitTimeSeconds") == 0:
-            return await handler(self.service, call)
-        return await _unless_disconnected(handler(self.service, call), receive)
 
     def success(
         self, request: Request, call: Call, result: dict[str, Any] | None, request_id: str
