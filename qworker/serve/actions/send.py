@@ -36,8 +36,13 @@ def _entry_error(failed: BatchEntryError) -> SQSError:
     return SQSError(name, failed.message)
 
 
-def _sent(ok: SendResult, entry: SendEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {"MD5OfMessageBody": ok.md5_of_message_body, "MessageId": ok.message_id}
+def _sent(ok: SendResult, entry: SendEntry, batch: bool = False) -> dict[str, Any]:
+    """A SendMessageResult, or with ``batch`` a SendMessageBatchResultEntry (its ``Id`` first)."""
+    out: dict[str, Any] = (
+        {"Id": ok.id, "MD5OfMessageBody": ok.md5_of_message_body, "MessageId": ok.message_id}
+        if batch
+        else {"MD5OfMessageBody": ok.md5_of_message_body, "MessageId": ok.message_id}
+    )
     if ok.md5_of_message_attributes:
         out["MD5OfMessageAttributes"] = ok.md5_of_message_attributes
     if entry.trace_header is not None:
@@ -76,12 +81,13 @@ async def send_message_batch(svc: Service, call: Call) -> dict[str, Any]:
         result = await svc.backend.send(name, entries)
         by_id = {entry.id: entry for entry in entries}
         for ok in result.successful:
-            successful.append({"Id": ok.id, **_sent(ok, by_id[ok.id])})
+            successful.append(_sent(ok, by_id[ok.id], batch=True))
         for error in result.failed:
             text = error.message.replace(_ONE_INVALID, _BATCH_INVALID, 1)
             failed.append(batches.failure(error.id, error.code, text, error.sender_fault))
-    order = {entry_id: index for index, entry_id in enumerate(ids)}
-    failed.sort(key=lambda item: order.get(item["Id"], len(ids)))
+    if len(failed) > 1:
+        order = {entry_id: index for index, entry_id in enumerate(ids)}
+        failed.sort(key=lambda item: order.get(item["Id"], len(ids)))
     return batches.result(successful, failed)
 
 
