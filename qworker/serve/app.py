@@ -175,7 +175,10 @@ class SQSApp:
         cycle = scope.get("extensions", _NONE).get(lean.LEAN)  # uvicorn's, from our protocol
         try:
             declared = bodies.declared_length(request.headers.get(b"content-length"))
-            request.body = await _body(cycle, receive, declared, self.body_timeout)
+            body = _ready_body(cycle, declared)  # at once when it has all arrived (the usual)
+            if body is None:  # capped, with a deadline
+                body = await bodies.read(receive, declared, timeout=self.body_timeout)
+            request.body = body
             call = self.parse(request, query)
             action = call.action
             if self.auth.enabled:
@@ -274,16 +277,14 @@ def _failure(exc: SQSError, query: bool, request_id: str) -> tuple[int, list[tup
 _NONE: dict[str, Any] = {}
 
 
-async def _body(cycle: Any, receive: Any, declared: int | None, timeout: float | None) -> bytes:
-    """The request body: at once when it has all arrived (the common case), else through
-    ``receive`` (capped, with a deadline: :mod:`qworker.serve.body`)."""
-    if cycle is not None and (declared is None or declared <= bodies.MAX_BODY):
-        body = lean.ready_body(cycle)
-        if body is not None:
-            if len(body) > bodies.MAX_BODY:
-                raise bodies.too_large(bodies.MAX_BODY)
-            return body
-    return await bodies.read(receive, declared, timeout=timeout)
+def _ready_body(cycle: Any, declared: int | None) -> bytes | None:
+    """The request body if the protocol has it all already, else None (read it from ASGI)."""
+    if cycle is None or (declared is not None and declared > bodies.MAX_BODY):
+        return None
+    body = lean.ready_body(cycle)
+    if body is not None and len(body) > bodies.MAX_BODY:
+        raise bodies.too_large(bodies.MAX_BODY)
+    return body
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:

@@ -158,7 +158,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # else an upgrade: no cycle
-            self.scope["extensions"] = {LEAN: cycle}
+            extensions = self.scope.get("extensions")
+            if extensions is None:
+                self.scope["extensions"] = {LEAN: cycle}
+            else:
+                extensions[LEAN] = cycle  # type: ignore[index]
         self._arm(_BODY, self.head_timeout)
 
     def on_message_complete(self) -> None:

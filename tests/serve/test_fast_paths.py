@@ -3,6 +3,11 @@ ids checked once, the batch size counted only when it may be over, header lines 
 
 from __future__ import annotations
 
+import json
+import socket
+import time
+import uuid
+
 import pytest
 
 from qworker.backend import MessageAttributeValue, SendEntry
@@ -11,6 +16,7 @@ from qworker.serve.actions import batches
 from qworker.serve.actions.send import _check_batch_size
 from qworker.serve.errors import SQSError
 from qworker.serve.messages import send_entry
+from qworker.testing.serve import ServeProcess
 
 
 def test_a_plain_entry_is_what_the_full_decoding_makes() -> None:
@@ -69,3 +75,76 @@ def test_an_invalid_header_line_is_refused_every_time() -> None:
         with pytest.raises(RuntimeError):
             protocol._check_header(b"x-bad", b"a\r\nb")
         assert (b"x-bad", b"a\r\nb") not in protocol._valid_headers
+
+
+# -- on the wire: the one-write response and its fallbacks ----------------------------------------
+
+
+def _request(target: str, body: bytes, *extra: str) -> bytes:
+    head = [
+        "POST / HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"X-Amz-Target: AmazonSQS.{target}",
+        "Content-Type: application/x-amz-json-1.0",
+        f"Content-Length: {len(body)}",
+        *extra,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    buffer, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed: {buffer!r}")
+            buffer += chunk
+        head, _, buffer = buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(buffer) < length:
+            buffer += sock.recv(65536)
+        out.append((int(lines[0].split()[1]), headers, buffer[:length]))
+        buffer = buffer[length:]
+    return out
+
+
+def test_pipelined_requests_get_their_answers_in_order(server: ServeProcess) -> None:
+    names = [f"pipe{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    data = b"".join(_request("CreateQueue", json.dumps({"QueueName": n}).encode()) for n in names)
+    data += _request("NoSuchAction", b"{}")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        answers = _responses(sock, 4)
+    for (status, headers, body), name in zip(answers, names, strict=False):
+        assert status == 200 and headers["content-type"] == "application/x-amz-json-1.0"
+        assert json.loads(body)["QueueUrl"].endswith(f"/{name}")
+    status, headers, body = answers[3]
+    assert status == 400 and json.loads(body)["__type"].endswith("#UnknownOperationException")
+    assert "x-amzn-query-error" in headers
+
+
+def test_expect_continue_and_a_body_in_parts_take_the_asgi_path(server: ServeProcess) -> None:
+    name = f"parts-{uuid.uuid4().hex[:6]}"
+    body = json.dumps({"QueueName": name}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_request("CreateQueue", body, "Expect: 100-continue")[: -len(body)])
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body[:5])
+        time.sleep(0.05)
+        sock.sendall(body[5:])
+        ((status, _, answer),) = _responses(sock, 1)
+        assert status == 200 and json.loads(answer)["QueueUrl"].endswith(f"/{name}")
+        sock.sendall(_request("GetQueueUrl", body))  # the same connection goes on
+        ((status, _, answer),) = _responses(sock, 1)
+        assert status == 200 and json.loads(answer)["QueueUrl"].endswith(f"/{name}")
+
+
+def test_connection_close_is_honoured(server: ServeProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_request("ListQueues", b"{}", "Connection: close"))
+        ((status, headers, _),) = _responses(sock, 1)
+        assert status == 200 and headers["connection"] == "close"
+        assert sock.recv(65536) == b""  # closed after the answer
