@@ -7,8 +7,14 @@ head's size: each such connection would be held for ever. Here, once a request's
 arrived, its head must be complete within ``head_timeout`` seconds and :data:`MAX_HEAD` bytes,
 and then its body within ``head_timeout`` seconds more; otherwise the client gets a ``408`` (in
 SQS's error shape once the head said which protocol it speaks) or a ``431``, and the connection
-is closed. The deadline is a timer per request on the event loop, cheaper than a timeout around
-the app's body reads. (The body's size cap is the app's, in :mod:`qworker.serve.body`.)
+is closed. The deadlines are one timer per connection on the event loop, cheaper than a timeout
+around the app's body reads. (The body's size cap is the app's, in :mod:`qworker.serve.body`.)
+
+The protocol also hands the SQS app the request's uvicorn cycle (``scope["extensions"]``, key
+:data:`LEAN`): with it the app takes a body that has all arrived without awaiting ASGI's
+``receive`` (:func:`ready_body`) and writes its whole response at once (:func:`respond`), which
+is most of what uvicorn spends on a small request apart from parsing it. Anything unusual (more
+body to come, ``Expect: 100-continue``, HEAD, a paused transport) goes through ASGI as before.
 """
 
 from __future__ import annotations
