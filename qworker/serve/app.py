@@ -22,6 +22,7 @@ a dropped connection does not hide messages for a visibility timeout.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from qworker import arn
 from qworker.errors import BackendUnavailable, QWorkerError
 from qworker.serve import body as bodies
 from qworker.serve import json_protocol, query_input, xml_output
+from qworker.serve import protocol as lean
 from qworker.serve.actions import ACTIONS
 from qworker.serve.auth import Authenticator
 from qworker.serve.call import Call
@@ -44,8 +46,15 @@ log = structlog.get_logger("qworker.serve")
 
 _XML = b"text/xml"
 _TEXT = b"text/plain; charset=utf-8"
-_WANTED = (b"x-amz-target", b"content-length", b"host", b"content-type", b"x-amzn-trace-id", b"accept")
+_WANTED = frozenset(
+    (b"x-amz-target", b"content-length", b"host", b"content-type", b"x-amzn-trace-id", b"accept")
+)
+_PROBES = frozenset(("/livez", "/readyz", "/metrics"))
+#: the most distinct ``Host`` headers whose base URL is kept (a client may send any)
+_MAX_BASE_URLS = 256
 _JSON = b"application/json"
+#: the action of each ``X-Amz-Target`` header an SDK sends
+_TARGETS = {f"{json_protocol.TARGET_PREFIX}{action}".encode(): action for action in ACTIONS}
 #: actions that name no queue, refused when sent to a queue's URL (as SQS does)
 _NOT_ON_QUEUE_URLS = ("CreateQueue", "ListQueues")
 
@@ -66,12 +75,21 @@ class Request:
 
     def base_url(self) -> str:
         host = self.headers.get(b"host")
+        scheme = self.scope.get("scheme", "http")
         if host:
-            text = host.decode("latin-1")
-        else:
-            server = self.scope.get("server") or ("127.0.0.1", 80)
-            text = f"{server[0]}:{server[1]}"
-        return f"{self.scope.get('scheme', 'http')}://{text}"
+            key = (scheme, host)
+            found = _base_urls.get(key)
+            if found is None:
+                if len(_base_urls) >= _MAX_BASE_URLS:
+                    _base_urls.clear()
+                found = _base_urls[key] = f"{scheme}://{host.decode('latin-1')}"
+            return found
+        server = self.scope.get("server") or ("127.0.0.1", 80)
+        return f"{scheme}://{server[0]}:{server[1]}"
+
+
+#: base URLs by (scheme, Host header): the same few for every request
+_base_urls: dict[tuple[str, bytes], str] = {}
 
 
 class SQSApp:
@@ -115,6 +133,9 @@ class SQSApp:
         if self.console is not None:
             await self.console.start()
         self.ready = True
+        # what start-up made lives as long as the process: out of the collector's full passes,
+        # which would otherwise walk it again and again under load
+        gc.freeze()
 
     async def shutdown(self) -> None:
         self.ready = False
@@ -146,14 +167,18 @@ class SQSApp:
             await self._console_app(scope, receive, send)
             return
         request = Request(scope)
-        if request.method == "GET" and request.path in ("/livez", "/readyz", "/metrics"):
+        if request.method == "GET" and path in _PROBES:
             await self.probe(request, send)
             return
         started = time.perf_counter()
         action, query, request_id = "unknown", request.headers.get(b"x-amz-target") is None, self._ids.next()
+        cycle = scope.get("extensions", _NONE).get(lean.LEAN)  # uvicorn's, from our protocol
         try:
             declared = bodies.declared_length(request.headers.get(b"content-length"))
-            request.body = await bodies.read(receive, declared, timeout=self.body_timeout)
+            body = _ready_body(cycle, declared)  # at once when it has all arrived (the usual)
+            if body is None:  # capped, with a deadline
+                body = await bodies.read(receive, declared, timeout=self.body_timeout)
+            request.body = body
             call = self.parse(request, query)
             action = call.action
             if self.auth.enabled:
@@ -161,7 +186,11 @@ class SQSApp:
                 call.access_key = self.auth.check(
                     request.method, raw_path, request.query_string, request.raw_headers, request.body
                 )
-            result = await self.run(call, receive)
+            handler = ACTIONS[call.action]  # a long poll also watches for the client leaving
+            if call.action != "ReceiveMessage" or call.params.get("WaitTimeSeconds") == 0:
+                result = await handler(self.service, call)
+            else:
+                result = await _unless_disconnected(handler(self.service, call), receive)
             self.backend_reachable = True
             status, headers, payload = self.success(request, call, result, request_id)
         except bodies.ClientGone:
@@ -175,13 +204,15 @@ class SQSApp:
             log.exception("serve.internal_error", action=action)
             exc = SQSError("InternalFailure", "The server failed to process the request.")
             status, headers, payload = _failure(exc, query, request_id)
-        await _respond(send, status, headers, payload)
+        if cycle is None or not lean.respond(cycle, status, headers, payload):
+            await _respond(send, status, headers, payload)
         self.metrics.observe(action, status, time.perf_counter() - started)
 
     def parse(self, request: Request, query: bool) -> Call:
         """The call a request makes, in either protocol."""
         if not query:
-            action = json_protocol.action_of(request.headers[b"x-amz-target"].decode("latin-1"))
+            target = request.headers[b"x-amz-target"]
+            action = _TARGETS.get(target) or json_protocol.action_of(target.decode("latin-1"))
             params = json_protocol.decode(request.body)
         else:
             form = query_input.parse_form(request.query_string) if request.query_string else {}
@@ -202,12 +233,6 @@ class SQSApp:
         if trace:
             call.trace = trace.decode("latin-1")
         return call
-
-    async def run(self, call: Call, receive: Any) -> dict[str, Any] | None:
-        handler = ACTIONS[call.action]
-        if call.action != "ReceiveMessage" or call.params.get("WaitTimeSeconds") == 0:
-            return await handler(self.service, call)
-        return await _unless_disconnected(handler(self.service, call), receive)
 
     def success(
         self, request: Request, call: Call, result: dict[str, Any] | None, request_id: str
@@ -247,6 +272,19 @@ def _failure(exc: SQSError, query: bool, request_id: str) -> tuple[int, list[tup
     if exc.name in _CLOSING:
         headers.append((b"connection", b"close"))
     return exc.status, headers, payload
+
+
+_NONE: dict[str, Any] = {}
+
+
+def _ready_body(cycle: Any, declared: int | None) -> bytes | None:
+    """The request body if the protocol has it all already, else None (read it from ASGI)."""
+    if cycle is None or (declared is not None and declared > bodies.MAX_BODY):
+        return None
+    body = lean.ready_body(cycle)
+    if body is not None and len(body) > bodies.MAX_BODY:
+        raise bodies.too_large(bodies.MAX_BODY)
+    return body
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:

@@ -46,7 +46,7 @@ class Batcher:
         self._running: set[asyncio.Task[None]] = set()
 
     async def send(self, queue: str, entry: SendEntry) -> SendResult | BatchEntryError:
-        """The result of sending ``entry`` (its ``id`` is replaced within the batch)."""
+        """The result of sending ``entry`` (its ``id`` is ignored: within the batch it is its position)."""
         return await self._join(self._sends, queue, entry, self._run_sends, len(entry.body))
 
     async def delete(self, queue: str, handle: str) -> BatchEntryError | None:
@@ -87,11 +87,15 @@ class Batcher:
                 future.set_result(result)
 
     async def _run_sends(self, queue: str, entries: list[SendEntry]) -> list[SendResult | BatchEntryError]:
-        numbered = [dataclasses.replace(entry, id=str(index)) for index, entry in enumerate(entries)]
-        result = await self.backend.send(queue, numbered)
+        # an entry without an id is known by its position (the backend protocol's rule): the
+        # single sends' entries have none, and copying each one to number it costs more than
+        # the rest of the batch's bookkeeping
+        if any(entry.id is not None for entry in entries):
+            entries = [dataclasses.replace(entry, id=None) for entry in entries]
+        result = await self.backend.send(queue, entries)
         by_id: dict[str, SendResult | BatchEntryError] = {ok.id: ok for ok in result.successful}
         by_id.update({failed.id: failed for failed in result.failed})
-        return [by_id[entry.id] for entry in numbered]  # type: ignore[index]
+        return [by_id[str(index)] for index in range(len(entries))]
 
     async def _run_deletes(self, queue: str, handles: list[str]) -> list[BatchEntryError | None]:
         failed = {f.id: f for f in await self.backend.delete(queue, list(dict.fromkeys(handles)))}

@@ -13,6 +13,10 @@ from typing import Any
 from qworker import arn
 from qworker.serve.errors import SQSError, invalid_value, missing_parameter, queue_does_not_exist
 
+#: ``isinstance(v, dict)`` and ``isinstance(v, str)`` as one-argument functions, for ``map``
+_is_dict = dict.__instancecheck__
+_is_str = str.__instancecheck__
+
 
 @dataclass(slots=True)
 class Call:
@@ -61,7 +65,7 @@ class Call:
         value = self.params.get(name)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(map(_is_str, value)):
             raise invalid_value(name, value, "must be a list of strings.")
         return value
 
@@ -77,7 +81,7 @@ class Call:
         value = self.params.get(name)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        if not isinstance(value, list) or not all(map(_is_dict, value)):
             raise invalid_value(name, value, "must be a list of entries.")
         return value
 
@@ -102,10 +106,21 @@ class Call:
             raise invalid_value("QueueUrl", url, "must be a queue URL.")
         if not url:
             raise missing_parameter("QueueUrl")
-        return name_from_url(url, self.query, self.account)
+        name = _names.get((url, self.account))
+        if name is None:
+            name = name_from_url(url, self.query, self.account)  # raises for another account's
+            if len(_names) >= _MAX_NAMES:
+                _names.clear()
+            _names[(url, self.account)] = name
+        return name
 
     def does_not_exist(self) -> SQSError:
         return queue_does_not_exist(self.query)
+
+
+#: queue names by (queue URL, account): a client sends the same few URLs again and again
+_names: dict[tuple[str, str], str] = {}
+_MAX_NAMES = 1024
 
 
 def name_from_url(url: str, query: bool, account: str) -> str:

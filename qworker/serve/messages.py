@@ -93,6 +93,10 @@ def md5_of_system_attributes(trace: str | None) -> str | None:
     return digest.md5_of_message_attributes({TRACE_HEADER: MessageAttributeValue("String", trace)})
 
 
+#: the parameters of a send (or batch entry) that :func:`send_entry` does not read
+_PLAIN = frozenset(("MessageBody", "Id", "QueueUrl"))
+
+
 def send_entry(
     params: dict[str, Any], entry_id: str | None, fifo: bool = False, trace: str | None = None
 ) -> SendEntry:
@@ -101,6 +105,8 @@ def send_entry(
     On a FIFO queue SQS refuses a per-message delay but accepts an explicit ``DelaySeconds=0``
     (which leaves the queue's delay in force): that one is dropped here."""
     body = params.get("MessageBody")
+    if type(body) is str and params.keys() <= _PLAIN:  # a body and nothing else to check
+        return SendEntry(body, id=entry_id, trace_header=trace)
     if body is None:
         body = ""
     if not isinstance(body, str):

@@ -81,3 +81,14 @@ async def test_large_bodies_are_split_over_calls(backend: Backend) -> None:
     results = await asyncio.gather(*(batcher.send("big", SendEntry("x" * 400_000)) for _ in range(5)))
     assert all(isinstance(r, SendResult) for r in results)
     assert recording.sends == [2, 2, 1]  # about 1 MiB of bodies a call
+
+
+async def test_entries_with_ids_of_their_own_are_numbered_within_the_batch(backend: Backend) -> None:
+    await backend.create_queue(QueueSpec("ids"))
+    batcher = Batcher(backend)
+    entries = [SendEntry("a", id="same"), SendEntry("b", id="same"), SendEntry("c")]
+    results = await asyncio.gather(*(batcher.send("ids", entry) for entry in entries))
+    assert all(isinstance(r, SendResult) for r in results)
+    assert [r.id for r in results] == ["0", "1", "2"]  # type: ignore[union-attr]
+    received = await backend.receive("ids", max_messages=10, wait_seconds=0)
+    assert sorted(m.body for m in received) == ["a", "b", "c"]

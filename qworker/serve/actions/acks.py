@@ -66,6 +66,8 @@ def _sort_out(
 ) -> list[dict[str, Any]]:
     """The successful entries of a batch's (entry id, handle) pairs, by the backend's failures by
     handle; the failed ones are added to ``failed`` (a stale handle succeeds: see _call_error)."""
+    if not problems:
+        return [{"Id": entry_id} for entry_id, _ in entries]
     successful = []
     for entry_id, handle in entries:
         problem = problems.get(handle)

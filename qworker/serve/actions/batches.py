@@ -30,18 +30,32 @@ def check_entries(entries: list[dict[str, Any]], action: str) -> list[str]:
     ids: list[str] = []
     for entry in entries:
         entry_id = entry.get("Id")
-        if not isinstance(entry_id, str) or not _ENTRY_ID.fullmatch(entry_id):
-            raise SQSError(
-                "InvalidBatchEntryId",
-                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
-                "It can be at most 80 letters long.",
-            )
+        if type(entry_id) is not str or entry_id not in _valid_ids:
+            _check_id(entry_id)
         ids.append(entry_id)
     if len(set(ids)) != len(ids):
         raise SQSError(
             "BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id."
         )
     return ids
+
+
+#: ids found valid: clients number their entries alike ("0".."9", "msg-1", ...), so most ids
+#: are checked once, not in every request
+_valid_ids: set[str] = set()
+_MAX_VALID_IDS = 4096
+
+
+def _check_id(entry_id: object) -> None:
+    if not isinstance(entry_id, str) or not _ENTRY_ID.fullmatch(entry_id):
+        raise SQSError(
+            "InvalidBatchEntryId",
+            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
+            "It can be at most 80 letters long.",
+        )
+    if len(_valid_ids) >= _MAX_VALID_IDS:
+        _valid_ids.clear()
+    _valid_ids.add(entry_id)
 
 
 def failure(entry_id: str, code: str, message: str, sender_fault: bool = True) -> dict[str, Any]:

@@ -36,8 +36,13 @@ def _entry_error(failed: BatchEntryError) -> SQSError:
     return SQSError(name, failed.message)
 
 
-def _sent(ok: SendResult, entry: SendEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {"MD5OfMessageBody": ok.md5_of_message_body, "MessageId": ok.message_id}
+def _sent(ok: SendResult, entry: SendEntry, batch: bool = False) -> dict[str, Any]:
+    """A SendMessageResult, or with ``batch`` a SendMessageBatchResultEntry (its ``Id`` first)."""
+    out: dict[str, Any] = (
+        {"Id": ok.id, "MD5OfMessageBody": ok.md5_of_message_body, "MessageId": ok.message_id}
+        if batch
+        else {"MD5OfMessageBody": ok.md5_of_message_body, "MessageId": ok.message_id}
+    )
     if ok.md5_of_message_attributes:
         out["MD5OfMessageAttributes"] = ok.md5_of_message_attributes
     if entry.trace_header is not None:
@@ -70,24 +75,35 @@ async def send_message_batch(svc: Service, call: Call) -> dict[str, Any]:
             entries.append(messages.send_entry(params, entry_id, fifo, call.trace))
         except SQSError as exc:
             failed.append(batches.from_error(entry_id, exc))
+    _check_batch_size(entries)
+    successful: list[dict[str, Any]] = []
+    if entries:
+        result = await svc.backend.send(name, entries)
+        by_id = {entry.id: entry for entry in entries}
+        for ok in result.successful:
+            successful.append(_sent(ok, by_id[ok.id], batch=True))
+        for error in result.failed:
+            text = error.message.replace(_ONE_INVALID, _BATCH_INVALID, 1)
+            failed.append(batches.failure(error.id, error.code, text, error.sender_fault))
+    if len(failed) > 1:
+        order = {entry_id: index for index, entry_id in enumerate(ids)}
+        failed.sort(key=lambda item: order.get(item["Id"], len(ids)))
+    return batches.result(successful, failed)
+
+
+def _check_batch_size(entries: list[SendEntry]) -> None:
+    """SQS's cap on a batch's bytes. A character is at most 4 bytes of UTF-8, so bodies without
+    attributes whose characters are few enough need no byte count."""
+    if sum(len(entry.body) for entry in entries) * 4 <= MAX_MESSAGE_SIZE and not any(
+        entry.message_attributes for entry in entries
+    ):
+        return
     total = sum(message_size(entry) for entry in entries)
     if total > MAX_MESSAGE_SIZE:
         raise SQSError(
             "BatchRequestTooLong",
             f"Batch requests cannot be longer than {MAX_MESSAGE_SIZE} bytes. You have sent {total} bytes.",
         )
-    successful: list[dict[str, Any]] = []
-    if entries:
-        result = await svc.backend.send(name, entries)
-        by_id = {entry.id: entry for entry in entries}
-        for ok in result.successful:
-            successful.append({"Id": ok.id, **_sent(ok, by_id[ok.id])})
-        for error in result.failed:
-            text = error.message.replace(_ONE_INVALID, _BATCH_INVALID, 1)
-            failed.append(batches.failure(error.id, error.code, text, error.sender_fault))
-    order = {entry_id: index for index, entry_id in enumerate(ids)}
-    failed.sort(key=lambda item: order.get(item["Id"], len(ids)))
-    return batches.result(successful, failed)
 
 
 async def _check_fifo_batch(svc: Service, name: str, raw: list[dict[str, Any]]) -> None:
