@@ -22,13 +22,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import (
-    HEADER_RE,
-    HEADER_VALUE_RE,
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http import httptools_impl
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+#: the uvicorn internals the shortcuts read (uvicorn 0.30-0.55 have them): without any of them,
+#: requests simply go through ASGI's receive and send, and keep-alive through uvicorn's own code
+_CYCLE_FIELDS = (
+    "more_body", "disconnected", "response_complete", "waiting_for_100_continue", "message_event",
+    "flow", "body", "response_started", "access_log", "default_headers", "keep_alive", "transport",
+    "on_response", "scope",
+)  # fmt: skip
+LEAN_SUPPORTED = all(
+    hasattr(httptools_impl, name) for name in ("HEADER_RE", "HEADER_VALUE_RE", "STATUS_LINE")
+) and all(hasattr(HttpToolsProtocol, name) for name in ("_unset_keepalive_if_required", "_start_asgi_task"))
 
 HEAD_TIMEOUT = 10.0
 MAX_HEAD = 64 * 1024
@@ -163,7 +169,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = None
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope:  # else an upgrade: no cycle
+        if LEAN_SUPPORTED and cycle is not None and cycle.scope is self.scope and _lean_cycle(cycle):
             extensions = self.scope.get("extensions")
             if extensions is None:
                 self.scope["extensions"] = {LEAN: cycle}
@@ -181,6 +187,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         """uvicorn's, with the keep-alive deadline on the connection's one timer."""
         self._head_bytes = 0
+        if not LEAN_SUPPORTED:  # another uvicorn: its own keep-alive timer, besides ours
+            super().on_response_complete()
+            return
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
@@ -242,6 +251,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+def _lean_cycle(cycle: RequestResponseCycle) -> bool:
+    """True when the cycle has every field the shortcuts read (checked once per class)."""
+    known = _checked.get(type(cycle))
+    if known is None:
+        known = _checked[type(cycle)] = all(hasattr(cycle, name) for name in _CYCLE_FIELDS)
+    return known
+
+
+_checked: dict[type, bool] = {}
+
+
 # -- the app's shortcuts past ASGI's receive and send ------------------------------------------------
 
 
@@ -263,7 +283,7 @@ _MAX_VALID_HEADERS = 256
 
 
 def _check_header(name: bytes, value: bytes) -> None:
-    if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+    if httptools_impl.HEADER_RE.search(name) or httptools_impl.HEADER_VALUE_RE.search(value):
         raise RuntimeError("Invalid HTTP header.")
     if len(_valid_headers) >= _MAX_VALID_HEADERS:
         _valid_headers.clear()
@@ -286,7 +306,7 @@ def respond(
         return False
     cycle.response_started = True
     cycle.waiting_for_100_continue = False
-    content = [STATUS_LINE[status]]
+    content = [httptools_impl.STATUS_LINE[status]]
     closing = False
     for name, value in (*cycle.default_headers, *headers):  # names in lower case
         if (name, value) not in _valid_headers:

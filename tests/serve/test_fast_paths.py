@@ -148,3 +148,11 @@ def test_connection_close_is_honoured(server: ServeProcess) -> None:
         ((status, headers, _),) = _responses(sock, 1)
         assert status == 200 and headers["connection"] == "close"
         assert sock.recv(65536) == b""  # closed after the answer
+
+
+def test_the_installed_uvicorn_has_what_the_shortcuts_read() -> None:
+    """The shortcuts read uvicorn's protocol internals; a uvicorn without them turns them off
+    (requests go through ASGI) rather than breaking: this says when an upgrade did that."""
+    from qworker.serve import protocol
+
+    assert protocol.LEAN_SUPPORTED, "this uvicorn lacks what qworker.serve.protocol's shortcuts read"
