@@ -7,8 +7,8 @@ wrk (``apt-get install wrk``) sending AWS JSON 1.0 SendMessage requests over kee
 connections (the server takes any signature without access keys). Two runs:
 
 * saturated: ``--connections`` connections, each sending its next request when the answer came;
-* paced: as many connections, each waiting ``--pace-ms`` between requests (about half the
-  saturated rate with the defaults), for the latency at a moderate load.
+* paced: as many connections, each waiting ``--pace-ms`` between requests (by default what
+  makes about half the first saturated run's rate), for the latency at a moderate load.
 
 Besides wrk's rate and latency percentiles it reports the CPU time the server process and Redis
 spent per request (from /proc), which is what the machine's other load disturbs least. On a
@@ -123,7 +123,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--pace-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        help="wait between a paced connection's requests (default: what makes half the first saturated rate)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each kind (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
@@ -143,13 +147,15 @@ def main() -> None:
         pids = {"server": server.process.pid, "redis": redis.process.pid}
         runs: dict[str, list[dict[str, float]]] = {"saturated": [], "paced": []}
         with tempfile.TemporaryDirectory() as folder:
-            scripts = {
-                "saturated": _script(Path(folder), queue_url, 0),
-                "paced": _script(Path(folder), queue_url, args.pace_ms),
-            }
+            saturated = _script(Path(folder), queue_url, 0)
             for _ in range(args.repeat):
-                for kind, script in scripts.items():
-                    runs[kind].append(_wrk(script, server.url, args.seconds, args.connections, pids))
+                runs["saturated"].append(_wrk(saturated, server.url, args.seconds, args.connections, pids))
+                if args.pace_ms is None:  # each connection at half its saturated share
+                    first = runs["saturated"][0]
+                    cycle_ms = 1000 * args.connections / (first["per_second"] / 2)
+                    args.pace_ms = round(max(0.1, cycle_ms - first["p50_ms"]), 1)
+                paced = _script(Path(folder), queue_url, args.pace_ms)
+                runs["paced"].append(_wrk(paced, server.url, args.seconds, args.connections, pids))
     finally:
         server.stop()
         redis.stop()
