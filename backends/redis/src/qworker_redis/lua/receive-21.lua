@@ -79,28 +79,12 @@ local dry = false  -- the ready list ran out
 if not M.fifo and not sweep then
   local ghosts = 0
   while got + nr < max do
-    local ids = redis.call('LPOP', Q.ready, math.min(max - got - nr, CHUNK))
+    local ids, vals, at = pop_ready(Q, math.min(max - got - nr, CHUNK))
     if not ids then
       dry = true
       break
     end
-    -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
-    local n = #ids
-    local fields, at = {}, {}
-    local nf = n
-    for i = 1, n do
-      local id = ids[i]
-      if string.byte(id, 1) == STATED then
-        id = string.sub(id, 2)
-        ids[i] = id
-        nf = nf + 1
-        fields[nf] = '~' .. id
-        at[i] = nf
-      end
-      fields[i] = id
-    end
-    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
-    for i = 1, n do
+    for i = 1, #ids do
       local env, raw = vals[i], at[i] and vals[at[i]]
       if not raw and env and #env <= MAX_ENVELOPE then
         local id = ids[i]
@@ -260,26 +244,10 @@ if not M.fifo then
   end
   for i = 1, nr do take(rid[i], rraw[i], renv[i]) end  -- set apart by the common case
   while got < max and not dry do
-    local ids = redis.call('LPOP', Q.ready, math.min(max - got, CHUNK))
+    local ids, vals, at = pop_ready(Q, math.min(max - got, CHUNK))
     if not ids then break end
-    -- one HMGET: every envelope, then the states of the '*' ids (the others have none)
-    local n = #ids
-    local fields, at = {}, {}
-    local nf = n
-    for i = 1, n do
-      local id = ids[i]
-      if string.byte(id, 1) == STATED then
-        id = string.sub(id, 2)
-        ids[i] = id
-        nf = nf + 1
-        fields[nf] = '~' .. id
-        at[i] = nf
-      end
-      fields[i] = id
-    end
-    local vals = redis.call('HMGET', Q.msgs, unpack(fields))
     local ghosts = 0
-    for i = 1, n do
+    for i = 1, #ids do
       local env, raw = vals[i], at[i] and vals[at[i]]
       if raw or env then take(ids[i], raw, env) else ghosts = ghosts + 1 end
     end

@@ -66,6 +66,29 @@ local function multi_get(cmd, key, list)
   return out
 end
 
+-- Pop up to `count` ids off the ready list and read, in one HMGET, every envelope and the state
+-- of each '*' id (the others have none). Returns the ids (marks stripped), the values and, per
+-- id, the index of its state among them (nil: none); nil when the list is empty. Keys: ready, msgs.
+local function pop_ready(Q, count)
+  local ids = redis.call('LPOP', Q.ready, count)
+  if not ids then return nil end
+  local n = #ids
+  local fields, at = {}, {}
+  local nf = n
+  for i = 1, n do
+    local id = ids[i]
+    if string.byte(id, 1) == STATED then
+      id = string.sub(id, 2)
+      ids[i] = id
+      nf = nf + 1
+      fields[nf] = '~' .. id
+      at[i] = nf
+    end
+    fields[i] = id
+  end
+  return ids, redis.call('HMGET', Q.msgs, unpack(fields)), at
+end
+
 local function fmt_int(n) return string.format('%d', n) end
 
 -- Wake one long-polling receiver (BLPOP on the notify list); receivers pass it on. Keys: notify.
