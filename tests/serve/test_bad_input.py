@@ -20,6 +20,8 @@ import pytest
 
 from qworker.testing.serve import ServeProcess
 
+from .wire import read_response
+
 TARGET = "AmazonSQS."
 TIMEOUT = 1.0  # the server's --request-timeout
 
@@ -44,26 +46,6 @@ def exchange(
             time.sleep(0.05)
             sock.sendall(then)
         return read_response(sock)
-
-
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed before a response head: {buffer!r}")
-        buffer += chunk
-    head, _, body = buffer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return status, headers, body
 
 
 def request(

@@ -18,6 +18,8 @@ from qworker.serve.errors import SQSError
 from qworker.serve.messages import send_entry
 from qworker.testing.serve import ServeProcess
 
+from .wire import read_responses
+
 
 def test_a_plain_entry_is_what_the_full_decoding_makes() -> None:
     plain = send_entry({"Id": "a", "MessageBody": "hé"}, "a", trace="Root=1")
@@ -92,32 +94,13 @@ def _request(target: str, body: bytes, *extra: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def _responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
-    buffer, out = b"", []
-    while len(out) < count:
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed: {buffer!r}")
-            buffer += chunk
-        head, _, buffer = buffer.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        while len(buffer) < length:
-            buffer += sock.recv(65536)
-        out.append((int(lines[0].split()[1]), headers, buffer[:length]))
-        buffer = buffer[length:]
-    return out
-
-
 def test_pipelined_requests_get_their_answers_in_order(server: ServeProcess) -> None:
     names = [f"pipe{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
     data = b"".join(_request("CreateQueue", json.dumps({"QueueName": n}).encode()) for n in names)
     data += _request("NoSuchAction", b"{}")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(data)
-        answers = _responses(sock, 4)
+        answers = read_responses(sock, 4)
     for (status, headers, body), name in zip(answers, names, strict=False):
         assert status == 200 and headers["content-type"] == "application/x-amz-json-1.0"
         assert json.loads(body)["QueueUrl"].endswith(f"/{name}")
@@ -135,17 +118,17 @@ def test_expect_continue_and_a_body_in_parts_take_the_asgi_path(server: ServePro
         sock.sendall(body[:5])
         time.sleep(0.05)
         sock.sendall(body[5:])
-        ((status, _, answer),) = _responses(sock, 1)
+        ((status, _, answer),) = read_responses(sock, 1)
         assert status == 200 and json.loads(answer)["QueueUrl"].endswith(f"/{name}")
         sock.sendall(_request("GetQueueUrl", body))  # the same connection goes on
-        ((status, _, answer),) = _responses(sock, 1)
+        ((status, _, answer),) = read_responses(sock, 1)
         assert status == 200 and json.loads(answer)["QueueUrl"].endswith(f"/{name}")
 
 
 def test_connection_close_is_honoured(server: ServeProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(_request("ListQueues", b"{}", "Connection: close"))
-        ((status, headers, _),) = _responses(sock, 1)
+        ((status, headers, _),) = read_responses(sock, 1)
         assert status == 200 and headers["connection"] == "close"
         assert sock.recv(65536) == b""  # closed after the answer
 
