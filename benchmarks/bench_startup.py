@@ -19,7 +19,6 @@ benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import statistics
 import subprocess
@@ -30,7 +29,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.harness import REPO, BenchmarkError, PrivateRedis, compile_bytecode, worker_env
+from benchmarks.harness import (
+    REPO,
+    BenchmarkError,
+    PrivateRedis,
+    compile_bytecode,
+    qworker_sources,
+    worker_env,
+)
 from benchmarks.results import write_section
 
 SECTION = "startup"
@@ -47,7 +53,8 @@ class Tree:
     root: Path
 
     def pythonpath(self) -> str:
-        paths = [self.root, *sorted((self.root / "backends").glob("*/src")), REPO]
+        # the checkout itself holds the qworker package; the backends' packages are under src/
+        paths = [self.root, *qworker_sources(self.root)[1:], REPO]
         return os.pathsep.join(str(path) for path in paths)
 
 
@@ -115,8 +122,7 @@ def parse_importtime(stderr: str) -> tuple[float, dict[str, float]]:
 def _checkout(rev: str, folder: Path) -> Tree:
     root = folder / "compare"
     subprocess.run(["git", "worktree", "add", "--detach", "-q", str(root), rev], cwd=REPO, check=True)
-    for source in [root / "qworker", *sorted((root / "backends").glob("*/src"))]:
-        compileall.compile_dir(str(source), quiet=1)
+    compile_bytecode(root)
     sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True)
     return Tree(f"{rev} ({sha.stdout.strip()})", root)
 

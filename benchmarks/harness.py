@@ -354,11 +354,13 @@ async def wait_exit(process: subprocess.Popen[Any], timeout: float) -> int | Non
         return None
 
 
-#: qworker's source packages (this checkout is installed editable: Python imports them from here)
-QWORKER_SOURCES = [REPO / "qworker", *sorted((REPO / "backends").glob("*/src"))]
+def qworker_sources(root: Path = REPO) -> list[Path]:
+    """qworker's source packages in a checkout (this one is installed editable: Python imports
+    them from here)."""
+    return [root / "qworker", *sorted((root / "backends").glob("*/src"))]
 
 
-def compile_bytecode() -> None:
+def compile_bytecode(root: Path = REPO) -> None:
     """Byte-compile qworker's modules, as pip does when it installs the wheel.
 
     This checkout is an editable install, and where ``PYTHONDONTWRITEBYTECODE`` is set (it is on
@@ -369,7 +371,7 @@ def compile_bytecode() -> None:
     """
     import compileall
 
-    for source in QWORKER_SOURCES:
+    for source in qworker_sources(root):
         if not compileall.compile_dir(str(source), quiet=1, workers=1):
             raise BenchmarkError(f"byte-compiling {source} failed")
 
