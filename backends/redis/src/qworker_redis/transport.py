@@ -15,7 +15,8 @@ hiredis. Whichever carried a command, this module decides what happens to it:
   and a script's error reply is :class:`~qworker.errors.BackendError`. Texts are redacted.
 * **NOSCRIPT** (a new or restarted server): the script is loaded and the call made again.
 * **Retries**: a call that could not reach Redis is retried with :func:`qworker.retry.
-  backoff_delay` for up to ``retry_timeout`` seconds, then BackendUnavailable. A script that may
+  backoff_delay` for up to ``retry_timeout`` seconds, then BackendUnavailable; the back-off is
+  the backend object's, shared by every caller (:mod:`qworker_redis.outage`). A script that may
   have run before the connection dropped runs again: sends are at-least-once (FIFO sends
   dedupe). redis-py's own retries are off, so a retry is always made knowingly, here.
 """
@@ -31,7 +32,6 @@ import structlog
 
 from qworker.errors import BackendError, BackendUnavailable
 from qworker.redaction import redact_text
-from qworker.retry import backoff_delay
 from qworker_redis.connection import Settings
 from qworker_redis.fastlane import (
     Endpoint,
@@ -42,6 +42,7 @@ from qworker_redis.fastlane import (
     pack_command,
     pack_head,
 )
+from qworker_redis.outage import Outage
 from qworker_redis.replies import (
     AccessRefused,
     ErrorReply,
@@ -60,8 +61,6 @@ log = structlog.get_logger("qworker.redis")
 
 #: what a retry may cure: the connection, not the command (ConnectionError is an OSError)
 RETRYABLE = (OSError, TimeoutError, ServerLoading)
-#: the back-off between reconnects: base and cap of :func:`qworker.retry.backoff_delay` (s)
-BACKOFF_BASE, BACKOFF_CAP = 0.05, 2.0
 _NOT_CONNECTED = "RedisBackend is not connected: use `async with backend:` or await connect()"
 
 
@@ -147,7 +146,7 @@ class Transport:
         self._client: Redis | RedisCluster | None = None  #: cluster: every command; else on demand
         self._lane: FastLane | None = None  #: single node: every command but blocking ones
         self._wait_lanes: WaitLanes | None = None  #: single node: long polls
-        self._outage_logged = False
+        self._outage = Outage(settings.display_url)  #: the back-off all callers share
 
     @property
     def display_url(self) -> str:
@@ -286,11 +285,17 @@ class Transport:
     async def retrying(self, operation: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``operation`` (one round trip to Redis), reconnecting with capped, jittered
         exponential back-off for up to ``retry_timeout`` seconds; then BackendUnavailable.
-        Every round trip of the backend goes through here (tests pause calls here too).
-        Errors leave as :mod:`qworker_redis.replies` says (an error reply as ErrorReply)."""
+        The back-off is shared (:class:`~qworker_redis.outage.Outage`): during an outage a new
+        call waits for the next turn before it tries. Every round trip of the backend goes
+        through here (tests pause calls here too). Errors leave as
+        :mod:`qworker_redis.replies` says (an error reply as ErrorReply)."""
+        outage = self._outage
         deadline = 0.0
-        attempt = 0
         while True:
+            if outage.failures:
+                deadline = deadline or time.monotonic() + self.settings.retry_timeout
+                if not await outage.wait_turn(deadline):
+                    raise self._unavailable(outage.last_error)
             try:
                 result = await operation()
             except Exception as exc:
@@ -303,24 +308,16 @@ class Transport:
                     if error is exc:
                         raise
                     raise error from None
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + self.settings.retry_timeout
-                if now >= deadline:
-                    raise BackendUnavailable(
-                        f"Redis at {self.display_url} is unavailable: {self.safe(error)}"
-                    ) from None
-                if not self._outage_logged:
-                    self._outage_logged = True
-                    log.warning("redis.reconnecting", url=self.display_url, error=self.safe(error))
-                delay = backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP)
-                attempt += 1
-                await asyncio.sleep(min(deadline - now, delay))
+                outage.failed(self.safe(error))
+                deadline = deadline or time.monotonic() + self.settings.retry_timeout
+                if time.monotonic() >= deadline:
+                    raise self._unavailable(outage.last_error) from None
                 continue
-            if self._outage_logged:
-                self._outage_logged = False
-                log.info("redis.reconnected", url=self.display_url)
+            outage.succeeded()
             return result
+
+    def _unavailable(self, error: str) -> BackendUnavailable:
+        return BackendUnavailable(f"Redis at {self.display_url} is unavailable: {error}")
 
     async def eval(
         self, script: Script, keys: Sequence[bytes], args: Sequence[Any], head: bytes | None = None
@@ -362,8 +359,10 @@ class Transport:
         try:
             await self.client.execute_command("BLPOP", notify, f"{self.wait_timeout(timeout):.3f}")
         except Exception as exc:  # redis-py's: a lost connection ends the wait early
-            if not isinstance(reply_error(exc), RETRYABLE):
+            error = reply_error(exc)
+            if not isinstance(error, RETRYABLE):
                 raise
+            self._outage.failed(self.safe(error))
             await asyncio.sleep(min(timeout, 0.1))
 
     async def wait_then_eval(
@@ -381,8 +380,10 @@ class Transport:
         :meth:`unblock`). Redis runs the script as soon as the BLPOP returns, so a waiting
         receiver gets a new message one round trip after the send, not two. Returns the
         script's reply, or None when the caller should call the normal way (cluster, NOSCRIPT,
-        an error; on Redis Cluster this only waits)."""
+        an error, an outage under way; on Redis Cluster this only waits)."""
         lanes = self._wait_lanes
+        if self._outage.failures:  # no new connection now: the normal call waits for its turn
+            return None
         if self.cluster or lanes is None:
             await self.wait(notify, timeout)
             return None
@@ -392,7 +393,8 @@ class Transport:
         waiting.append(lane)
         try:
             _, reply = await lane.execute_many(payload, 2)
-        except RETRYABLE:
+        except RETRYABLE as exc:
+            self._outage.failed(self.safe(exc))
             await asyncio.sleep(min(timeout, 0.1))
             return None
         finally:
