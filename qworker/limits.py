@@ -6,12 +6,12 @@ who moves from SQS sees the errors they know (SPEC section 4: SQS-L-*, SQS-F-*, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from qworker.backend import (
@@ -391,12 +391,12 @@ def attribute_error(name: str, value: MessageAttributeValue) -> str | None:
     if _forbidden_body_char().search(value.string_value):
         return f"Message (user) attribute {name!r} contains characters SQS does not allow."
     if base_type == "Number":
-        try:
-            number = Decimal(value.string_value)
-        except InvalidOperation:
-            number = None
-        if number is None or not number.is_finite():
-            return f"Can't cast the value of message (user) attribute {name!r} to a number."
+        from decimal import Decimal, InvalidOperation  # here: ~3 ms of every start-up otherwise
+
+        with contextlib.suppress(InvalidOperation):
+            if Decimal(value.string_value).is_finite():
+                return None
+        return f"Can't cast the value of message (user) attribute {name!r} to a number."
     return None
 
 

@@ -26,12 +26,14 @@ def _import_structlog() -> ModuleType:
     colorama whenever they are installed: about 50 ms, a quarter of ``qworker run``'s start-up.
     qworker renders exceptions to text itself (``format_exc_info`` runs before the renderer, so
     the redaction sees the text), which leaves structlog nothing to use rich for, and colorama
-    only matters on Windows. They are hidden while structlog imports, and importable as usual
-    afterwards (the CLI's progress bars use rich).
+    only matters on Windows. greenlet, when installed, is imported only to pick the storage of
+    structlog's deprecated ``threadlocal`` module, which qworker does not use. They are hidden
+    while structlog imports, and importable as usual afterwards (the CLI's progress bars use
+    rich).
     """
     if "structlog" in sys.modules:
         return sys.modules["structlog"]
-    hidden = [name for name in ("rich", "colorama") if name not in sys.modules]
+    hidden = [name for name in ("rich", "colorama", "greenlet") if name not in sys.modules]
     if sys.platform == "win32":
         hidden = [name for name in hidden if name != "colorama"]
     for name in hidden:

@@ -33,7 +33,6 @@ from qworker.runtime.invoker import AsyncInvoker, Invoker, ThreadInvoker, is_asy
 from qworker.runtime.metrics import MappingMetrics
 from qworker.runtime.outcome import Settler
 from qworker.runtime.poller import Poller
-from qworker.runtime.process_pool import ProcessInvoker
 from qworker.runtime.scaling import ScalingController, ScalingPolicy
 from qworker.runtime.schedule import Dispatcher, Slots
 
@@ -112,8 +111,9 @@ class MappingRunner:
             self.heartbeat = make_heartbeat(self.backend, config.queue, config.heartbeat, lease)
             await self.heartbeat.start()
         self.invoker = self._make_invoker()
-        if isinstance(self.invoker, ProcessInvoker) or self.config.uses_runtime_api:
-            await self.invoker.start()  # type: ignore[attr-defined]
+        start = getattr(self.invoker, "start", None)  # the process pool and the Runtime API's
+        if start is not None:
+            await start()
         self.scaler = ScalingController(
             self.slots, config.concurrency_limit, ScalingPolicy.preset(config.scaling), self._scaled
         )
@@ -206,6 +206,9 @@ class MappingRunner:
         if is_async_handler(self.handler):
             return AsyncInvoker(self.handler)
         if self.config.isolation == "process":
+            # imported here: multiprocessing and what it pulls in cost ~10 ms of every start-up
+            from qworker.runtime.process_pool import ProcessInvoker
+
             return ProcessInvoker(
                 self.config.handler, self.app_dir, self.config.concurrency_limit, self.function_environment
             )

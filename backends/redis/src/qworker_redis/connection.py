@@ -12,8 +12,9 @@ Options (query parameters): ``ssl_ca_certs=PATH``, ``ssl_certfile=PATH``, ``ssl_
 (default ``true``), ``socket_timeout`` (s, default 15), ``socket_connect_timeout`` (s, default 5),
 ``max_connections`` (default unlimited; one is held by each long-polling receiver),
 ``retry_timeout`` (s, default 10: how long a call keeps reconnecting, with capped jittered
-back-off shared by all the backend's calls, before it fails with BackendUnavailable) and ``prefix`` (key prefix, default
-``qworker``; see :mod:`qworker_redis.keys`). Unknown options are an error, not ignored.
+back-off shared by all the backend's calls, before it fails with BackendUnavailable) and
+``prefix`` (key prefix, default ``qworker``; see :mod:`qworker_redis.keys`). Unknown options
+are an error, not ignored.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ committed yet, or a commit not visible yet (the writer updates the WAL index aft
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
 import sys
@@ -57,7 +56,9 @@ def _libc() -> ctypes.CDLL | None:
     global _LIBC
     if _LIBC is None:
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            # the process's own symbols, libc's among them: ctypes.util.find_library would run
+            # ldconfig in a subprocess and import shutil, tempfile, bz2 and lzma (~10 ms)
+            libc = ctypes.CDLL(None, use_errno=True)
             libc.inotify_init1.argtypes = [ctypes.c_int]
             libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
             libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
