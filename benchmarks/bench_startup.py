@@ -38,6 +38,8 @@ from benchmarks.harness import (
     worker_env,
 )
 from benchmarks.results import write_section
+from benchmarks.startup_floor import Floor, probe
+from benchmarks.startup_floor import report as floor_report
 
 SECTION = "startup"
 TARGET = 0.2  #: seconds, issue #17
@@ -146,7 +148,7 @@ def _heaviest(cases: list[Case], count: int = 8) -> list[str]:
     return sorted(names, key=lambda name: -max(case.imports.get(name, 0.0) for case in cases))
 
 
-def report(cases: list[Case], runs: int) -> str:
+def report(cases: list[Case], runs: int, floors: list[Floor]) -> str:
     lines = [
         "## Start-up: `qworker run`, process start to the first record",
         "",
@@ -172,6 +174,8 @@ def report(cases: list[Case], runs: int) -> str:
     for name in _heaviest(cases):
         cells = " | ".join(f"{c.imports[name]:.1f}" if name in c.imports else "–" for c in cases)
         lines.append(f"| `{name}` | {cells} |")
+    walls = {case.backend: case.walls for case in cases if case.tree.root == REPO}
+    lines += ["", *floor_report(floors, walls, TARGET)]
     return "\n".join(lines)
 
 
@@ -195,11 +199,13 @@ def main() -> None:
                 for tree in trees
             ]
             measure(cases, args.runs, folder)
+            env = worker_env({"PYTHONPATH": trees[-1].pythonpath()})
+            floors = [probe(backend, env, args.runs) for backend in ("sqlite", "redis")]
         finally:
             redis.stop()
             if args.compare:
                 subprocess.run(["git", "worktree", "remove", "--force", str(folder / "compare")], cwd=REPO)
-    body = report(cases, args.runs)
+    body = report(cases, args.runs, floors)
     print(body)
     if not args.no_write:
         command = "python -m benchmarks.bench_startup " + " ".join(sys.argv[1:])
