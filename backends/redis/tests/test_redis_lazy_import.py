@@ -44,8 +44,9 @@ def test_a_round_trip_on_a_single_node_imports_no_redis_py(redis_server: RedisSe
 
 
 def test_the_run_command_imports_nothing_it_does_not_use() -> None:
-    """rich and colorama (structlog would import them), installed metadata and TOML are not
-    needed to start a worker: importing them cost ~80 ms of start-up together."""
+    """rich, colorama and greenlet (structlog would import them), installed metadata, TOML,
+    multiprocessing (the process pool's), decimal and ctypes.util (ldconfig in a subprocess, for
+    inotify) are not needed to start a worker: importing them cost ~100 ms of start-up together."""
     out = _run("""
         import sys
         import qworker.cli
@@ -53,7 +54,8 @@ def test_the_run_command_imports_nothing_it_does_not_use() -> None:
         import qworker.runtime.worker, qworker_redis.backend, qworker_sqlite
         from qworker.registry import backend_class
         backend_class("redis"), backend_class("sqlite")
-        heavy = ("redis", "rich", "colorama", "pygments", "importlib.metadata", "tomllib")
+        heavy = ("redis", "rich", "colorama", "greenlet", "pygments", "importlib.metadata", "tomllib",
+                 "multiprocessing", "decimal", "ctypes.util")
         print([name for name in heavy if name in sys.modules])
         import rich  # still importable afterwards (the CLI's progress bars)
     """)
