@@ -163,6 +163,23 @@ class MessageTests(SuiteBase):
         assert "SequenceNumber" not in attrs and "MessageGroupId" not in attrs
         assert message.message_attributes == {}
 
+    async def test_standard_queue_keeps_a_message_group_id(self, backend: Backend) -> None:
+        """EVT-4 (fair queues): a standard queue's message sent with a MessageGroupId is received
+        with it, in Lambda's attribute order, and one sent without has none; no FIFO fields."""
+        name = await self.make_queue(backend)
+        await backend.send(name, [SendEntry("tenant", message_group_id="tenant-1"), SendEntry("none")])
+        by_body = {m.body: m for m in await self.receive_all(backend, name, 2)}
+        attrs = by_body["tenant"].attributes
+        assert attrs["MessageGroupId"] == "tenant-1"
+        assert list(attrs) == [
+            "ApproximateReceiveCount",
+            "SentTimestamp",
+            "MessageGroupId",
+            "SenderId",
+            "ApproximateFirstReceiveTimestamp",
+        ]
+        assert "MessageGroupId" not in by_body["none"].attributes
+
     async def test_visibility_timeout_hides_then_message_reappears(self, backend: Backend) -> None:
         """SQS-V-1, SQS-R-2, ESM-F-2, EVT-8: hidden for the timeout, then back: count 2, a new handle."""
         unit = self.timing_unit

@@ -51,12 +51,16 @@ def decode_reply(
             fields
         )
         # Lambda's order (checked against SYSTEM_ATTRIBUTE_ORDER at import); every branch keeps it
-        if src or trace is not None:  # the rare case: a dead letter, or a traced message
+        if src or trace is not None or (group_id is not None and not fifo):
+            # the rare cases: a dead letter, a traced message, a group on a standard queue
             source = source_arns.get(src) if src else None
             if src and source is None:
                 source = source_arns[src] = arn.queue_arn(src.decode())
-            # a FIFO dead-letter queue's messages take their message id as dedup id
-            fifo_fields = (sequence, group_id, message_id if src else dedup_id) if fifo else None
+            # a FIFO dead-letter queue's messages take their message id as dedup id; a standard
+            # queue's message keeps the group it was sent with (SQS's fair queues)
+            fifo_fields = (
+                (sequence, group_id, message_id if src else dedup_id) if fifo else (None, group_id, None)
+            )
             attrs = _any_attributes(
                 source, str(count), trace, sent_ms, fifo_fields, sender, first_ms.decode()
             )
@@ -87,12 +91,13 @@ def _any_attributes(
     count: str,
     trace: str | None,
     sent_ms: str,
-    fifo: tuple[str | None, str | None, str | None] | None,
+    fifo: tuple[str | None, str | None, str | None],
     sender: str,
     first_ms: str,
 ) -> dict[str, Any]:
-    """Any message's attributes (``fifo``: a FIFO message's sequence number, group id and
-    deduplication id), for the cases :func:`decode_reply` does not build inline."""
+    """Any message's attributes (``fifo``: its sequence number, group id and deduplication id,
+    each None when it has none), for the cases :func:`decode_reply` does not build inline."""
+    sequence, group, dedup = fifo
     attrs: dict[str, Any] = {}
     if source is not None:
         attrs["DeadLetterQueueSourceArn"] = source
@@ -100,12 +105,13 @@ def _any_attributes(
     if trace is not None:
         attrs["AWSTraceHeader"] = trace
     attrs["SentTimestamp"] = sent_ms
-    if fifo is not None:
-        attrs["SequenceNumber"] = fifo[0]
-        attrs["MessageGroupId"] = fifo[1]
+    if sequence is not None:
+        attrs["SequenceNumber"] = sequence
+    if group is not None:
+        attrs["MessageGroupId"] = group
     attrs["SenderId"] = sender
-    if fifo is not None:
-        attrs["MessageDeduplicationId"] = fifo[2]
+    if dedup is not None:
+        attrs["MessageDeduplicationId"] = dedup
     attrs["ApproximateFirstReceiveTimestamp"] = first_ms
     return attrs
 
@@ -117,20 +123,21 @@ def _check_order() -> None:
         name = "order-check.fifo" if fifo else "order-check"
         ref = QueueRef.build(QueueSpec(name), name, "1", "check")
         reply: list[Any] = [1, -1]
-        cases = list(itertools.product((b"", b"source-queue"), (None, "Root=1-5759e988")))
-        for index, (src, trace) in enumerate(cases):
-            group, dedup, sequence = ("g", "d", "7") if fifo else (None, None, None)
+        groups = ("g",) if fifo else (None, "g")  # a standard queue's message may have a group
+        cases = list(itertools.product((b"", b"source-queue"), (None, "Root=1-5759e988"), groups))
+        for index, (src, trace, group) in enumerate(cases):
+            dedup, sequence = ("d", "7") if fifo else (None, None)
             envelope = [1, "body", None, "0" * 32, None, group, dedup, trace, "10", sequence]
             reply += [f"{index:036d}".encode(), msgpack.packb(envelope), 2, b"11", src]
         messages, corrupt = decode_reply(ref, reply, "0" * 16)
-        for message, (src, trace) in zip(messages, cases, strict=True):
+        for message, (src, trace, group) in zip(messages, cases, strict=True):
             expected = system_attributes(
                 receive_count=2,
                 sent_ms=10,
                 first_receive_ms=11,
                 sender_id=arn.account_id(),
                 sequence_number="7" if fifo else None,
-                group_id="g" if fifo else None,
+                group_id=group,
                 dedup_id=(message.message_id if src else "d") if fifo else None,
                 trace_header=trace,
                 dead_letter_source_arn=arn.queue_arn(src.decode()) if src else None,
