@@ -90,12 +90,16 @@ class _Protocol(asyncio.Protocol):
         self.reader = hiredis.Reader()
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         self.client_id: bytes | None = None  #: Redis's CLIENT ID, when the lane asked for it
         self.lost = asyncio.Event()  #: the socket is closed (connection_lost ran)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        #: the connection's loop, for its replies' futures (Python 3.11's get_running_loop()
+        #: makes a getpid system call each time)
+        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -293,7 +297,7 @@ def _write(protocol: _Protocol, payload: bytes, count: int) -> list[asyncio.Futu
     if protocol.closed or transport is None or transport.is_closing():
         protocol.closed = True
         raise ConnectionError("connection to Redis closed")
-    loop = asyncio.get_running_loop()
+    loop = protocol.loop or asyncio.get_running_loop()
     futures = [loop.create_future() for _ in range(count)]
     protocol.waiters.extend(futures)
     transport.write(payload)
