@@ -62,7 +62,15 @@ def profile_serve(pool: Pool, api: Api, loops: int, warmup: float, seconds: floa
     ]
     for name, count in groups.most_common():
         lines.append(f"| {name} | {count / total:.0%} | {loop_us * count / total:,.0f} |")
-    lines += ["", "| top functions (own time) | share |", "| --- | ---: |"]
+    lines += [
+        "",
+        "py-spy's samples are of wall time in which it found the thread running; a thread that "
+        "waits in C for the GIL (on SQLite, while the database thread holds it) can count as "
+        "running, in `Runner.run`: the µs column spreads the thread's measured CPU over the shares.",
+        "",
+        "| top functions (own time) | share |",
+        "| --- | ---: |",
+    ]
     for frame, count in own.most_common(8):
         lines.append(f"| `{frame}` | {count / total:.1%} |")
     return sample, "\n".join(lines)
