@@ -25,8 +25,10 @@ _offset = 0
 
 
 def take(size: int) -> bytes:
-    """``size`` random bytes (``size`` at most :data:`CHUNK`), never handed out before."""
+    """``size`` random bytes, never handed out before."""
     global _buffer, _offset
+    if size > CHUNK:
+        return os.urandom(size)
     with _lock:
         start = _offset
         end = start + size

@@ -49,3 +49,9 @@ def test_a_forked_child_does_not_repeat_the_parents_bytes() -> None:
     parent = randomness.take(64)
     assert len(child) == 64
     assert child != parent
+
+
+def test_a_size_over_the_chunk_is_read_whole() -> None:
+    big = randomness.take(3 * randomness.CHUNK + 5)
+    assert len(big) == 3 * randomness.CHUNK + 5
+    assert big != randomness.take(3 * randomness.CHUNK + 5)
