@@ -97,6 +97,15 @@ class CoalescingTransport:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
 
+    def write_now(self, data: bytes) -> None:
+        """``data`` out at once, after whatever was gathered before it: a whole response has
+        nothing to wait for, and the turn's callback would cost a turn of the loop."""
+        if self._pending:
+            self._pending.append(data)
+            self._flush()
+        elif not self._transport.is_closing():
+            self._transport.write(data)
+
     def _flush(self) -> None:
         if not self._pending:
             return
@@ -319,7 +328,11 @@ def respond(
     if not cycle.keep_alive and not closing:
         content.append(b"connection: close\r\n")
     content += (b"\r\n", body)
-    cycle.transport.write(b"".join(content))  # out at the end of the loop's turn, as others
+    transport = cycle.transport
+    if type(transport) is CoalescingTransport:  # one whole response: no need to wait for more
+        transport.write_now(b"".join(content))
+    else:
+        transport.write(b"".join(content))
     cycle.response_complete = True
     cycle.message_event.set()
     if not cycle.keep_alive:

@@ -7,6 +7,7 @@ import json
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,20 @@ def test_the_installed_uvicorn_has_what_the_shortcuts_read() -> None:
     from qworker.serve import protocol
 
     assert protocol.LEAN_SUPPORTED, "this uvicorn lacks what qworker.serve.protocol's shortcuts read"
+
+
+async def test_a_started_server_collects_its_young_objects_less_often(tmp_path: Path) -> None:
+    import gc
+
+    from qworker.serve.app import YOUNG_GC_THRESHOLD
+    from qworker.serve.runner import build_app
+
+    before = gc.get_threshold()
+    app = build_app(f"sqlite:///{tmp_path}/q.db", [], protocol.GuardedHttpToolsProtocol.head_timeout)
+    try:
+        await app.startup()
+        assert gc.get_threshold() == (max(before[0], YOUNG_GC_THRESHOLD), *before[1:])
+        await app.shutdown()
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

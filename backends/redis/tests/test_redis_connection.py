@@ -160,6 +160,37 @@ async def test_a_lane_closed_while_it_connects_keeps_no_connection(redis_server:
     assert lanes._idle == []
 
 
+async def test_a_call_without_a_reply_times_out_and_the_lane_reconnects(redis_server: RedisServer) -> None:
+    """A reply later than the read timeout: that caller gets TimeoutError, the connection is
+    dropped (the calls behind it get ConnectionError, never a reply meant for another), and no
+    timer of a call that was answered or given up fires later; the next call reconnects."""
+    import dataclasses
+
+    from qworker_redis.fastlane import FastLane, pack_command
+    from qworker_redis.transport import lane_endpoint
+
+    ping = pack_command([b"PING"])
+    endpoint = dataclasses.replace(lane_endpoint(parse_url(redis_server.url)), read_timeout=0.3)
+    lane, admin = FastLane(endpoint), FastLane(endpoint)
+    for _ in range(20):  # answered calls: their timers are cancelled
+        assert await lane.execute(ping) == b"PONG"
+    gave_up = asyncio.create_task(lane.execute(ping))
+    await asyncio.sleep(0)
+    gave_up.cancel()
+    await admin.execute(pack_command([b"CLIENT", b"PAUSE", b"1000", b"ALL"]))
+    first = asyncio.create_task(lane.execute(ping))
+    await asyncio.sleep(0.1)
+    second = asyncio.create_task(lane.execute(ping))
+    with pytest.raises(TimeoutError):
+        await first  # before the pause's end, which would have answered it
+    with pytest.raises(ConnectionError):
+        await second
+    await asyncio.sleep(1.0)  # the pause is over
+    assert await lane.execute(ping) == b"PONG"
+    await lane.close()
+    await admin.close()
+
+
 def _cluster_hosts(servers: list[RedisServer]) -> str:
     return ",".join(f"127.0.0.1:{s.port}" for s in servers)
 

@@ -10,14 +10,13 @@ another hash slot is fed by the client (:func:`dead_letter_leased`).
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
-from qworker import limits
+from qworker import limits, randomness
 from qworker.backend import BatchEntryError, ReceivedMessage, VisibilityChange
 from qworker.errors import InvalidParameterValue, QueueDoesNotExist
 from qworker.safe_receive import still_held
@@ -67,7 +66,7 @@ class _Receive:
         self.queue = queue
         self.max_messages = max_messages
         self.vt = vt  #: visibility timeout in ms, "" for the queue's
-        self.token = os.urandom(8).hex()
+        self.token = randomness.take(8).hex()
 
     async def run(self, wait_seconds: float | None) -> list[ReceivedMessage]:
         started = sent = time.monotonic()

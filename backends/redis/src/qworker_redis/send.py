@@ -81,6 +81,7 @@ def prepare(
     args: list[Any] = []
     meta: list[tuple[str, str, str | None]] = []
     size = 0
+    message_ids = iter(core.ids.many(len(pending)))  # in send order; a failed entry's is unused
     for entry_id, entry in pending:
         error = limits.check_send_entry(entry, entry_id, spec)
         if error is not None:
@@ -102,7 +103,7 @@ def prepare(
             entry.trace_header,
         )
         delay = "" if entry.delay_seconds is None else entry.delay_seconds * 1000
-        args += (core.ids.next(), prefix, delay, entry.message_group_id or "", dedup or "")
+        args += (next(message_ids), prefix, delay, entry.message_group_id or "", dedup or "")
         meta.append((entry_id, md5_body, md5_attributes))
         size += len(prefix)
         if len(meta) >= SEND_CHUNK or size >= SEND_CHUNK_BYTES:

@@ -3,14 +3,14 @@
 A receipt handle is 40 hex digits: the queue id (8), the message's ``seq`` (16) and the random
 token of that receive (16). The token makes a handle a fencing token (SPEC SQS-RH-1, ESM-F-6):
 the message row keeps only the token of its latest receive, so an older handle is recognised as
-stale. Tokens come from ``os.urandom`` (not a PRNG that a ``fork`` would copy into two
-processes). Hex keeps encoding and decoding cheap: a batch of 100 handles is a hot path.
+stale. Tokens come from ``os.urandom`` through :mod:`qworker.randomness` (not a PRNG that a
+``fork`` would copy into two processes). Hex keeps encoding and decoding cheap: a batch of 100
+handles is a hot path.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import msgpack
 
+from qworker import randomness
 from qworker.backend import MessageAttributeValue, QueueSpec, RedrivePolicy
 from qworker.errors import BackendError, QWorkerError
 from qworker.limits import validate_queue_spec
@@ -65,14 +66,14 @@ def decode_handle(handle: object) -> tuple[int, int, int] | None:
 
 def new_token_base() -> int:
     """A random base for the tokens of one receive (each message adds its ``seq``: < 2**63)."""
-    return int.from_bytes(os.urandom(8), "big") & _TOKEN_MASK
+    return int.from_bytes(randomness.take(8), "big") & _TOKEN_MASK
 
 
 def new_message_id() -> str:
     """A random (version 4) UUID, as ``str(uuid.uuid4())`` spells it, made from 16 random bytes
     without the ``UUID`` class: a send makes one per message, and the class costs a small send
     from an idle process a noticeable share of its time."""
-    digits = os.urandom(16).hex()
+    digits = randomness.take(16).hex()
     variant = "89ab"[int(digits[16], 16) & 3]
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
