@@ -13,8 +13,9 @@
   KEYS[10] Q.gin         FIFO: in flight per group
   KEYS[11] Q.quarantine  messages set aside
   ARGV[1] incarnation   ARGV[2] clock offset ms
-  The FIFO deduplication window survives a purge, as on SQS. One purge per queue every 60 s
-  (SQS PurgeQueueInProgress): the time of the last one is meta field 'purged'.
+  The FIFO deduplication window survives a purge (SQS forgets it; README lists the difference).
+  One purge per queue every 60 s (SQS PurgeQueueInProgress): the time of the last one is meta
+  field 'purged'.
   Returns {1}, {-4, ms until the next purge is allowed}, or {-1}.
 ]]
 --- @include core
