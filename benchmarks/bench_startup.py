@@ -38,7 +38,7 @@ from benchmarks.harness import (
     worker_env,
 )
 from benchmarks.results import write_section
-from benchmarks.startup_floor import Floor, probe
+from benchmarks.startup_floor import Floor
 from benchmarks.startup_floor import report as floor_report
 
 SECTION = "startup"
@@ -129,12 +129,14 @@ def _checkout(rev: str, folder: Path) -> Tree:
     return Tree(f"{rev} ({sha.stdout.strip()})", root)
 
 
-def measure(cases: list[Case], runs: int, folder: Path) -> None:
+def measure(cases: list[Case], runs: int, folder: Path, floors: list[Floor]) -> None:
     for _ in range(runs):
         for case in cases:  # interleaved: the machine's load falls on every case alike
             wall, cpu, _ = _start_once(case, folder)
             case.walls.append(wall)
             case.cpus.append(cpu)
+        for floor in floors:
+            floor.sample()
     for case in cases:
         _, _, stderr = _start_once(case, folder, importtime=True)
         case.import_total, case.imports = parse_importtime(stderr)
@@ -198,9 +200,9 @@ def main() -> None:
                 for backend, url in (("sqlite", f"sqlite:///{tmp}/startup.db"), ("redis", redis.url))
                 for tree in trees
             ]
-            measure(cases, args.runs, folder)
             env = worker_env({"PYTHONPATH": trees[-1].pythonpath()})
-            floors = [probe(backend, env, args.runs) for backend in ("sqlite", "redis")]
+            floors = [Floor(backend, env).prepare() for backend in ("sqlite", "redis")]
+            measure(cases, args.runs, folder, floors)
         finally:
             redis.stop()
             if args.compare:

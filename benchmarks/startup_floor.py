@@ -63,14 +63,35 @@ BACKEND_MODULES = {"sqlite": "qworker_sqlite.backend", "redis": "qworker_redis.b
 
 @dataclass
 class Floor:
-    """Medians over the probes, in seconds (``classes``: how many qworker dataclasses)."""
+    """One backend's probes (seconds; ``classes``: how many qworker dataclasses were built).
+    :meth:`prepare` once, then :meth:`sample` once per round, between the worker runs, so that
+    the machine's load falls on the probes and the runs alike."""
 
     backend: str
+    env: dict[str, str]  #: the tree's PYTHONPATH
     interpreter: list[float] = field(default_factory=list)
     libraries: list[float] = field(default_factory=list)
     qworker: list[float] = field(default_factory=list)
     dataclasses: list[float] = field(default_factory=list)
     classes: int = 0
+    _code: str = ""
+    _modules: str = ""
+
+    def prepare(self) -> Floor:
+        module = BACKEND_MODULES[self.backend]
+        self._modules = _run(_LIST.replace("{module}", module), [], self.env)
+        self._code = _PROBE.replace("{module}", module)
+        return self
+
+    def sample(self) -> None:
+        began = time.perf_counter()
+        _run("pass", [], self.env)
+        self.interpreter.append(time.perf_counter() - began)
+        figures = json.loads(_run(self._code, [self._modules], self.env))
+        self.libraries.append(figures["libraries"])
+        self.qworker.append(figures["qworker"])
+        self.dataclasses.append(figures["dataclasses"])
+        self.classes = figures["classes"]
 
 
 def _run(code: str, args: list[str], env: dict[str, str]) -> str:
@@ -81,30 +102,12 @@ def _run(code: str, args: list[str], env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
-def probe(backend: str, env: dict[str, str], runs: int) -> Floor:
-    """``runs`` fresh interpreters for ``backend`` (``env``: the tree's PYTHONPATH)."""
-    module = BACKEND_MODULES[backend]
-    libraries = _run(_LIST.replace("{module}", module), [], env)
-    code = _PROBE.replace("{module}", module)
-    floor = Floor(backend)
-    for _ in range(runs):
-        began = time.perf_counter()
-        _run("pass", [], env)
-        floor.interpreter.append(time.perf_counter() - began)
-        figures = json.loads(_run(code, [libraries], env))
-        floor.libraries.append(figures["libraries"])
-        floor.qworker.append(figures["qworker"])
-        floor.dataclasses.append(figures["dataclasses"])
-        floor.classes = figures["classes"]
-    return floor
-
-
 def report(floors: list[Floor], walls: dict[str, list[float]], target: float) -> list[str]:
     """Markdown lines: where this tree's start-up goes, per backend, in ms (medians)."""
     ms = lambda values: f"{1000 * statistics.median(values):.0f}"  # noqa: E731
     lines = [
-        "Where this tree's start-up goes (ms, medians of fresh interpreters; the run's rest = the "
-        "wall median above less the others):",
+        "Where this tree's start-up goes (ms, medians of fresh interpreters, one per round between "
+        "the runs; the run's rest = the wall median above less the others):",
         "",
         "| backend | interpreter (`python -c pass`) | libraries qworker imports | qworker's modules "
         "| of which building dataclasses | the run's rest | wall median | libraries + interpreter, "
