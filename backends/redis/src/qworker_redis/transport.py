@@ -313,7 +313,8 @@ class Transport:
                 if time.monotonic() >= deadline:
                     raise self._unavailable(outage.last_error) from None
                 continue
-            outage.succeeded()
+            if outage.failures:  # (a plain read first: this runs for every command)
+                outage.succeeded()
             return result
 
     def _unavailable(self, error: str) -> BackendUnavailable:
