@@ -205,10 +205,8 @@ class MessageIds:
         self._counter = 0
 
     def next(self) -> str:
-        with self._lock:
-            ms, counter = self._tick()
-        r, t = randomness.take(8).hex(), f"{ms:012x}"
-        return f"{t[:8]}-{t[8:]}-7{counter:03x}-{_VARIANT[int(r[0], 16) & 3]}{r[1:4]}-{r[4:]}"
+        """One id (a send batch takes :meth:`many`)."""
+        return self.many(1)[0]
 
     def many(self, count: int) -> list[str]:
         """``count`` ids in order: one lock and one read of random bytes for a whole batch."""
