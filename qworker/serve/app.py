@@ -141,8 +141,8 @@ class SQSApp:
         # a request makes a few hundred tracked objects that die with it: at the default
         # threshold (700 allocations) the young generation was collected every few requests,
         # walking the live objects of the requests in flight each time (3% of the CPU)
-        _, *older = gc.get_threshold()
-        gc.set_threshold(max(gc.get_threshold()[0], YOUNG_GC_THRESHOLD), *older)
+        young, *older = gc.get_threshold()
+        gc.set_threshold(max(young, YOUNG_GC_THRESHOLD), *older)
 
     async def shutdown(self) -> None:
         self.ready = False
